@@ -224,22 +224,25 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def _on_meta(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` on the meta device: shapes and FLOPs without computing anything."""
+    import copy
+
+    meta = copy.deepcopy(model).to("meta") if next(model.parameters()).device.type != "meta" else model
+    return meta.eval()
+
+
 def count_flops(model: nn.Module, height: int = 240, width: int = 432) -> int:
     """FLOPs of one forward pass on a ``(1, 3, height, width)`` input (``torch.utils.flop_counter``).
 
-    A multiply-add counts as 2 FLOPs.
+    A multiply-add counts as 2 FLOPs. Runs on a meta-device copy, so it is instant at any size.
     """
     from torch.utils.flop_counter import FlopCounterMode
 
-    p = next(model.parameters())
-    x = torch.zeros(1, 3, height, width, device=p.device, dtype=p.dtype)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(x)
-    finally:
-        model.train(was_training)
+    meta = _on_meta(model)
+    x = torch.zeros(1, 3, height, width, device="meta")
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        meta(x)
     return int(counter.get_total_flops())
 
 
@@ -251,7 +254,7 @@ def table1(model: DeblurNet | None = None, height: int = 240, width: int = 432) 
     output size for a ``height x width`` input), ``bn_relu``. Whole-model totals are in
     :func:`count_parameters` and :func:`count_flops`.
     """
-    model = model or DeblurNet()
+    model = _on_meta(model or DeblurNet())
     rows: list[dict] = []
     shapes: dict[nn.Module, tuple[int, ...]] = {}
     hooks = []
@@ -260,14 +263,10 @@ def table1(model: DeblurNet | None = None, height: int = 240, width: int = 432) 
         for m in stage.modules():
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
                 hooks.append(m.register_forward_hook(lambda mod, i, o: shapes.__setitem__(mod, tuple(o.shape))))
-    p = next(model.parameters())
-    was_training = model.training
-    model.eval()
     try:
         with torch.no_grad():
-            model(torch.zeros(1, 3, height, width, device=p.device, dtype=p.dtype))
+            model(torch.zeros(1, 3, height, width, device="meta"))
     finally:
-        model.train(was_training)
         for h in hooks:
             h.remove()
     for stage_name in ("n1", "n2", "n3"):

@@ -1,0 +1,182 @@
+"""Figures shared by the notebooks: saving, image grids, the architecture diagram (Fig. 3).
+
+Functions here take arrays/results and return a matplotlib ``Figure``; :func:`save_figure`
+writes it as PNG and PDF, atomically. Figures specific to one module live beside it
+(e.g. ``repro.kernels``, ``repro.evaluate``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .files import atomic_path
+
+__all__ = ["save_figure", "image_grid", "architecture_diagram", "residual_scatter"]
+
+
+def save_figure(fig, path: str | os.PathLike, *, formats: Sequence[str] = ("png", "pdf"), dpi: int = 130) -> list[Path]:
+    """Write ``fig`` to ``path`` with each suffix in ``formats`` (atomically); returns the paths."""
+    path = Path(path)
+    written = []
+    for fmt in formats:
+        target = path.with_suffix(f".{fmt}")
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
+        written.append(target)
+    return written
+
+
+def _show(ax, img: np.ndarray, title: str | None = None) -> None:
+    img = np.asarray(img)
+    if img.ndim == 2:
+        ax.imshow(img, cmap="gray", vmin=0, vmax=1)
+    else:
+        ax.imshow(np.clip(img, 0, 1))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+def image_grid(rows: Sequence[Sequence[np.ndarray]], *, titles: Sequence[str] | None = None,
+               row_labels: Sequence[str] | None = None, cell_width: float = 3.0, suptitle: str | None = None):
+    """A grid of images (each ``(H, W, 3)`` or ``(H, W)`` in [0, 1]) with column titles and row labels.
+
+    A residual or other signed map should be mapped to [0, 1] by the caller (e.g. ``0.5 + r``).
+    """
+    import matplotlib.pyplot as plt
+
+    if not rows or not rows[0]:
+        raise ValueError("image_grid needs at least one row with one image")
+    n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    h, w = np.asarray(rows[0][0]).shape[:2]
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell_width * n_cols, cell_width * n_rows * h / w + 0.4),
+                             squeeze=False)
+    for i, row in enumerate(rows):
+        for j in range(n_cols):
+            ax = axes[i, j]
+            if j < len(row):
+                _show(ax, row[j], titles[j] if (titles and i == 0) else None)
+            else:
+                ax.axis("off")
+        if row_labels:
+            axes[i, 0].set_ylabel(row_labels[i], fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def architecture_diagram(model=None, height: int = 240, width: int = 432):
+    """Fig. 3: DeblurNet's three stages, residual skips and scales, drawn from the model itself.
+
+    Each convolution is a box whose height is proportional to log(channels) and whose label
+    gives channels, kernel and stride (from :func:`repro.model.table1`); the residual skips
+    (``+ D_4(g)``, ``+ D_2(g)``, ``+ g``) are drawn as arrows from the input.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    from .model import DeblurNet, DeblurNetConfig, table1
+
+    model = model or DeblurNet(DeblurNetConfig())
+    rows = table1(model, height, width)
+    colors = {"N1": "#4C72B0", "N2": "#55A868", "N3": "#C44E52"}
+    fig, ax = plt.subplots(figsize=(16, 4.6))
+    x = 1.4
+    ax.add_patch(FancyBboxPatch((0.1, 1.6), 0.9, 1.2, boxstyle="round,pad=0.02", fc="#dddddd", ec="k"))
+    ax.text(0.55, 2.2, f"g\n{height}x{width}", ha="center", va="center", fontsize=8)
+    stage_end: dict[str, float] = {}
+    prev_stage = None
+    for r in rows:
+        if prev_stage and r["stage"] != prev_stage:
+            # the "+" node closing the previous stage
+            ax.text(x + 0.15, 2.2, "+", ha="center", va="center", fontsize=16, fontweight="bold")
+            stage_end[prev_stage] = x + 0.15
+            x += 0.6
+        prev_stage = r["stage"]
+        hgt = 0.35 + 0.28 * np.log2(max(r["channels"], 2))
+        fc = colors[r["stage"]] if r["bn_relu"] else "white"
+        ax.add_patch(FancyBboxPatch((x, 2.2 - hgt / 2), 0.55, hgt, boxstyle="round,pad=0.02",
+                                    fc=fc, ec=colors[r["stage"]], alpha=0.85, lw=1.5))
+        stride = r["stride"]
+        label = f"{r['type']}\n{r['channels']}\n{r['kernel']}" + (f"\n/{stride}" if stride == "2" else "") \
+            + (f"\n{stride}" if stride.startswith("x") else "")
+        ax.text(x + 0.275, 2.2, label, ha="center", va="center", fontsize=6.5,
+                color="white" if r["bn_relu"] else "k")
+        ax.text(x + 0.275, 2.2 - hgt / 2 - 0.15, r["output"], ha="center", va="top", fontsize=5.5, rotation=90)
+        x += 0.7
+    ax.text(x + 0.15, 2.2, "+", ha="center", va="center", fontsize=16, fontweight="bold")
+    stage_end[prev_stage] = x + 0.15
+    # residual skips from the input
+    for stage, lab, yy in (("N1", "D_4(g)", 3.9), ("N2", "D_2(g)", 4.3), ("N3", "g", 4.7)):
+        xe = stage_end[stage]
+        ax.plot([0.55, 0.55], [2.8, yy], color=colors[stage], lw=1.2)
+        ax.plot([0.55, xe], [yy, yy], color=colors[stage], lw=1.2)
+        ax.annotate("", xy=(xe, 2.45), xytext=(xe, yy),
+                    arrowprops=dict(arrowstyle="-|>", color=colors[stage], lw=1.2))
+        ax.text((0.55 + xe) / 2, yy + 0.08, f"skip {lab}", ha="center", va="bottom", fontsize=8, color=colors[stage])
+        scale = {"N1": "o1\n1/4\nL1", "N2": "o2\n1/2\nL2", "N3": "o3\nfull\nL3"}[stage]
+        ax.text(xe, 1.95, scale, ha="center", va="top", fontsize=7.5, color=colors[stage], fontweight="bold")
+    ax.text(x * 0.5, -0.05, "filled: conv + BN + ReLU; white: residual-emitting layer (no BN/ReLU); "
+            "below each box: output size", ha="center", fontsize=8)
+    ax.set_xlim(0, x + 0.6)
+    ax.set_ylim(-0.2, 5.1)
+    ax.axis("off")
+    ax.set_title(f"DeblurNet (Fig. 3), width {model.config.width}, strides {model.config.strides}", fontsize=11)
+    return fig
+
+
+def residual_scatter(blur_size: np.ndarray, residual_norm: np.ndarray, stats: dict, *, title: str | None = None):
+    """Fig. 9: normalised residual L1 norm against normalised mean blur size, with correlations."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    ax.scatter(blur_size, residual_norm, s=10, alpha=0.6, edgecolors="none")
+    lo = float(min(blur_size.min(), residual_norm.min()))
+    hi = float(max(blur_size.max(), residual_norm.max()))
+    ax.plot([lo, hi], [lo, hi], "k--", lw=0.8, label="y = x")
+    ax.set_xlabel("mean blur size (normalised: mean 0, std 1)")
+    ax.set_ylabel("L1 norm of N3's residual (normalised)")
+    ax.set_title(title or (f"Pearson r = {stats['pearson_r']:.2f} (p = {stats['pearson_p']:.1e}), "
+                           f"Spearman = {stats['spearman_r']:.2f}, n = {stats['n']}"), fontsize=9)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def shift_search_figure(shake: dict, dynamic: dict, *, tile: int):
+    """Fig. 8: shift-invariant evaluation works for camera shake, not for dynamic scenes.
+
+    ``shake``: ``blurry``, ``restored``, ``reference`` images and ``psnr``/``psnr_shift`` (dB)
+    of the restored image without and with the shift search. ``dynamic``: ``restored``,
+    ``reference`` of a dynamic-scene pair and ``shifts`` ``(ny, nx, 2)`` from
+    :func:`repro.metrics.local_shift_map` with the given ``tile`` size and border ``border``.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.9))
+    _show(axes[0], shake["blurry"], "camera-shake input")
+    _show(axes[1], shake["restored"],
+          f"DeblurNet: PSNR {shake['psnr']:.2f} dB\nshift search {shake['psnr_shift']:.2f} dB "
+          f"at (dy, dx) = ({shake['shift'][0]:.2f}, {shake['shift'][1]:.2f})")
+    _show(axes[2], shake["reference"], "sharp reference (a pose of the trajectory)")
+    ax = axes[3]
+    _show(ax, dynamic["restored"], "dynamic scene: best local shift per tile")
+    shifts = np.asarray(dynamic["shifts"])
+    ny, nx = shifts.shape[:2]
+    b = dynamic["border"]
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    cy, cx = b + (yy + 0.5) * tile, b + (xx + 0.5) * tile
+    mag = np.hypot(shifts[..., 0], shifts[..., 1])
+    q = ax.quiver(cx, cy, shifts[..., 1], shifts[..., 0], mag, angles="xy", scale_units="xy",
+                  scale=max(float(mag.max()), 1e-6) / (0.45 * tile), cmap="autumn", width=0.006)
+    cb = fig.colorbar(q, ax=ax, fraction=0.035, pad=0.02)
+    cb.set_label("|shift| (px)")
+    fig.tight_layout()
+    return fig

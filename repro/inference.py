@@ -1,0 +1,333 @@
+"""Deblur your own photo: :func:`deblur` (numpy in, numpy out) and ``python -m repro deblur``.
+
+Large photos are processed in overlapping tiles so that memory stays bounded whatever the image
+size (a 4000x3000 photo runs on a CPU). Tiles are blended so that the result equals untiled
+inference except near the seams, and there only up to the network's border effects:
+
+* The image is padded to a multiple of 4 (as :class:`~repro.model.DeblurNet` does itself) and
+  every tile starts at a multiple of 4, so each tile sees the same sampling grid as the whole
+  image (the network downsamples by 4 inside, so it is shift-equivariant only for shifts that
+  are multiples of 4).
+* In eval mode batch normalisation is a per-pixel affine map, so a tile's output equals the
+  whole image's output wherever the tile contains the pixel's receptive field. Only the zero
+  padding at a tile's edge differs.
+* Along a side shared with a neighbour, a tile's weight is 0 in the outer quarter of the
+  overlap (the pixels most affected by the tile edge), rises linearly across the middle half,
+  and is 1 beyond. Neighbouring ramps sum to 1, and the accumulated result is divided by the
+  summed weight, so every pixel is a convex combination of tile outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .checkpoint import load_model
+from .devices import resolve_device
+from .images import IMAGE_SUFFIXES, from_float, list_images, read_image, to_float, write_image
+from .model import DeblurNet, DeblurNetConfig
+
+__all__ = [
+    "deblur",
+    "deblur_tensor",
+    "default_checkpoint",
+    "load_deblurnet",
+    "tile_starts",
+    "blend_ramp",
+    "add_arguments",
+    "run",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TILE = 512  # tile side in pixels (a multiple of 4); None or 0 = no tiling
+DEFAULT_OVERLAP = 96  # overlap between neighbouring tiles (a multiple of 4); see the module docstring
+_ALIGN = 4  # DeblurNet downsamples by 4: tiles start on this grid
+_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+def default_checkpoint() -> Path | None:
+    """The shipped DeblurNet^WILD checkpoint ``repro/weights/deblurnet_wild.pt``, or None if absent."""
+    path = _WEIGHTS_DIR / "deblurnet_wild.pt"
+    return path if path.is_file() else None
+
+
+def load_deblurnet(checkpoint: str | os.PathLike | None = None,
+                   device: str | torch.device = "auto") -> DeblurNet:
+    """A DeblurNet in eval mode on ``device``.
+
+    ``checkpoint=None`` takes :func:`default_checkpoint`; when there is none, a randomly
+    initialised paper-size network (seed 0, so runs agree) is returned and a warning logged.
+    Raises :class:`~repro.checkpoint.CheckpointError` (a ``ValueError``) naming a bad file.
+    """
+    dev = resolve_device(device)
+    path = Path(checkpoint) if checkpoint is not None else default_checkpoint()
+    if path is None:
+        log.warning("no checkpoint given and no shipped weights at %s: using a RANDOMLY initialised "
+                    "DeblurNet (the output is not a real deblurring)", _WEIGHTS_DIR / "deblurnet_wild.pt")
+        with torch.random.fork_rng(devices=[]):  # no change to the caller's global RNG
+            torch.manual_seed(0)
+            model = DeblurNet(DeblurNetConfig())
+        return model.to(dev).eval()
+    model, meta = load_model(path, map_location="cpu")
+    log.info("loaded %s (%s)", path, ", ".join(f"{k}={v}" for k, v in meta.items()) or "no metadata")
+    return model.to(dev).eval()
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of tiles of size ``tile`` covering ``[0, length)`` with at least ``overlap``.
+
+    ``length``, ``tile`` and ``overlap`` are multiples of 4 here, so every start is too. The last
+    tile is moved back to end exactly at ``length`` (its overlap with the previous one may then
+    be larger). ``length <= tile`` gives a single tile ``[0]``.
+    """
+    if length <= tile:
+        return [0]
+    step = tile - overlap
+    starts = list(range(0, length - tile, step)) + [length - tile]
+    return starts
+
+
+def blend_ramp(size: int, overlap: int, ramp_before: bool, ramp_after: bool) -> torch.Tensor:
+    """1-D blending weight of a tile of ``size`` pixels, float32 ``(size,)``.
+
+    On a side with a neighbour (``ramp_before`` = the low-index side): 0 in the outer
+    ``overlap // 4`` pixels, a linear ramp over the next ``overlap - 2 * (overlap // 4)`` pixels,
+    then 1. Two neighbours' ramps over an overlap of exactly ``overlap`` sum to 1 pixel by pixel.
+    """
+    w = torch.ones(size)
+    margin = overlap // 4
+    ramp = overlap - 2 * margin
+    if ramp <= 0:
+        return w
+    d = torch.arange(size, dtype=torch.float32)
+    rise = ((d - margin + 0.5) / ramp).clamp(0.0, 1.0)
+    if ramp_before:
+        w = w * rise
+    if ramp_after:
+        w = w * rise.flip(0)
+    return w
+
+
+def _tiles(H: int, W: int, tile: int, overlap: int) -> Iterator[tuple[int, int, int, int, torch.Tensor]]:
+    ys, xs = tile_starts(H, tile, overlap), tile_starts(W, tile, overlap)
+    for iy, y in enumerate(ys):
+        th = min(tile, H)
+        wy = blend_ramp(th, overlap, iy > 0, iy < len(ys) - 1)
+        for ix, x in enumerate(xs):
+            tw = min(tile, W)
+            wx = blend_ramp(tw, overlap, ix > 0, ix < len(xs) - 1)
+            yield y, x, th, tw, wy[:, None] * wx[None, :]
+
+
+def _restored(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    out = model(x)
+    return out.restored if hasattr(out, "restored") else out
+
+
+def deblur_tensor(model: nn.Module, x: torch.Tensor, tile: int | None = DEFAULT_TILE,
+                  overlap: int = DEFAULT_OVERLAP, *, progress: bool = False) -> torch.Tensor:
+    """Run ``model`` on ``x`` in overlapping tiles and blend them.
+
+    Shape: ``x`` ``(B, 3, H, W)`` float in [0, 1] on any device; returns ``(B, 3, H, W)`` on
+    ``x``'s device, not clipped. Each tile is moved to the model's device, so ``x`` and the
+    accumulators can stay on the CPU while the network runs on a GPU. ``model`` must be in eval
+    mode (batch statistics would differ per tile otherwise); it may return a ``DeblurNetOutput``
+    or a tensor. ``tile=None`` (or 0, or a tile not smaller than the image) runs the whole image
+    at once. ``tile`` and ``overlap`` must be multiples of 4 with ``0 <= overlap < tile``.
+    """
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"expected x of shape (B, 3, H, W), got {tuple(x.shape)}")
+    if model.training:
+        raise ValueError("model is in training mode: call model.eval() before tiled inference")
+    B, C, H, W = x.shape
+    p = next(model.parameters())
+    mdev, mdtype = p.device, p.dtype  # tiles go to the model's device and dtype (e.g. bf16)
+    if not tile or (H <= tile and W <= tile):
+        with torch.inference_mode():
+            return _restored(model, x.to(mdev, mdtype)).to(x.device, torch.float32)
+    if tile % _ALIGN or overlap % _ALIGN or not 0 <= overlap < tile:
+        raise ValueError(f"tile ({tile}) and overlap ({overlap}) must be multiples of {_ALIGN} "
+                         f"with 0 <= overlap < tile")
+    # Pad to a multiple of 4 exactly as DeblurNet.forward does, so tiles see the same grid.
+    ph, pw = (-H) % _ALIGN, (-W) % _ALIGN
+    if ph or pw:
+        mode = "reflect" if H > ph and W > pw else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    Hp, Wp = H + ph, W + pw
+    acc = torch.zeros(B, C, Hp, Wp, dtype=torch.float32, device=x.device)
+    wsum = torch.zeros(1, 1, Hp, Wp, dtype=torch.float32, device=x.device)
+    tiles = list(_tiles(Hp, Wp, tile, overlap))
+    from tqdm.auto import tqdm
+
+    with torch.inference_mode():
+        for y, x0, th, tw, w in tqdm(tiles, desc="tiles", unit="tile", disable=not progress, leave=False):
+            out = _restored(model, x[:, :, y:y + th, x0:x0 + tw].to(mdev, mdtype)).to(x.device, torch.float32)
+            w = w.to(x.device)
+            acc[:, :, y:y + th, x0:x0 + tw] += out * w
+            wsum[:, :, y:y + th, x0:x0 + tw] += w
+        acc /= wsum  # in place: no second full-size buffer
+    return acc[:, :, :H, :W]
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def deblur(image: np.ndarray, checkpoint: str | os.PathLike | None = None, device: str | torch.device = "auto",
+           tile: int | None = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP, model: nn.Module | None = None,
+           *, progress: bool = False) -> np.ndarray:
+    """Deblur one image with DeblurNet.
+
+    Parameters
+    ----------
+    image : ndarray
+        ``(H, W)`` gray, ``(H, W, 1)``, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA; uint8, uint16 or
+        float in [0, 1] (float values outside are clipped). Gray is replicated to three channels
+        for the network and averaged back; alpha is passed through untouched.
+    checkpoint : path, optional
+        A DeblurNet checkpoint; None = the shipped weights, or a random network with a warning.
+    device : "auto", "cpu", "cuda", ...
+        Where the network runs. With ``model`` given, "auto" keeps the model's device.
+    tile, overlap : int
+        Tile side and overlap in pixels (multiples of 4); ``tile=None`` or 0 = no tiling.
+    model : nn.Module, optional
+        A DeblurNet (or any module mapping ``(B, 3, H, W)`` to an image or a ``DeblurNetOutput``)
+        to use instead of loading ``checkpoint``; it is switched to eval mode for the call.
+
+    Returns
+    -------
+    ndarray of the input's shape and dtype.
+    """
+    img = np.asarray(image)
+    if img.ndim == 2:
+        kind = "gray"
+    elif img.ndim == 3 and img.shape[2] in (1, 3, 4):
+        kind = {1: "gray1", 3: "rgb", 4: "rgba"}[img.shape[2]]
+    else:
+        raise ValueError(f"expected an image of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {img.shape}")
+    if img.shape[0] < 1 or img.shape[1] < 1:
+        raise ValueError(f"image is empty: shape {img.shape}")
+    if not (img.dtype in (np.uint8, np.uint16) or np.issubdtype(img.dtype, np.floating)):
+        raise ValueError(f"unsupported image dtype {img.dtype}; use uint8, uint16 or float")
+    if model is None:
+        model = load_deblurnet(checkpoint, device)
+    elif device != "auto":
+        model = model.to(resolve_device(device))
+    H, W = img.shape[:2]
+    whole = not tile or max(H, W) <= tile
+    # (1, 3, H, W) float32, built one channel at a time so a 12 MP photo needs no extra copies.
+    x = torch.empty(1, 3, H, W, dtype=torch.float32)
+    for c in range(3):
+        src = img if kind == "gray" else img[..., 0 if kind == "gray1" else c]
+        x[0, c] = torch.from_numpy(to_float(src))
+    if whole:
+        x = x.to(_model_device(model))  # whole image on the model's device
+    was_training = model.training
+    model.eval()
+    try:
+        y = deblur_tensor(model, x, tile, overlap, progress=progress)[0]  # (3, H, W)
+    finally:
+        model.train(was_training)
+    del x
+    return _to_image(y, img, kind)
+
+
+def _to_image(y: torch.Tensor, img: np.ndarray, kind: str, rows: int = 256) -> np.ndarray:
+    """Network output ``(3, H, W)`` to an array of ``img``'s shape and dtype, in row blocks so
+    that the float64 temporaries of the conversion stay small for huge photos."""
+    result = np.empty(img.shape, dtype=img.dtype)
+    H = img.shape[0]
+    for r0 in range(0, H, rows):
+        block = y[:, r0:r0 + rows].clamp(0.0, 1.0).permute(1, 2, 0).cpu().numpy()  # (h, W, 3)
+        if kind == "gray":
+            result[r0:r0 + rows] = from_float(block.mean(axis=2), img.dtype)
+        elif kind == "gray1":
+            result[r0:r0 + rows] = from_float(block.mean(axis=2, keepdims=True), img.dtype)
+        else:
+            result[r0:r0 + rows, :, :3] = from_float(block, img.dtype)
+    if kind == "rgba":
+        result[..., 3] = img[..., 3]  # alpha untouched
+    return result
+
+
+# --------------------------------------------------------------------------- command line
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", type=Path, help="an image file, or a folder of images")
+    parser.add_argument("output", type=Path,
+                        help="output image file (for a single input), or a folder (written to for a folder input)")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="DeblurNet checkpoint (default: repro/weights/deblurnet_wild.pt, or a random "
+                             "network with a warning when it is absent)")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--tile", type=int, default=DEFAULT_TILE,
+                        help=f"tile side in pixels, a multiple of 4; 0 = whole image at once (default {DEFAULT_TILE})")
+    parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP,
+                        help=f"overlap between tiles in pixels, a multiple of 4 (default {DEFAULT_OVERLAP})")
+
+
+def _check_output_suffix(path: Path) -> None:
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ValueError(f"{path}: output must end in one of {', '.join(IMAGE_SUFFIXES)}")
+
+
+def _writable(img: np.ndarray, path: Path) -> np.ndarray:
+    """uint16/float images go to 8-bit for formats that hold only 8 bits."""
+    if img.dtype != np.uint8 and path.suffix.lower() in (".jpg", ".jpeg", ".bmp", ".webp"):
+        return from_float(to_float(img), np.uint8)
+    return img
+
+
+def run(args: argparse.Namespace) -> int:
+    """``python -m repro deblur IN OUT``; raises ValueError/FileNotFoundError for bad input (exit 2)."""
+    src: Path = args.input
+    dst: Path = args.output
+    tile = args.tile if args.tile and args.tile > 0 else None
+    if tile is not None and (tile % _ALIGN or args.overlap % _ALIGN or not 0 <= args.overlap < tile):
+        raise ValueError(f"--tile ({args.tile}) and --overlap ({args.overlap}) must be multiples of "
+                         f"{_ALIGN} with 0 <= overlap < tile")
+    if not src.exists():
+        raise FileNotFoundError(f"{src}: no such file or folder")
+
+    if src.is_dir():
+        if dst.exists() and not dst.is_dir():
+            raise NotADirectoryError(f"{dst}: exists and is not a folder (input {src} is a folder)")
+        inputs = list_images(src)
+        if not inputs:
+            raise ValueError(f"{src}: folder contains no images ({', '.join(IMAGE_SUFFIXES)})")
+        outputs = [dst / p.name for p in inputs]
+    else:
+        out = dst / src.name if dst.is_dir() else dst
+        _check_output_suffix(out)
+        read_image(src)  # fail on a bad input before loading the network
+        inputs, outputs = [src], [out]
+
+    model = load_deblurnet(args.checkpoint, args.device)
+    failed: list[str] = []
+    from tqdm.auto import tqdm
+
+    for p, q in tqdm(list(zip(inputs, outputs)), desc="deblur", unit="image", disable=len(inputs) < 2):
+        try:
+            img = read_image(p)
+        except (ValueError, OSError) as exc:
+            if len(inputs) == 1:
+                raise
+            log.error("%s", exc)
+            failed.append(p.name)
+            continue
+        result = deblur(img, model=model, tile=tile, overlap=args.overlap, progress=len(inputs) == 1)
+        write_image(q, _writable(result, q))
+        log.info("wrote %s", q)
+    if failed:
+        raise ValueError(f"{len(failed)} of {len(inputs)} images in {src} could not be read "
+                         f"(skipped, nothing written for them): {', '.join(failed)}")
+    return 0

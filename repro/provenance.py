@@ -1,0 +1,66 @@
+"""How a result was made: preset, device, seed, versions, date, commit.
+
+Every file written under ``results/`` carries (or sits beside) one of these records.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+__all__ = ["provenance", "provenance_line"]
+
+
+def _git_commit(cwd: Path) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True,
+                             text=True, timeout=5, check=False)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    commit = out.stdout.strip() or "unknown"
+    return commit + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def describe_device(device: str = "auto") -> str:
+    """A human-readable name of the device a run used ("cpu (2 cores, x86_64)" or the GPU name)."""
+    import torch
+
+    from .devices import resolve_device
+
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(dev)})"
+    return f"cpu ({os.cpu_count()} cores, {platform.machine()})"
+
+
+def provenance(*, preset: str | None = None, device: str = "auto", seed: int | None = None,
+               **extra: object) -> dict:
+    """A dict describing a run: preset, device, seed, date (UTC), versions and git commit."""
+    import numpy
+    import torch
+
+    from . import __version__
+
+    record: dict[str, object] = {
+        "preset": preset,
+        "device": describe_device(device),
+        "seed": seed,
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "repro": __version__,
+        "commit": _git_commit(Path(__file__).resolve().parent.parent),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+    }
+    record.update(extra)
+    return record
+
+
+def provenance_line(record: dict) -> str:
+    """One line for a Markdown/CSV header: ``key=value; key=value; ...``."""
+    return "; ".join(f"{k}={v}" for k, v in record.items() if v is not None)

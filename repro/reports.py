@@ -1,0 +1,49 @@
+"""Writing result tables (CSV + Markdown) that say how they were made."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from .files import atomic_write_text
+from .provenance import provenance_line
+
+__all__ = ["markdown_table", "write_table"]
+
+
+def _fmt(v: object, digits: int) -> str:
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return "" if v is None else str(v)
+
+
+def markdown_table(rows: Sequence[dict], columns: Sequence[str] | None = None, *, digits: int = 2) -> str:
+    """A GitHub Markdown table of ``rows`` (floats to ``digits`` decimals)."""
+    if not rows:
+        raise ValueError("markdown_table needs at least one row")
+    columns = list(columns or rows[0].keys())
+    out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    out += ["| " + " | ".join(_fmt(r.get(c), digits) for c in columns) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def write_table(rows: Sequence[dict], path: str | os.PathLike, *, provenance: dict, title: str,
+                notes: Sequence[str] = (), columns: Sequence[str] | None = None, digits: int = 2) -> tuple[Path, Path]:
+    """Write ``path.csv`` (first line a ``# made by: ...`` comment) and ``path.md``, atomically."""
+    path = Path(path)
+    columns = list(columns or rows[0].keys())
+    buf = io.StringIO()
+    buf.write(f"# {title}; made by: {provenance_line(provenance)}\n")
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    csv_path, md_path = path.with_suffix(".csv"), path.with_suffix(".md")
+    atomic_write_text(csv_path, buf.getvalue())
+    md = [f"# {title}", "", markdown_table(rows, columns, digits=digits), ""]
+    md += [f"- {n}" for n in notes]
+    md += ["", f"_Made by: {provenance_line(provenance)}_", ""]
+    atomic_write_text(md_path, "\n".join(md))
+    return csv_path, md_path

@@ -1,0 +1,846 @@
+"""Training DeblurNet^WILD and DeblurNet^SI on one CPU, one GPU or several GPUs (DDP).
+
+The paper's recipe (Sec. 3): Adam (beta 0.9, 0.999), learning rate 1e-3 multiplied by 0.75 every
+``decay_every`` iterations, batch 10, the three-scale loss ``L1 + L2 + L3``. Every value is a
+field of :class:`TrainConfig`; :data:`PRESETS` names the sets used by the project:
+
+* ``smoke``: a few seconds, for the tests;
+* ``quick``: the default of ``make reproduce`` on a 2-core CPU (<= 15 minutes per model);
+* ``paper``: full width and the paper's schedule, for GPUs.
+
+A preset that departs from the paper says so in ``TrainConfig.departures`` (copied into the
+checkpoint's metadata and the weight cards).
+
+Determinism and resuming: the training batch of step ``s`` is a pure function of
+``(seed, s)`` (which pairs, which crops, which flips, which SI kernels and noise), the learning
+rate a pure function of ``s``, and every checkpoint holds the model, the optimizer state, the
+step, the running loss accumulator and the torch RNG states. ``resume=True`` therefore continues
+a killed run along the very loss curve of an uninterrupted one (exactly on the CPU; on a GPU up
+to the non-determinism of cuDNN kernels).
+
+Data: ``data="wild"`` trains on the pairs of a WILD dataset (``repro.datasets.PairedFolder``,
+``OUT/train/<scene>/{blur,sharp}``); ``data="si"`` blurs the *sharp* frames of the same training
+split with random kernels of a :class:`repro.kernels.KernelBank` (``repro.kernels.blur_torch`` on
+the training device, on a crop enlarged by the kernel radius so no border effect remains, then
+Gaussian noise of std ``si_noise_std``), as the paper's DeblurNet^SI. Both validate on the WILD test split (PSNR of the restored image
+against the sharp frame, plus the blurry input's PSNR as the reference).
+
+Outputs of a run in ``out``: ``last.pt`` (every ``checkpoint_every`` steps and at the end),
+``best.pt`` (best validation PSNR), ``log.csv``; and ``results/train_<run>.csv`` +
+``figures/train_<run>.png`` (loss and validation PSNR against steps and minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import io
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .devices import resolve_device
+from .files import atomic_write_text
+from .model import DeblurNet, DeblurNetConfig, multiscale_loss
+
+__all__ = [
+    "TrainConfig",
+    "PRESETS",
+    "TrainResult",
+    "train",
+    "lr_at",
+    "batch_plan",
+    "read_log",
+    "plot_training",
+    "export_weights",
+    "add_arguments",
+    "run",
+]
+
+log = logging.getLogger(__name__)
+
+LOG_FIELDS = ("step", "epoch", "lr", "loss", "val_psnr", "val_psnr_input", "minutes", "steps_per_s")
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every knob of a training run. ``TrainConfig()`` is the paper's recipe at full width."""
+
+    name: str = "custom"  # preset name, recorded in checkpoints and cards
+    # model (repro.model.DeblurNetConfig)
+    width: float = 1.0  # channel multiplier (1.0 = paper, 24.7 M parameters)
+    strides: tuple[int, ...] = (2, 1, 1, 2, 1, 1, 1)  # N1 strides (READING.md's reading)
+    batch_norm: bool = True  # BN after every hidden conv (paper)
+    zero_init_residual: bool = False  # residual-emitting layers start at 0, i.e. output = input
+    # optimisation
+    steps: int = 200_000  # iterations (the paper trained ~5 days on 2 Titan X; count not given)
+    batch_size: int = 10  # paper: 10 (global, split across DDP ranks)
+    crop: int = 128  # training crop (paper: not given); multiple of 4
+    lr: float = 1e-3  # paper: Adam, 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)  # paper
+    eps: float = 1e-8  # Adam epsilon (torch default)
+    decay_every: int = 10_000  # paper: x0.75 every 10^k iterations (k garbled; 10^4 likely)
+    decay_factor: float = 0.75  # paper
+    warmup_steps: int = 0  # linear learning-rate warm-up from lr/warmup_steps (0 = none, paper)
+    loss_reduction: str = "sum"  # "sum" = the paper's sum of squares; "mean" per element
+    grad_clip: float = 0.0  # clip the gradient norm (0 = off, paper)
+    flip: bool = True  # random horizontal flips (augmentation)
+    # SI data (data="si")
+    si_kernels: int = 100_000  # size of the kernel bank (paper: 10^5)
+    si_generator: str = "chakrabarti"  # repro.kernels generator
+    si_noise_std: float = 0.01  # Gaussian noise std added to the synthetic blur (Chakrabarti)
+    # bookkeeping
+    val_every: int = 0  # validate every N steps (0 = once per epoch of the training pairs)
+    val_images: int = 0  # validate on this many evenly spaced test pairs (0 = all)
+    checkpoint_every: int = 1000  # write last.pt every K steps (a kill loses <= K steps)
+    log_every: int = 10  # one CSV row (mean loss) every N steps
+    max_minutes: float = 0.0  # stop (and checkpoint) after this much training time (0 = off)
+    max_pairs: int = 0  # load at most this many training pairs (0 = all)
+    # GPU
+    amp_bf16: bool = True  # bf16 autocast on CUDA (ignored on the CPU)
+    channels_last: bool = True  # channels_last memory format on CUDA
+    compile: bool = False  # torch.compile the model (CUDA)
+    departures: tuple[str, ...] = ()  # how this preset departs from the paper, in words
+
+    def __post_init__(self) -> None:
+        for key in ("steps", "batch_size", "crop", "decay_every", "checkpoint_every", "log_every", "si_kernels"):
+            if int(getattr(self, key)) < 1:
+                raise ValueError(f"TrainConfig.{key} must be >= 1, got {getattr(self, key)}")
+        if self.crop % 4:
+            raise ValueError(f"TrainConfig.crop must be a multiple of 4, got {self.crop}")
+        if self.loss_reduction not in ("sum", "mean"):
+            raise ValueError(f"TrainConfig.loss_reduction must be 'sum' or 'mean', got {self.loss_reduction!r}")
+        if not self.lr > 0:
+            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
+        object.__setattr__(self, "strides", tuple(int(s) for s in self.strides))
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        object.__setattr__(self, "departures", tuple(self.departures))
+
+    def model_config(self) -> DeblurNetConfig:
+        return DeblurNetConfig(width=self.width, strides=self.strides, batch_norm=self.batch_norm,
+                               zero_init_residual=self.zero_init_residual)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        for k, v in d.items():
+            if isinstance(v, tuple):
+                d[k] = list(v)
+        return d
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        """A copy with ``changes``; values given as strings (from ``--set k=v``) are converted."""
+        types = {f.name: f.type for f in dataclasses.fields(self)}
+        fixed = {}
+        for k, v in changes.items():
+            if k not in types:
+                raise ValueError(f"unknown TrainConfig field {k!r}; known: {', '.join(sorted(types))}")
+            if isinstance(v, str):
+                v = _parse_value(v, getattr(self, k), k)
+            fixed[k] = v
+        return dataclasses.replace(self, **fixed)
+
+
+def _parse_value(text: str, current: Any, key: str) -> Any:
+    try:
+        if isinstance(current, bool):
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if isinstance(current, int):
+            return int(float(text)) if "e" in text.lower() else int(text)
+        if isinstance(current, float):
+            return float(text)
+        if isinstance(current, tuple):
+            items = [t for t in text.replace("(", "").replace(")", "").split(",") if t.strip()]
+            kind = type(current[0]) if current else str
+            return tuple(kind(t.strip()) if kind is not str else t.strip() for t in items)
+    except ValueError:
+        raise ValueError(f"--set {key}={text}: cannot read {text!r} as {type(current).__name__}") from None
+    return text
+
+
+_QUICK_DEPARTURES = (
+    "width 0.25 instead of 1 (16x fewer FLOPs: a 2-core CPU budget of 15 minutes)",
+    "residual-emitting layers initialised at zero, so training starts from the identity",
+    "loss averaged per element instead of summed (Adam is nearly invariant to it; it keeps "
+    "the logged loss comparable across crops and batches)",
+    "linear learning-rate warm-up over the first 100 steps",
+    "96x96 crops (the paper does not give its crop size)",
+    "learning rate decayed every 1000 steps instead of 10^4 (the run has ~1-2k steps)",
+)
+
+PRESETS: dict[str, TrainConfig] = {
+    # seconds, for tests: a tiny network on 32x32 crops
+    "smoke": TrainConfig(
+        name="smoke", width=0.0625, steps=6, batch_size=2, crop=32, lr=1e-3, decay_every=4,
+        zero_init_residual=True, loss_reduction="mean", val_every=3, val_images=2, checkpoint_every=3,
+        log_every=1, departures=("tiny width and crops, for tests only",),
+    ),
+    # the CPU preset of `make reproduce`: <= 15 minutes per model on 2 cores
+    "quick": TrainConfig(
+        name="quick", width=0.25, steps=1500, batch_size=10, crop=96, lr=1e-3, decay_every=1000,
+        warmup_steps=100, zero_init_residual=True, loss_reduction="mean", val_every=250, val_images=10,
+        checkpoint_every=100, log_every=10, max_minutes=15.0, departures=_QUICK_DEPARTURES,
+    ),
+    # full width, the paper's schedule, for GPUs
+    "paper": TrainConfig(
+        name="paper", width=1.0, steps=200_000, batch_size=10, crop=128, decay_every=10_000,
+        loss_reduction="sum", val_every=2000, val_images=0, checkpoint_every=1000, log_every=50,
+        departures=("128x128 crops (the paper does not give its crop size)",),
+    ),
+    # the paper's recipe at half width (a GPU run that also fits the shipped-weights budget)
+    "paper-half": TrainConfig(
+        name="paper-half", width=0.5, steps=200_000, batch_size=10, crop=128, decay_every=10_000,
+        loss_reduction="sum", val_every=2000, val_images=0, checkpoint_every=1000, log_every=50,
+        departures=("width 0.5", "128x128 crops (the paper does not give its crop size)"),
+    ),
+}
+
+
+def get_preset(name: str) -> TrainConfig:
+    """The preset called ``name`` (``ValueError`` listing the known ones otherwise)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def lr_at(config: TrainConfig, step: int) -> float:
+    """Learning rate of (0-based) iteration ``step``: warm-up, then x``decay_factor`` every
+    ``decay_every`` iterations."""
+    lr = config.lr * config.decay_factor ** (step // config.decay_every)
+    if config.warmup_steps > 0 and step < config.warmup_steps:
+        lr *= (step + 1) / config.warmup_steps
+    return lr
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _step_rng(seed: int, step: int) -> np.random.Generator:
+    return np.random.default_rng([int(seed), int(step), 0x7EA1])
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """What step ``s`` trains on: pair indices, crop corners (y, x), flips, SI kernel indices."""
+
+    index: np.ndarray  # (B,) int
+    corner: np.ndarray  # (B, 2) float in [0, 1): relative crop corner, scaled by the free room
+    flip: np.ndarray  # (B,) bool
+    kernel: np.ndarray  # (B,) int, kernel-bank indices (SI)
+    noise_seed: int  # seed of the SI noise
+
+
+def batch_plan(seed: int, step: int, n_pairs: int, batch_size: int, n_kernels: int = 1) -> BatchPlan:
+    """The batch of iteration ``step``: a pure function of ``(seed, step)`` (so resuming is exact)."""
+    if n_pairs < 1:
+        raise ValueError("no training pairs")
+    rng = _step_rng(seed, step)
+    return BatchPlan(
+        index=rng.integers(0, n_pairs, batch_size),
+        corner=rng.random((batch_size, 2)),
+        flip=rng.random(batch_size) < 0.5,
+        kernel=rng.integers(0, max(1, n_kernels), batch_size),
+        noise_seed=int(rng.integers(0, 2**62)),
+    )
+
+
+class _PairCache:
+    """All pairs of one split as uint8 tensors ``(3, H, W)`` (on ``device``), read once."""
+
+    def __init__(self, root: Path, split: str, *, limit: int = 0, pick: Sequence[int] | None = None,
+                 device: torch.device = torch.device("cpu"), workers: int = 4, desc: str = "") -> None:
+        from .datasets import PairedFolder
+
+        ds = PairedFolder(root, split)
+        n = len(ds)
+        if n == 0:
+            raise ValueError(f"{root}: no {split} pairs found (expected {root}/{split}/<scene>/blur,sharp)")
+        idx = list(range(n)) if pick is None else [i for i in pick if i < n]
+        if limit:
+            idx = idx[:limit]
+        self.names = [ds.names[i] for i in idx]
+
+        def load(i: int) -> tuple[torch.Tensor, torch.Tensor]:
+            blur, sharp = ds[i]
+            return ((blur * 255).round().to(torch.uint8), (sharp * 255).round().to(torch.uint8))
+
+        from tqdm.auto import tqdm
+
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            pairs = list(tqdm(pool.map(load, idx), total=len(idx), desc=desc or f"loading {split}",
+                              leave=False, disable=None))
+        self.blur = [b.to(device) for b, _ in pairs]
+        self.sharp = [s.to(device) for _, s in pairs]
+        for name, b, s in zip(self.names, self.blur, self.sharp):
+            if b.shape != s.shape:
+                raise ValueError(f"{root}/{split}/{name}: blurry {tuple(b.shape)} and sharp {tuple(s.shape)} differ")
+
+    def __len__(self) -> int:
+        return len(self.blur)
+
+
+def _crop(img: torch.Tensor, corner: np.ndarray, size: int) -> torch.Tensor:
+    C, H, W = img.shape
+    if H < size or W < size:
+        raise ValueError(f"image {H}x{W} is smaller than the training crop {size}")
+    y = int(corner[0] * (H - size + 1))
+    x = int(corner[1] * (W - size + 1))
+    return img[:, y:y + size, x:x + size]
+
+
+class _TrainData:
+    """Makes the batch of a step (WILD pairs, or SI blur of the sharp frames) on ``device``."""
+
+    def __init__(self, cache: _PairCache, config: TrainConfig, data: str, seed: int, device: torch.device) -> None:
+        self.cache, self.config, self.data, self.seed, self.device = cache, config, data, seed, device
+        self.bank = None
+        self.margin = 0
+        if data == "si":
+            from .kernels import KernelBank
+
+            self.bank = KernelBank(config.si_kernels, seed=seed, generator=config.si_generator)
+            ksize = int(np.asarray(self.bank[0]).shape[0])
+            self.margin = ksize // 2 + 1  # blur a larger crop, keep the centre: no border effects
+
+    def batch(self, step: int, rank: int = 0, world: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.config
+        plan = batch_plan(self.seed, step, len(self.cache), cfg.batch_size, cfg.si_kernels)
+        mine = slice(rank, None, world)
+        size = cfg.crop + 2 * self.margin
+        blurs, sharps = [], []
+        for i, corner, fl in zip(plan.index[mine], plan.corner[mine], plan.flip[mine]):
+            s = _crop(self.cache.sharp[int(i)], corner, size)
+            b = None if self.data == "si" else _crop(self.cache.blur[int(i)], corner, size)
+            if cfg.flip and fl:
+                s = s.flip(-1)
+                b = None if b is None else b.flip(-1)
+            sharps.append(s)
+            blurs.append(b)
+        sharp = torch.stack(sharps).to(self.device, torch.float32).div_(255)
+        if self.data == "si":
+            from .kernels import blur_torch
+
+            kernels = torch.from_numpy(np.stack([self.bank[int(k)] for k in plan.kernel[mine]]))
+            blurry = blur_torch(sharp, kernels.to(self.device, torch.float32))
+            gen = torch.Generator(device=self.device)
+            gen.manual_seed(plan.noise_seed + rank)
+            noise = torch.randn(blurry.shape, generator=gen, device=self.device, dtype=blurry.dtype)
+            blurry = blurry + cfg.si_noise_std * noise
+            m = self.margin
+            sharp = sharp[..., m:m + cfg.crop, m:m + cfg.crop]
+            blurry = blurry[..., m:m + cfg.crop, m:m + cfg.crop].clamp(0, 1)
+        else:
+            blurry = torch.stack(blurs).to(self.device, torch.float32).div_(255)
+        return blurry.contiguous(), sharp.contiguous()
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@torch.no_grad()
+def _validate(model: torch.nn.Module, cache: _PairCache, device: torch.device, amp: bool) -> tuple[float, float]:
+    """Mean PSNR (dB) of the restored and of the blurry test images against the sharp ones."""
+    from .metrics import psnr_torch
+
+    was_training = model.training
+    model.eval()
+    out_psnr, in_psnr = [], []
+    try:
+        for b, s in zip(cache.blur, cache.sharp):
+            x = b.to(device, torch.float32).div(255)[None]
+            y = s.to(device, torch.float32).div(255)[None]
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+                restored = model(x).restored
+            out_psnr.append(float(psnr_torch(restored.float().clamp(0, 1), y)[0]))
+            in_psnr.append(float(psnr_torch(x, y)[0]))
+    finally:
+        model.train(was_training)
+    return float(np.mean(out_psnr)), float(np.mean(in_psnr))
+
+
+# --------------------------------------------------------------------------- logs and plots
+
+
+def read_log(path: str | os.PathLike) -> list[dict]:
+    """Rows of a training CSV log, numbers as floats (``None`` where a field is empty)."""
+    path = Path(path)
+    rows = []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(line for line in f if not line.startswith("#")):
+            rows.append({k: (float(v) if v not in ("", None) else None) for k, v in row.items()})
+    return rows
+
+
+def _write_log(path: Path, rows: list[dict], header: str = "") -> None:
+    buf = io.StringIO()
+    if header:
+        buf.write(f"# {header}\n")
+    writer = csv.DictWriter(buf, fieldnames=LOG_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in LOG_FIELDS})
+    atomic_write_text(path, buf.getvalue())
+
+
+def plot_training(log_csv: str | os.PathLike | Sequence[str | os.PathLike], png: str | os.PathLike | None = None, *,
+                  labels: Sequence[str] | None = None, title: str | None = None):
+    """Plot training loss (against steps) and validation PSNR gain over the blurry input
+    (against minutes of training) for one or several logs; saved as PNG when ``png`` is given.
+
+    Returns the matplotlib ``Figure``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    logs = [log_csv] if isinstance(log_csv, (str, os.PathLike)) else list(log_csv)
+    labels = list(labels) if labels else [Path(p).stem for p in logs]
+    fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(11, 4))
+    for path, label in zip(logs, labels):
+        rows = read_log(path)
+        loss = [(r["step"], r["loss"]) for r in rows if r.get("loss") is not None]
+        if loss:
+            ax_loss.plot(*zip(*loss), label=label, lw=1)
+        val = [(r["minutes"], r["val_psnr"] - r["val_psnr_input"]) for r in rows
+               if r.get("val_psnr") is not None and r.get("val_psnr_input") is not None]
+        if val:
+            ax_psnr.plot(*zip(*val), marker="o", ms=3, label=label)
+    ax_loss.set_xlabel("iteration")
+    ax_loss.set_ylabel("training loss (3-scale)")
+    ax_loss.set_yscale("log")
+    ax_loss.grid(alpha=0.3)
+    ax_psnr.axhline(0.0, color="k", lw=0.8, ls="--", label="blurry input")
+    ax_psnr.set_xlabel("minutes of training")
+    ax_psnr.set_ylabel("validation PSNR gain over the input (dB)")
+    ax_psnr.grid(alpha=0.3)
+    ax_psnr.legend(fontsize=8)
+    if len(logs) > 1:
+        ax_loss.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    if png is not None:
+        from .figures import save_figure
+
+        save_figure(fig, png, formats=("png",))
+    return fig
+
+
+# --------------------------------------------------------------------------- the training loop
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` produced."""
+
+    checkpoint: Path  # last.pt
+    best_checkpoint: Path  # best.pt (best validation PSNR; == checkpoint when never validated)
+    log_csv: Path  # out/log.csv (also copied to results/train_<run>.csv)
+    results_csv: Path | None
+    figure: Path | None
+    steps: int
+    final_psnr: float | None  # validation PSNR of the final model
+    best_psnr: float | None
+    input_psnr: float | None  # PSNR of the blurry inputs of the validation set
+    seconds: float  # training time (all resumed parts together, without loading)
+    seconds_per_step: float
+    peak_memory_mb: float
+    config: TrainConfig = field(repr=False, default_factory=TrainConfig)
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+    except (ImportError, OSError):
+        return float("nan")
+
+
+def _dist_info() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return rank, world, local
+
+
+def train(
+    config: TrainConfig,
+    *,
+    data: str = "wild",
+    data_root: str | os.PathLike,
+    out: str | os.PathLike,
+    device: str = "auto",
+    resume: bool = False,
+    seed: int = 0,
+    run_name: str | None = None,
+    results_dir: str | os.PathLike | None = "results",
+    figures_dir: str | os.PathLike | None = "figures",
+    val_root: str | os.PathLike | None = None,
+    workers: int = 4,
+    progress: bool = True,
+) -> TrainResult:
+    """Train DeblurNet with ``config`` on ``data`` ("wild" pairs or "si" synthetic blur).
+
+    ``data_root``: a WILD dataset (``<root>/train/<scene>/{blur,sharp}`` and ``<root>/test/...``);
+    validation uses ``val_root`` (default ``data_root``) test split. ``out``: checkpoints and
+    ``log.csv``. ``resume=True`` continues from ``out/last.pt`` (same config required for an
+    exact continuation). Under ``torchrun`` (``WORLD_SIZE`` > 1) training runs with DDP, the
+    global batch split across ranks; only rank 0 validates and writes files.
+    """
+    if data not in ("wild", "si"):
+        raise ValueError(f"data must be 'wild' or 'si', got {data!r}")
+    data_root = Path(data_root)
+    val_root = Path(val_root) if val_root is not None else data_root
+    for p in {data_root, val_root}:
+        if not p.is_dir():
+            raise FileNotFoundError(f"{p}: dataset folder not found (build one with `python -m repro build-wild`)")
+    out = Path(out)
+    run_name = run_name or f"{config.name}_{data}"
+
+    rank, world, local = _dist_info()
+    distributed = world > 1
+    if distributed:
+        import torch.distributed as dist
+
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if not dist.is_initialized():
+            dist.init_process_group(backend)
+        dev = torch.device(f"cuda:{local}") if torch.cuda.is_available() else torch.device("cpu")
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        if config.batch_size % world:
+            raise ValueError(f"batch_size {config.batch_size} is not divisible by {world} processes")
+    else:
+        dev = resolve_device(device)
+    is_main = rank == 0
+    cuda = dev.type == "cuda"
+    amp = cuda and config.amp_bf16
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+    # ---- model and optimizer (initialised from the seed, without touching the global RNG)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = DeblurNet(config.model_config())
+    net = net.to(dev)
+    if cuda and config.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr, betas=config.betas, eps=config.eps)
+
+    state = {"step": 0, "seconds": 0.0, "best_psnr": None, "acc_loss": 0.0, "acc_n": 0, "last_psnr": None,
+             "input_psnr": None}
+    rows: list[dict] = []
+    last_path, best_path, log_path = out / "last.pt", out / "best.pt", out / "log.csv"
+    if resume:
+        if not last_path.exists():
+            raise FileNotFoundError(f"{last_path}: nothing to resume from")
+        payload = load_checkpoint(last_path, map_location="cpu")
+        saved = payload.get("meta", {}).get("train_config")
+        if saved and saved != config.to_dict():
+            diff = sorted(k for k in saved if saved.get(k) != config.to_dict().get(k))
+            log.warning("resuming with a different config (fields %s): the continuation is not exact", diff)
+        net.load_state_dict(payload["state_dict"])
+        optimizer.load_state_dict(payload["optimizer"])
+        ts = payload["train_state"]
+        state.update({k: ts[k] for k in state if k in ts})
+        if "torch_rng" in ts:
+            torch.set_rng_state(ts["torch_rng"])
+        if cuda and "cuda_rng" in ts:
+            torch.cuda.set_rng_state(ts["cuda_rng"], dev)
+        if log_path.exists():
+            rows = [r for r in read_log(log_path) if r["step"] <= state["step"]]
+        log.info("resumed %s at step %d", last_path, state["step"])
+
+    model: torch.nn.Module = net
+    if cuda and config.compile:
+        model = torch.compile(net)
+    if distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(model, device_ids=[dev.index] if cuda else None)
+
+    # ---- data
+    t_load = time.perf_counter()
+    cache = _PairCache(data_root, "train", limit=config.max_pairs, device=dev, workers=workers,
+                       desc="loading training pairs")
+    train_data = _TrainData(cache, config, data, seed, dev)
+    val_cache = None
+    if is_main:
+        from .datasets import PairedFolder
+
+        n_test = len(PairedFolder(val_root, "test"))
+        pick = None
+        if config.val_images and config.val_images < n_test:
+            pick = sorted(set(np.linspace(0, n_test - 1, config.val_images).round().astype(int).tolist()))
+        val_cache = _PairCache(val_root, "test", pick=pick, device=dev, workers=workers, desc="loading test pairs")
+    log.info("data: %d training pairs (%s), %s test pairs, loaded in %.1fs", len(cache), data,
+             len(val_cache) if val_cache else "-", time.perf_counter() - t_load)
+    steps_per_epoch = max(1, len(cache) // config.batch_size)
+    val_every = config.val_every or steps_per_epoch
+
+    header = f"run={run_name}; data={data}; data_root={data_root}; seed={seed}; config={json.dumps(config.to_dict())}"
+
+    def meta() -> dict:
+        return {"preset": config.name, "data": data, "steps": state["step"], "seed": seed,
+                "psnr": state["last_psnr"], "input_psnr": state["input_psnr"], "best_psnr": state["best_psnr"],
+                "train_config": config.to_dict(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "data_root": str(data_root), "departures": list(config.departures)}
+
+    def save_last() -> None:
+        ts = dict(state)
+        ts["torch_rng"] = torch.get_rng_state()
+        if cuda:
+            ts["cuda_rng"] = torch.cuda.get_rng_state(dev)
+        save_checkpoint(last_path, net, meta(), optimizer=optimizer.state_dict(),
+                        scheduler={"step": state["step"], "lr": lr_at(config, state["step"])}, train_state=ts)
+        _write_log(log_path, rows, header)
+
+    def validate_now() -> None:
+        psnr, psnr_in = _validate(net, val_cache, dev, amp)
+        state["last_psnr"], state["input_psnr"] = psnr, psnr_in
+        rows[-1].update(val_psnr=round(psnr, 4), val_psnr_input=round(psnr_in, 4))
+        if state["best_psnr"] is None or psnr > state["best_psnr"]:
+            state["best_psnr"] = psnr
+            save_checkpoint(best_path, net, meta())
+
+    # ---- loop
+    net.train()
+    target_steps = config.steps
+    budget_s = config.max_minutes * 60 if config.max_minutes else math.inf
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=target_steps, initial=state["step"], desc=f"train {run_name}", disable=not (progress and is_main),
+               dynamic_ncols=True)
+    t_last = time.perf_counter()
+    t_rate, s_rate = t_last, state["step"]
+    stop = False
+    while state["step"] < target_steps and not stop:
+        step = state["step"]
+        lr = lr_at(config, step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        blurry, sharp = train_data.batch(step, rank, world)
+        if cuda and config.channels_last:
+            blurry = blurry.contiguous(memory_format=torch.channels_last)
+            sharp = sharp.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+            outputs = model(blurry).outputs
+        loss = multiscale_loss(tuple(o.float() for o in outputs), sharp, reduction=config.loss_reduction)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss is {loss.item()} at step {step}; lower the learning rate")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+        optimizer.step()
+        loss_value = loss.detach()
+        if distributed:
+            import torch.distributed as dist
+
+            dist.all_reduce(loss_value)
+            loss_value /= world
+        state["acc_loss"] += float(loss_value)
+        state["acc_n"] += 1
+        state["step"] = step = step + 1
+        now = time.perf_counter()
+        state["seconds"] += now - t_last
+        t_last = now
+        if distributed:
+            flag = torch.tensor([float(state["seconds"] > budget_s)], device=dev)
+            dist.broadcast(flag, 0)
+            stop = bool(flag.item())
+        else:
+            stop = state["seconds"] > budget_s
+        if not is_main:
+            continue
+        bar.update(1)
+        boundary = step % config.log_every == 0 or step % val_every == 0 or step == target_steps or stop
+        if boundary and state["acc_n"]:
+            rate = (step - s_rate) / max(1e-9, now - t_rate)
+            rows.append({"step": step, "epoch": round(step / steps_per_epoch, 4), "lr": lr,
+                         "loss": state["acc_loss"] / state["acc_n"], "minutes": round(state["seconds"] / 60, 4),
+                         "steps_per_s": round(rate, 4)})
+            state["acc_loss"], state["acc_n"] = 0.0, 0
+            t_rate, s_rate = now, step
+        if step % val_every == 0 or step == target_steps or stop:
+            validate_now()
+            t_last = time.perf_counter()  # validation time is not training time
+        if step % config.checkpoint_every == 0 or step == target_steps or stop:
+            save_last()
+            t_last = time.perf_counter()
+        postfix = {"loss": f"{rows[-1]['loss']:.4g}" if rows else "-"}
+        if state["last_psnr"] is not None:
+            postfix["val"] = f"{state['last_psnr']:.2f}dB"
+            postfix["in"] = f"{state['input_psnr']:.2f}dB"
+        bar.set_postfix(postfix, refresh=False)
+    bar.close()
+    if is_main and not best_path.exists():
+        save_checkpoint(best_path, net, meta())
+    if is_main and state["step"] and not last_path.exists():
+        save_last()
+
+    results_csv = figure = None
+    if is_main:
+        _write_log(log_path, rows, header)
+        if results_dir is not None:
+            results_csv = Path(results_dir) / f"train_{run_name}.csv"
+            results_csv.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(log_path, results_csv.with_suffix(".csv.tmp"))
+            os.replace(results_csv.with_suffix(".csv.tmp"), results_csv)
+        if figures_dir is not None and rows:
+            figure = Path(figures_dir) / f"train_{run_name}.png"
+            import matplotlib.pyplot as plt
+
+            fig = plot_training(log_path, figure, labels=[run_name], title=f"DeblurNet training: {run_name}")
+            plt.close(fig)
+    if distributed:
+        import torch.distributed as dist
+
+        dist.barrier()
+    done = max(1, state["step"])
+    return TrainResult(
+        checkpoint=last_path, best_checkpoint=best_path, log_csv=log_path, results_csv=results_csv, figure=figure,
+        steps=state["step"], final_psnr=state["last_psnr"], best_psnr=state["best_psnr"],
+        input_psnr=state["input_psnr"], seconds=state["seconds"], seconds_per_step=state["seconds"] / done,
+        peak_memory_mb=_peak_memory_mb(dev), config=config,
+    )
+
+
+# --------------------------------------------------------------------------- shipped weights
+
+
+def export_weights(checkpoint: str | os.PathLike, dest: str | os.PathLike, *, command: str,
+                   half: bool = False, **card: Any) -> Path:
+    """Copy a training checkpoint's model (no optimizer state) to ``dest`` and write a JSON
+    card beside it (``dest`` with suffix ``.json``): data, preset, steps, seed, PSNR, date, the
+    command that retrains it, plus ``card``. ``half=True`` stores the weights as float16 (they
+    are loaded back into a float32 model); returns ``dest``."""
+    from .checkpoint import load_model
+
+    model, meta = load_model(checkpoint)
+    if half:
+        model = model.half()
+    dest = Path(dest)
+    info = {
+        "data": meta.get("data"), "preset": meta.get("preset"), "steps": meta.get("steps"),
+        "seed": meta.get("seed"), "psnr": meta.get("psnr"), "input_psnr": meta.get("input_psnr"),
+        "best_psnr": meta.get("best_psnr"), "date": meta.get("date"), "command": command,
+        "model_config": model.config.to_dict(), "train_config": meta.get("train_config"),
+        "departures": meta.get("departures"), "weights_dtype": "float16" if half else "float32",
+    }
+    info.update(card)
+    save_checkpoint(dest, model, {k: v for k, v in info.items() if k != "train_config"} | {"card": dest.with_suffix(".json").name})
+    atomic_write_text(dest.with_suffix(".json"), json.dumps(info, indent=2, default=str) + "\n")
+    return dest
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", default="quick", help=f"named settings: {', '.join(PRESETS)} (default quick)")
+    parser.add_argument("--data", choices=("wild", "si"), default="wild",
+                        help="wild = WILD pairs; si = synthetic shift-invariant blur of the WILD sharp frames")
+    parser.add_argument("--data-root", type=Path, required=True, help="a WILD dataset (python -m repro build-wild)")
+    parser.add_argument("--val-root", type=Path, default=None, help="test split for validation (default --data-root)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for last.pt, best.pt, log.csv")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default auto)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-minutes", type=float, default=None, help="stop after this much training time")
+    parser.add_argument("--steps", type=int, default=None, help="number of iterations (overrides the preset)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override any TrainConfig field, e.g. --set width=0.5 --set crop=64")
+    parser.add_argument("--run", default=None, help="run name for results/train_<run>.csv (default <preset>_<data>)")
+    parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--figures", type=Path, default=Path("figures"))
+    parser.add_argument("--workers", type=int, default=4, help="threads reading the dataset")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--export", type=Path, default=None,
+                        help="after training, export best.pt to this weights file with a JSON card")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    config = get_preset(args.preset)
+    changes: dict[str, Any] = {}
+    for item in args.set:
+        if "=" not in item:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        changes[k.strip()] = v.strip()
+    if args.steps is not None:
+        changes["steps"] = args.steps
+    if args.max_minutes is not None:
+        changes["max_minutes"] = args.max_minutes
+    return config.replace(**changes) if changes else config
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    """The ``python -m repro train ...`` command that repeats this run."""
+    parts = ["python -m repro train", f"--preset {args.preset}", f"--data {args.data}",
+             f"--data-root {args.data_root}", f"--out {args.out}", f"--seed {args.seed}"]
+    if args.val_root is not None:
+        parts.append(f"--val-root {args.val_root}")
+    if args.steps is not None:
+        parts.append(f"--steps {args.steps}")
+    if args.max_minutes is not None:
+        parts.append(f"--max-minutes {args.max_minutes}")
+    parts += [f"--set {item}" for item in args.set]
+    if args.device != "auto":
+        parts.append(f"--device {args.device}")
+    return " ".join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = config_from_args(args)
+    result = train(config, data=args.data, data_root=args.data_root, out=args.out, device=args.device,
+                   resume=args.resume, seed=args.seed, run_name=args.run, results_dir=args.results,
+                   figures_dir=args.figures, val_root=args.val_root, workers=args.workers)
+    if _dist_info()[0] != 0:
+        return 0
+    gain = (None if result.final_psnr is None or result.input_psnr is None
+            else result.final_psnr - result.input_psnr)
+    summary = {
+        "run": args.run or f"{config.name}_{args.data}", "steps": result.steps,
+        "seconds_per_step": round(result.seconds_per_step, 4), "minutes": round(result.seconds / 60, 2),
+        "final_psnr": result.final_psnr, "best_psnr": result.best_psnr, "input_psnr": result.input_psnr,
+        "gain_db": gain, "peak_memory_mb": round(result.peak_memory_mb, 1),
+        "checkpoint": str(result.checkpoint), "best_checkpoint": str(result.best_checkpoint),
+        "log_csv": str(result.log_csv), "figure": str(result.figure) if result.figure else None,
+    }
+    atomic_write_text(Path(args.out) / "summary.json", json.dumps(summary, indent=2) + "\n")
+    if args.export is not None:
+        export_weights(result.best_checkpoint, args.export, command=_command_line(args),
+                       minutes=summary["minutes"], seconds_per_step=summary["seconds_per_step"],
+                       peak_memory_mb=summary["peak_memory_mb"])
+    print(json.dumps(summary, indent=2))
+    return 0

@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from repro.analysis import correlation, extremes, standardize
+
+
+def test_correlation_known_answers():
+    x = np.arange(10.0)
+    c = correlation(x, 3 * x + 1)
+    assert c["pearson_r"] == pytest.approx(1.0) and c["spearman_r"] == pytest.approx(1.0)
+    assert c["pearson_p"] < 1e-6 and c["n"] == 10
+    c = correlation(x, -(x ** 3))  # monotone but not linear
+    assert c["spearman_r"] == pytest.approx(-1.0)
+    assert -1.0 < c["pearson_r"] < -0.8
+    with pytest.raises(ValueError):
+        correlation(x, x[:5])
+
+
+@given(st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=3, max_size=50).filter(lambda v: np.std(v) > 1e-3))
+@settings(max_examples=30, deadline=None)
+def test_standardize_has_mean0_std1(values):
+    z = standardize(np.array(values))
+    assert abs(z.mean()) < 1e-9
+    assert z.std() == pytest.approx(1.0)
+
+
+def test_extremes():
+    hi, lo = extremes(np.array([0.3, 0.9, 0.1, 0.5]), k=2)
+    assert list(hi) == [1, 3] and list(lo) == [2, 0]
+
+
+def test_write_table_csv_and_markdown(tmp_path):
+    import csv
+
+    from repro.reports import markdown_table, write_table
+
+    rows = [{"method": "a", "psnr": 25.123}, {"method": "b", "psnr": 30.0}]
+    csv_path, md_path = write_table(rows, tmp_path / "t", provenance={"preset": "smoke", "seed": 0}, title="T")
+    lines = csv_path.read_text().splitlines()
+    assert lines[0].startswith("# T; made by: preset=smoke; seed=0")
+    parsed = list(csv.DictReader(lines[1:]))
+    assert parsed == [{"method": "a", "psnr": "25.123"}, {"method": "b", "psnr": "30.0"}]
+    assert "| a | 25.12 |" in md_path.read_text()
+    with pytest.raises(ValueError):
+        markdown_table([])

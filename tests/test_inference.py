@@ -1,0 +1,258 @@
+"""Deblurring your own image: tiling, dtypes/shapes, and the ``deblur`` command's errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+import repro.inference as inference
+from repro.__main__ import main
+from repro.checkpoint import save_checkpoint
+from repro.images import read_image, write_image
+from repro.inference import blend_ramp, deblur, deblur_tensor, load_deblurnet, tile_starts
+from repro.model import DeblurNet, DeblurNetConfig
+
+CLOCK = Path(skimage.data.__file__).parent / "clock_motion.png"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # These networks are tiny: one thread is as fast, and on a loaded machine two threads
+    # spinning at OpenMP barriers made a 24x24 forward pass 50x slower (measured).
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _small(zero: bool = False, seed: int = 0) -> DeblurNet:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return DeblurNet(DeblurNetConfig(width=0.125, zero_init_residual=zero)).eval()
+
+
+# ----------------------------------------------------------------------------- tiling geometry
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 400), tile=st.integers(2, 64), ov=st.integers(0, 63))
+def test_tile_starts_cover_on_the_grid(n, tile, ov):
+    length, tile = 4 * n, 4 * tile
+    overlap = 4 * (ov % (tile // 4))
+    starts = tile_starts(length, tile, overlap)
+    assert all(s % 4 == 0 and s >= 0 for s in starts)
+    assert starts[0] == 0 and min(starts[-1] + tile, length) == length
+    assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:]))  # overlap at least `overlap`
+    assert starts == sorted(set(starts))
+
+
+@settings(max_examples=40, deadline=None)
+@given(tile=st.integers(8, 64), ov=st.integers(1, 63))
+def test_neighbouring_ramps_sum_to_one(tile, ov):
+    tile, overlap = 4 * tile, 4 * (ov % (tile // 2) or 1)
+    a = blend_ramp(tile, overlap, ramp_before=False, ramp_after=True)
+    b = blend_ramp(tile, overlap, ramp_before=True, ramp_after=False)
+    step = tile - overlap
+    total = torch.zeros(step + tile)
+    total[:tile] += a
+    total[step:] += b
+    torch.testing.assert_close(total, torch.ones_like(total))
+    assert (a >= 0).all() and (a <= 1).all()
+
+
+def test_tiling_is_exact_for_a_pointwise_model():
+    """A 1x1-conv model has no border effects, so tiles must reproduce it bit for bit."""
+    torch.manual_seed(0)
+    model = nn.Conv2d(3, 3, 1).eval()
+    x = torch.rand(2, 3, 101, 77)
+    ref = model(x)
+    out = deblur_tensor(model, x, tile=32, overlap=12)
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=0)
+
+
+def test_tiled_deblurnet_equals_untiled_away_from_seams():
+    """Tiles start on the 4-pixel grid and BN in eval mode is per-pixel, so a tile's output
+    equals the whole image's except within the network's receptive field (radius ~87 px, most
+    of its weight within 16 px) of the tile's edge. Two tiles of 192 with overlap 64 over a
+    320-wide image: columns [0, 64) and [256, 320) are >= 128 px from the other tile's edge."""
+    model = _small()
+    img = skimage.data.astronaut()[200:296, 100:420].astype(np.float32) / 255  # 96 x 320
+    x = torch.from_numpy(img.transpose(2, 0, 1).copy())[None]
+    with torch.inference_mode():
+        ref = model(x).restored
+    assert tile_starts(320, 192, 64) == [0, 128]
+    out = deblur_tensor(model, x, tile=192, overlap=64)
+    diff = (out - ref).abs()[0].amax(0)  # (H, W)
+    far = torch.cat([diff[:, :64], diff[:, 256:]], dim=1)
+    assert far.max() < 1e-5, far.max()
+    assert diff.max() < 5e-4, diff.max()  # at the seam (measured 5.6e-5); 1/255 = 4e-3
+    assert diff.mean() < 1e-5, diff.mean()
+
+
+def test_deblur_tensor_refuses_training_mode_and_bad_tiles():
+    model = _small().train()
+    with pytest.raises(ValueError, match="training mode"):
+        deblur_tensor(model, torch.rand(1, 3, 64, 64), tile=32, overlap=8)
+    with pytest.raises(ValueError, match="multiples of 4"):
+        deblur_tensor(model.eval(), torch.rand(1, 3, 64, 64), tile=30, overlap=8)
+
+
+# ----------------------------------------------------------------------------- dtypes and shapes
+
+@pytest.mark.parametrize("dtype,channels", [
+    (np.uint8, 3), (np.uint8, None), (np.uint16, 4), (np.uint16, 1), (np.float32, None), (np.float64, 3),
+])
+def test_identity_network_returns_the_input_exactly(dtype, channels):
+    """A zero-initialised residual network is the identity, so every dtype/shape must round-trip."""
+    rng = np.random.default_rng(1)
+    shape = (38, 53) if channels is None else (38, 53, channels)
+    if np.issubdtype(dtype, np.integer):
+        img = rng.integers(0, np.iinfo(dtype).max + 1, size=shape, dtype=dtype)
+    else:
+        img = rng.random(shape).astype(dtype)
+    model = _small(zero=True)
+    out = deblur(img, model=model, tile=24, overlap=8)  # tiled, with sizes not multiples of 4
+    assert out.dtype == img.dtype and out.shape == img.shape
+    if np.issubdtype(dtype, np.integer):
+        np.testing.assert_array_equal(out, img)
+    else:
+        np.testing.assert_allclose(out, img, atol=1e-6)
+
+
+def test_alpha_is_passed_through_and_gray_stays_gray():
+    model = _small()
+    rng = np.random.default_rng(2)
+    rgba = rng.integers(0, 256, size=(40, 44, 4), dtype=np.uint8)
+    out = deblur(rgba, model=model, tile=None)
+    np.testing.assert_array_equal(out[..., 3], rgba[..., 3])
+    assert not np.array_equal(out[..., :3], rgba[..., :3])  # the random network does change RGB
+    gray = rng.random((40, 44)).astype(np.float32)
+    g = deblur(gray, model=model, tile=None)
+    expected = deblur(np.repeat(gray[..., None], 3, axis=2), model=model, tile=None).mean(axis=2)
+    np.testing.assert_allclose(g, expected, atol=1e-6)
+
+
+def test_model_mode_is_restored_and_bad_images_rejected():
+    model = _small().train()
+    deblur(np.zeros((16, 16, 3), np.uint8), model=model, tile=None)
+    assert model.training
+    with pytest.raises(ValueError, match="shape"):
+        deblur(np.zeros((16, 16, 2), np.uint8), model=model)
+    with pytest.raises(ValueError, match="dtype"):
+        deblur(np.zeros((16, 16, 3), np.int32), model=model)
+
+
+def test_without_weights_a_seeded_random_network_with_a_warning(monkeypatch, caplog):
+    monkeypatch.setattr(inference, "default_checkpoint", lambda: None)
+    state = torch.random.get_rng_state()
+    with caplog.at_level("WARNING", logger="repro.inference"):
+        a = load_deblurnet(None, "cpu")
+    assert "RANDOMLY initialised" in caplog.text
+    assert torch.equal(torch.random.get_rng_state(), state)  # caller's RNG untouched
+    assert not a.training and a.config == DeblurNetConfig()
+    b = load_deblurnet(None, "cpu")
+    assert torch.equal(a.n1.body[0][0].weight, b.n1.body[0][0].weight)  # same seed, same net
+
+
+# ----------------------------------------------------------------------------- command line
+
+@pytest.fixture()
+def small_ckpt(tmp_path) -> Path:
+    path = tmp_path / "small.pt"
+    save_checkpoint(path, _small(), meta={"preset": "test"})
+    return path
+
+
+def test_cli_deblurs_clock_motion_with_the_random_network(tmp_path, monkeypatch):
+    """skimage's real motion-blurred photo (a crop, to keep the full-width network quick)."""
+    monkeypatch.setattr(inference, "default_checkpoint", lambda: None)
+    src = tmp_path / "clock.png"
+    write_image(src, read_image(CLOCK)[100:196, 140:268])
+    out = tmp_path / "out" / "clock_deblurred.png"
+    assert main(["deblur", str(src), str(out), "--device", "cpu"]) == 0
+    result = read_image(out)
+    assert result.shape == (96, 128) and result.dtype == np.uint8
+
+
+def test_cli_folder_in_folder_out_skips_and_names_bad_files(tmp_path, small_ckpt, capsys):
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    write_image(src / "a.png", rng.integers(0, 256, (30, 40, 3), dtype=np.uint8))
+    write_image(src / "b.png", rng.integers(0, 65536, (30, 40), dtype=np.uint16))
+    (src / "broken.png").write_bytes(b"not a png at all")
+    rc = main(["deblur", str(src), str(dst), "--checkpoint", str(small_ckpt), "--device", "cpu"])
+    assert rc == 2
+    assert "broken.png" in capsys.readouterr().err
+    assert sorted(p.name for p in dst.iterdir()) == ["a.png", "b.png"]  # nothing half-written
+    assert read_image(dst / "b.png").dtype == np.uint16
+
+
+def _bad_inputs(tmp_path: Path, good_ckpt: Path) -> dict[str, tuple[list[str], str]]:
+    img = tmp_path / "img.png"
+    write_image(img, np.zeros((20, 24, 3), np.uint8))
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(np.random.default_rng(0).bytes(2000))
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good_ckpt.read_bytes()[: good_ckpt.stat().st_size // 2])
+    mismatched = tmp_path / "mismatched.pt"
+    wrong = DeblurNet(DeblurNetConfig(width=0.125))
+    save_checkpoint(mismatched, wrong)
+    payload = torch.load(mismatched, weights_only=True)
+    payload["config"]["width"] = 0.25  # weights of a width-0.125 net under a width-0.25 config
+    torch.save(payload, mismatched)
+    empty_ckpt = tmp_path / "empty.pt"
+    empty_ckpt.touch()
+    empty_img = tmp_path / "empty.png"
+    empty_img.touch()
+    garbage = tmp_path / "garbage.png"
+    garbage.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)
+    empty_dir = tmp_path / "nothing_here"
+    empty_dir.mkdir()
+    ck = ["--checkpoint"]
+    return {
+        "corrupt checkpoint": ([str(img), *ck, str(corrupt)], "corrupt.pt"),
+        "truncated checkpoint": ([str(img), *ck, str(truncated)], "truncated.pt"),
+        "mismatched checkpoint": ([str(img), *ck, str(mismatched)], "mismatched.pt"),
+        "empty checkpoint": ([str(img), *ck, str(empty_ckpt)], "empty.pt"),
+        "checkpoint is a folder": ([str(img), *ck, str(empty_dir)], "nothing_here"),
+        "missing checkpoint": ([str(img), *ck, str(tmp_path / "nope.pt")], "nope.pt"),
+        "empty image": ([str(empty_img), *ck, str(good_ckpt)], "empty.png"),
+        "unreadable image": ([str(garbage), *ck, str(good_ckpt)], "garbage.png"),
+        "missing image": ([str(tmp_path / "missing.png"), *ck, str(good_ckpt)], "missing.png"),
+        "folder without images": ([str(empty_dir), *ck, str(good_ckpt)], "nothing_here"),
+    }
+
+
+def test_cli_bad_inputs_fail_cleanly(tmp_path, small_ckpt, capsys):
+    for case, (args, name) in _bad_inputs(tmp_path, small_ckpt).items():
+        out = tmp_path / "out" / f"{case.replace(' ', '_')}.png"
+        rc = main(["deblur", args[0], str(out), *args[1:], "--device", "cpu"])
+        err = capsys.readouterr().err
+        assert rc == 2, case
+        assert name in err and "error:" in err, (case, err)
+        assert "Traceback" not in err
+        assert not out.exists(), case
+    leftovers = list((tmp_path / "out").iterdir()) if (tmp_path / "out").exists() else []
+    assert leftovers == []  # no temporary files left behind either
+
+
+def test_cli_bad_output_name_and_subprocess_exit_code(tmp_path, small_ckpt):
+    img = tmp_path / "img.png"
+    write_image(img, np.zeros((20, 24, 3), np.uint8))
+    proc = subprocess.run(
+        [sys.executable, "-m", "repro", "deblur", str(img), str(tmp_path / "out.xyz"),
+         "--checkpoint", str(small_ckpt)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "out.xyz" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out.xyz").exists()

@@ -1,0 +1,212 @@
+"""Tests of repro.train: presets, the learning-rate schedule, deterministic batches, the smoke
+preset end to end (WILD and SI data), exact resuming, the CLI and the exported weight cards."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from repro import train as T
+from repro.checkpoint import load_checkpoint, load_model
+from repro.images import write_image
+
+
+def _make_folder(root: Path, *, n_train: int = 4, n_test: int = 2, size: tuple[int, int] = (80, 96)) -> Path:
+    """A tiny GoPro-layout dataset: sharp = smooth random texture, blurry = mean of 5 shifts."""
+    rng = np.random.default_rng(0)
+    H, W = size
+    for split, n in (("train", n_train), ("test", n_test)):
+        for i in range(n):
+            base = rng.random((H // 4 + 4, W // 4 + 4, 3)).astype(np.float32)
+            big = np.kron(base, np.ones((4, 4, 1), np.float32))  # blocky texture with edges
+            sharp = big[8:8 + H, 8:8 + W]
+            blur = np.mean([big[8:8 + H, 8 + d:8 + d + W] for d in range(-2, 3)], axis=0)
+            for kind, img in (("blur", blur), ("sharp", sharp)):
+                write_image(root / split / f"scene{i % 2}" / kind / f"{i:06d}.png", img)
+    return root
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory) -> Path:
+    return _make_folder(tmp_path_factory.mktemp("wild"))
+
+
+def _smoke(**changes) -> T.TrainConfig:
+    return T.PRESETS["smoke"].replace(**changes)
+
+
+def _train(cfg, root, out, *, figures: bool = False, **kw):
+    return T.train(cfg, data_root=root, out=out, results_dir=out / "results",
+                   figures_dir=out / "figures" if figures else None, progress=False, workers=1, **kw)
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def test_presets_follow_the_paper_where_not_declared():
+    paper = T.PRESETS["paper"]
+    assert (paper.width, paper.batch_size, paper.lr, paper.betas, paper.decay_factor, paper.decay_every) == (
+        1.0, 10, 1e-3, (0.9, 0.999), 0.75, 10_000)
+    assert paper.loss_reduction == "sum" and not paper.zero_init_residual and paper.warmup_steps == 0
+    quick = T.PRESETS["quick"]
+    assert quick.batch_size == 10 and quick.lr == 1e-3 and quick.betas == (0.9, 0.999)
+    # every departure of quick from the paper is written down
+    text = " ".join(quick.departures)
+    for word in ("width", "zero", "warm-up", "averaged", "crops", "decayed"):
+        assert word in text
+    assert quick.max_minutes <= 15
+
+
+def test_config_validation_and_string_overrides():
+    with pytest.raises(ValueError, match="multiple of 4"):
+        T.TrainConfig(crop=30)
+    with pytest.raises(ValueError, match="loss_reduction"):
+        T.TrainConfig(loss_reduction="median")
+    with pytest.raises(ValueError, match="unknown TrainConfig field"):
+        T.TrainConfig().replace(colour="red")
+    with pytest.raises(ValueError, match="unknown preset"):
+        T.get_preset("nope")
+    cfg = T.TrainConfig().replace(width="0.5", steps="1e3", zero_init_residual="true", betas="0.8,0.99")
+    assert (cfg.width, cfg.steps, cfg.zero_init_residual, cfg.betas) == (0.5, 1000, True, (0.8, 0.99))
+
+
+def test_learning_rate_schedule_known_values():
+    cfg = T.TrainConfig(lr=1e-3, decay_every=100, decay_factor=0.75, warmup_steps=10)
+    assert T.lr_at(cfg, 0) == pytest.approx(1e-4)
+    assert T.lr_at(cfg, 9) == pytest.approx(1e-3)
+    assert T.lr_at(cfg, 99) == pytest.approx(1e-3)
+    assert T.lr_at(cfg, 100) == pytest.approx(7.5e-4)
+    assert T.lr_at(cfg, 250) == pytest.approx(1e-3 * 0.75**2)
+    assert T.lr_at(T.TrainConfig(), 0) == 1e-3  # the paper: no warm-up
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31), step=st.integers(0, 10**7), n=st.integers(1, 10**5))
+def test_batch_plan_is_a_function_of_seed_and_step(seed, step, n):
+    a, b = T.batch_plan(seed, step, n, 10, 1000), T.batch_plan(seed, step, n, 10, 1000)
+    assert np.array_equal(a.index, b.index) and np.array_equal(a.corner, b.corner)
+    assert np.array_equal(a.flip, b.flip) and a.noise_seed == b.noise_seed
+    assert ((a.index >= 0) & (a.index < n)).all() and ((a.corner >= 0) & (a.corner < 1)).all()
+    c = T.batch_plan(seed, step + 1, n, 10, 1000)
+    assert not np.array_equal(a.corner, c.corner)
+
+
+# ----------------------------------------------------------------------------- training
+
+
+@pytest.fixture(scope="module")
+def smoke_run(data_root, tmp_path_factory):
+    """One uninterrupted smoke run (6 steps, checkpoints at 3 and 6), shared by several tests."""
+    return _train(_smoke(), data_root, tmp_path_factory.mktemp("smoke") / "run", seed=3, figures=True)
+
+
+def test_smoke_preset_trains_and_writes_everything(smoke_run):
+    res = smoke_run
+    assert res.steps == 6
+    assert res.checkpoint.exists() and res.best_checkpoint.exists()
+    rows = T.read_log(res.log_csv)
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert all(np.isfinite(r["loss"]) for r in rows)
+    val = [r for r in rows if r["val_psnr"] is not None]
+    assert [r["step"] for r in val] == [3, 6]
+    # the input PSNR of the validation set is the blurry-vs-sharp PSNR of the test pairs
+    assert 10 < val[0]["val_psnr_input"] < 40
+    assert res.final_psnr == pytest.approx(val[-1]["val_psnr"], abs=1e-3)
+    assert res.best_psnr == pytest.approx(max(r["val_psnr"] for r in val), abs=1e-3)
+    assert res.results_csv.read_text() == res.log_csv.read_text()
+    assert res.figure.exists() and res.figure.stat().st_size > 5000
+    model, meta = load_model(res.best_checkpoint)
+    assert meta["preset"] == "smoke" and meta["data"] == "wild" and meta["seed"] == 3
+    assert model.config.width == T.PRESETS["smoke"].width
+    payload = load_checkpoint(res.checkpoint)
+    assert {"optimizer", "scheduler", "train_state"} <= set(payload)
+    assert payload["train_state"]["step"] == 6
+
+
+def test_zero_init_starts_at_the_identity_and_max_minutes_stops(data_root, tmp_path):
+    # a time budget that is spent after the first step: training stops there and checkpoints;
+    # with a negligible learning rate the zero-initialised network still returns its input
+    cfg = _smoke(steps=1000, max_minutes=1e-9, lr=1e-12, warmup_steps=0)
+    res = _train(cfg, data_root, tmp_path / "run")
+    assert res.steps == 1 and res.checkpoint.exists()
+    assert res.final_psnr == pytest.approx(res.input_psnr, abs=1e-3)
+
+
+def test_resume_gives_the_same_loss_curve(smoke_run, data_root, tmp_path):
+    cfg = _smoke()
+    assert (cfg.steps, cfg.checkpoint_every) == (6, 3)
+    full = smoke_run
+    part = _train(cfg.replace(steps=3), data_root, tmp_path / "part", seed=3)
+    assert part.steps == 3
+    resumed = _train(cfg, data_root, tmp_path / "part", seed=3, resume=True)
+    assert resumed.steps == 6
+    a, b = T.read_log(full.log_csv), T.read_log(resumed.log_csv)
+    assert [r["step"] for r in a] == [r["step"] for r in b]
+    assert [r["loss"] for r in a] == [r["loss"] for r in b]  # exact: same batches, same optimizer state
+    assert [r["val_psnr"] for r in a] == [r["val_psnr"] for r in b]
+    wa, wb = load_checkpoint(full.checkpoint)["state_dict"], load_checkpoint(resumed.checkpoint)["state_dict"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_resume_without_checkpoint_is_a_clear_error(data_root, tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        _train(_smoke(), data_root, tmp_path / "empty", resume=True)
+
+
+def test_si_data_trains_on_synthetic_blur(data_root, tmp_path):
+    cfg = _smoke(steps=2, val_every=2, si_kernels=50)
+    trainer = T._TrainData(T._PairCache(data_root, "train", workers=1), cfg, "si", 0, torch.device("cpu"))
+    blurry, sharp = trainer.batch(0)
+    assert blurry.shape == sharp.shape == (2, 3, 32, 32)
+    assert not torch.allclose(blurry, sharp)
+    again, _ = trainer.batch(0)
+    assert torch.equal(blurry, again)  # SI kernels and noise are a function of (seed, step) too
+    res = _train(cfg, data_root, tmp_path / "si", data="si")
+    assert res.steps == 2 and np.isfinite(res.final_psnr)
+    assert load_model(res.checkpoint)[1]["data"] == "si"
+
+
+def test_cli_trains_and_exports_a_card(data_root, tmp_path, monkeypatch):
+    from repro.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    weights = tmp_path / "w" / "net.pt"
+    rc = main(["train", "--preset", "smoke", "--data", "wild", "--data-root", str(data_root), "--out", "run",
+               "--steps", "2", "--set", "val_every=2", "--seed", "4", "--workers", "1", "--export", str(weights)])
+    assert rc == 0
+    assert (tmp_path / "results" / "train_smoke_wild.csv").exists()
+    assert (tmp_path / "figures" / "train_smoke_wild.png").exists()
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["steps"] == 2
+    card = json.loads(weights.with_suffix(".json").read_text())
+    for key in ("data", "preset", "steps", "seed", "psnr", "date", "command"):
+        assert key in card
+    assert card["seed"] == 4 and card["steps"] == 2 and "--preset smoke" in card["command"]
+    model, meta = load_model(weights)
+    assert meta["preset"] == "smoke"
+
+
+def test_cli_bad_input_exits_2(tmp_path, capsys):
+    from repro.__main__ import main
+
+    assert main(["train", "--preset", "nope", "--data-root", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "unknown preset" in capsys.readouterr().err
+    assert main(["train", "--preset", "smoke", "--data-root", str(tmp_path / "missing"),
+                 "--out", str(tmp_path / "o")]) == 2
+
+
+def test_export_half_weights_load_back(smoke_run, tmp_path):
+    res = smoke_run
+    dest = T.export_weights(res.best_checkpoint, tmp_path / "w.pt", command="x", half=True)
+    model, _ = load_model(dest)
+    ref, _ = load_model(res.best_checkpoint)
+    assert next(model.parameters()).dtype == torch.float32
+    for (k, a), b in zip(ref.state_dict().items(), model.state_dict().values()):
+        if a.is_floating_point():
+            assert torch.allclose(a, b, atol=1e-2, rtol=1e-2), k
