@@ -17,7 +17,8 @@ from tqdm.auto import tqdm
 
 from .devices import resolve_device
 
-__all__ = ["ResidualRecord", "residual_norms", "standardize", "correlation", "extremes"]
+__all__ = ["ResidualRecord", "residual_norms", "residual_examples", "standardize", "correlation", "extremes",
+           "blur_sizes", "manifest_summary"]
 
 
 @dataclass
@@ -63,11 +64,12 @@ def residual_norms(model: torch.nn.Module, dataset, *, device: str = "auto", lim
 
 
 def standardize(x: np.ndarray) -> np.ndarray:
-    """``(x - mean) / std`` (population std); raises if ``x`` is constant."""
+    """``(x - mean) / std`` (population std). A constant array (e.g. the residuals of an
+    untrained, zero-initialised network) has no spread to normalise: it maps to zeros."""
     x = np.asarray(x, dtype=np.float64)
     sd = x.std()
     if not sd > 0:
-        raise ValueError("cannot standardise a constant array")
+        return np.zeros_like(x)
     return (x - x.mean()) / sd
 
 
@@ -80,6 +82,9 @@ def correlation(x: np.ndarray, y: np.ndarray) -> dict:
         raise ValueError(f"correlation needs two 1-D arrays of equal length, got {x.shape} and {y.shape}")
     if len(x) < 3:
         raise ValueError(f"correlation needs at least 3 points, got {len(x)}")
+    if not (x.std() > 0 and y.std() > 0):  # undefined for a constant input: say so, don't guess
+        nan = float("nan")
+        return {"pearson_r": nan, "pearson_p": nan, "spearman_r": nan, "spearman_p": nan, "n": int(len(x))}
     pr = stats.pearsonr(x, y)
     sr = stats.spearmanr(x, y)
     return {"pearson_r": float(pr.statistic), "pearson_p": float(pr.pvalue),
@@ -92,3 +97,71 @@ def extremes(values: np.ndarray, k: int = 2) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(values, kind="stable")
     k = min(k, len(values))
     return order[::-1][:k], order[:k]
+
+
+@torch.no_grad()
+def residual_examples(model: torch.nn.Module, dataset, indices, *, device: str = "auto") -> list[dict]:
+    """Fig. 10 rows: ``input``, ``residual`` (N3's, ``(H, W, 3)`` signed), ``deblurred``, ``sharp``."""
+    dev = resolve_device(device)
+    model = model.to(dev).eval()
+    rows = []
+    for i in indices:
+        blurry, sharp = dataset[int(i)]
+        out = model(blurry.unsqueeze(0).to(dev))
+        to_np = lambda t: t[0].float().permute(1, 2, 0).cpu().numpy()  # noqa: E731
+        rows.append({"input": blurry.permute(1, 2, 0).numpy(), "residual": to_np(out.residuals[2]),
+                     "deblurred": np.clip(to_np(out.restored), 0, 1), "sharp": sharp.permute(1, 2, 0).numpy(),
+                     "name": dataset.names[int(i)] if hasattr(dataset, "names") else str(i)})
+    return rows
+
+
+def blur_sizes(manifest_rows: list[dict], names: list[str], *, split: str = "test") -> np.ndarray:
+    """Mean blur size (px) of each image ``"<scene>/<stem>"`` from the WILD manifest rows.
+
+    ``manifest_rows``: :func:`repro.wild.read_manifest`. Raises ``KeyError`` naming an image
+    that the manifest does not list (e.g. a dataset built by another tool).
+    """
+    from pathlib import PurePosixPath
+
+    table = {}
+    for r in manifest_rows:
+        if r.get("split") == split and r.get("accepted") and r.get("blur"):
+            p = PurePosixPath(r["blur"])
+            table[f"{p.parent.parent.name}/{p.stem}"] = float(r["blur_size"])
+    missing = [n for n in names if n not in table]
+    if missing:
+        raise KeyError(f"{len(missing)} image(s) not in the manifest's {split!r} split, e.g. {missing[:3]}")
+    return np.array([table[n] for n in names])
+
+
+def manifest_summary(manifest_rows: list[dict]) -> list[dict]:
+    """Per split: windows tried, accepted, acceptance rate, N, flow statistic, blur size, reasons."""
+    from collections import Counter
+
+    out = []
+    for split in sorted({r["split"] for r in manifest_rows}):
+        rows = [r for r in manifest_rows if r["split"] == split]
+        acc = [r for r in rows if r["accepted"]]
+        reasons = Counter(str(r.get("reason", "")).split(":")[0].split(" ")[0] for r in rows if not r["accepted"])
+        blur = np.array([r["blur_size"] for r in acc]) if acc else np.array([np.nan])
+        out.append({
+            "split": split, "windows tried": len(rows), "accepted": len(acc),
+            "acceptance %": 100.0 * len(acc) / max(len(rows), 1),
+            "N mean": float(np.mean([r["n"] for r in acc])) if acc else float("nan"),
+            "blur size median (px)": float(np.nanmedian(blur)),
+            "blur size 90th pct (px)": float(np.nanpercentile(blur, 90)),
+            "rejections": ", ".join(f"{k}: {v}" for k, v in reasons.most_common()) or "none",
+        })
+    return out
+
+
+def residual_grid(examples: list[dict]) -> tuple[list[list[np.ndarray]], float]:
+    """Fig. 10 rows (input, residual shown as ``0.5 + gain * r``, deblurred, sharp) and the gain.
+
+    The gain maps the largest absolute residual of all examples to 0.5 (grey = 0); an all-zero
+    residual (an untrained zero-initialised network) is shown with gain 1.
+    """
+    peak = max((float(np.abs(e["residual"]).max()) for e in examples), default=0.0)
+    gain = 0.5 / peak if peak > 0 else 1.0
+    grid = [[e["input"], np.clip(0.5 + gain * e["residual"], 0, 1), e["deblurred"], e["sharp"]] for e in examples]
+    return grid, gain

@@ -180,3 +180,34 @@ def shift_search_figure(shake: dict, dynamic: dict, *, tile: int):
     cb.set_label("|shift| (px)")
     fig.tight_layout()
     return fig
+
+
+def wild_statistics(manifest_rows: list[dict], *, max_flow: float = 1.0):
+    """WILD build statistics: N of accepted windows, the flow statistic of every window tried
+    (accepted and rejected, with the threshold), and the mean blur size of accepted pairs."""
+    import matplotlib.pyplot as plt
+
+    acc = [r for r in manifest_rows if r["accepted"]]
+    rej = [r for r in manifest_rows if not r["accepted"]]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+    ns = [r["n"] for r in acc]
+    axes[0].hist(ns, bins=np.arange(6.5, 24.5, 2), rwidth=0.85)
+    axes[0].set_xticks(range(7, 24, 2))
+    axes[0].set_xlabel("N (frames averaged)")
+    axes[0].set_ylabel("accepted pairs")
+    flows_a = [r["flow_stat"] for r in acc if np.isfinite(r["flow_stat"])]
+    flows_r = [r["flow_stat"] for r in rej if np.isfinite(r["flow_stat"])]
+    hi = max(flows_a + flows_r + [max_flow * 1.5])
+    bins = np.linspace(0, min(hi, 6 * max_flow), 40)
+    axes[1].hist([flows_a, flows_r], bins=bins, stacked=True, label=["accepted", "rejected"])
+    axes[1].axvline(max_flow, color="k", ls="--", lw=1, label=f"{max_flow:g} px rule")
+    axes[1].set_xlabel("flow statistic of the window (px/frame)")
+    axes[1].set_ylabel("windows")
+    axes[1].legend(fontsize=8)
+    axes[2].hist([r["blur_size"] for r in acc], bins=30)
+    axes[2].set_xlabel("mean blur size of the pair (px)")
+    axes[2].set_ylabel("accepted pairs")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -75,7 +75,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 FPS = 240.0
-_MAX_PIXELS_PER_CHUNK = 3_000_000  # supersampled pixels rendered at once (bounds memory)
+_MAX_PIXELS_PER_CHUNK = {"cpu": 3_000_000, "cuda": 24_000_000}  # supersampled pixels rendered at once
 
 
 @dataclass
@@ -166,7 +166,7 @@ def _render_frames(scene: Scene, times: np.ndarray, size: tuple[int, int], super
     mats64 = [layer_matrices(scene, layer, times) for layer in scene.layers]
     mats = [torch.from_numpy(m).to(device, torch.float32) for m in mats64]
     u_all, v_all = _axes(Hs, Ws, device)
-    chunk = max(1, min(len(times), _MAX_PIXELS_PER_CHUNK // (Hs * Ws)))
+    chunk = max(1, min(len(times), _MAX_PIXELS_PER_CHUNK.get(device.type, 3_000_000) // (Hs * Ws)))
     frames = np.empty((len(times), H, W, 3), np.uint8)
     visible = np.empty((len(times), H, W), np.uint8)
     for i0 in tqdm(range(0, len(times), chunk), desc="render", unit="chunk", disable=not progress, leave=False):

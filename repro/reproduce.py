@@ -32,7 +32,7 @@ class ReproSettings:
     wild_train_pairs: int  # WILD training pairs built from the virtual camera (nb 1)
     wild_test_pairs: int  # WILD test pairs (other photos: "shot at another place") (nb 1)
     wild_clip_frames: int  # frames per rendered clip (240 fps)
-    averaging_check_windows: int  # windows in the averaging-approximation check (nb 1)
+    averaging_seeds: int  # clips per speed in the averaging-approximation check (nb 1)
     train_preset: str  # repro.train preset (nb 3)
     train: bool  # train in nb 3 (False: use the shipped checkpoints)
     eval_n_random: int  # Table 2: the paper's 15 random test images
@@ -40,6 +40,7 @@ class ReproSettings:
     eval_methods: tuple[str, ...]
     residual_images: int  # Fig. 9: images in the residual analysis (paper: 700)
     qualitative_images: int  # Figs. 1, 5-7
+    averaging_speeds: tuple[float, ...] | None = None  # camera speeds (px/frame) checked; None = default
     sun_steps: int = 0  # retrain the Sun et al. CNN with this many steps (0 = shipped weights)
     notes: str = ""
     extra: dict = field(default_factory=dict)
@@ -50,22 +51,22 @@ _ALL_METHODS = ("identity", "sun", "xu-jia", "l0", "deblurnet-si", "deblurnet-wi
 PRESETS: dict[str, ReproSettings] = {
     "smoke": ReproSettings(
         name="smoke", wild_train_pairs=12, wild_test_pairs=6, wild_clip_frames=48,
-        averaging_check_windows=4, train_preset="smoke", train=True, eval_n_random=3, eval_limit=4,
+        averaging_seeds=1, averaging_speeds=(0.5, 2.0), train_preset="smoke", train=True, eval_n_random=3, eval_limit=4,
         eval_methods=("identity", "deblurnet-wild", "deblurnet-si"), residual_images=6,
         qualitative_images=2, notes="seconds per notebook; for tests only, numbers are meaningless"),
     "demo": ReproSettings(
         name="demo", wild_train_pairs=0, wild_test_pairs=40, wild_clip_frames=96,
-        averaging_check_windows=8, train_preset="quick", train=False, eval_n_random=15, eval_limit=40,
+        averaging_seeds=1, train_preset="quick", train=False, eval_n_random=15, eval_limit=40,
         eval_methods=("identity", "deblurnet-si", "deblurnet-wild"), residual_images=40,
         qualitative_images=3, notes="shipped checkpoints, no training, no slow baselines: teaching sessions"),
     "quick": ReproSettings(
         name="quick", wild_train_pairs=600, wild_test_pairs=120, wild_clip_frames=120,
-        averaging_check_windows=24, train_preset="quick", train=False, eval_n_random=15, eval_limit=60,
+        averaging_seeds=2, train_preset="quick", train=False, eval_n_random=15, eval_limit=60,
         eval_methods=_ALL_METHODS, residual_images=120, qualitative_images=4,
         notes="default of `make reproduce` on a 2-core CPU"),
     "paper": ReproSettings(
         name="paper", wild_train_pairs=50_000, wild_test_pairs=1_000, wild_clip_frames=240,
-        averaging_check_windows=200, train_preset="paper", train=True, eval_n_random=15, eval_limit=None,
+        averaging_seeds=8, train_preset="paper", train=True, eval_n_random=15, eval_limit=None,
         eval_methods=_ALL_METHODS, residual_images=700, qualitative_images=8,
         notes="the paper's sizes; for a GPU machine (days of training)"),
 }

@@ -16,6 +16,12 @@ def test_correlation_known_answers():
     assert -1.0 < c["pearson_r"] < -0.8
     with pytest.raises(ValueError):
         correlation(x, x[:5])
+    flat = correlation(x, np.zeros(10))
+    assert np.isnan(flat["pearson_r"]) and np.isnan(flat["spearman_p"]) and flat["n"] == 10
+
+
+def test_standardize_constant_is_zero():
+    assert np.array_equal(standardize(np.full(4, 2.5)), np.zeros(4))
 
 
 @given(st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=3, max_size=50).filter(lambda v: np.std(v) > 1e-3))

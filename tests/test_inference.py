@@ -97,6 +97,23 @@ def test_tiled_deblurnet_equals_untiled_away_from_seams():
     assert diff.mean() < 1e-5, diff.mean()
 
 
+def test_folding_batchnorm_keeps_the_output():
+    model = _small()
+    with torch.no_grad():  # give BN non-trivial statistics, as after training
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.1, 0.1)
+    folded = inference.fold_batchnorm(model)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # the original is untouched
+    x = torch.rand(2, 3, 36, 44)
+    with torch.inference_mode():
+        torch.testing.assert_close(folded(x).restored, model(x).restored, atol=1e-5, rtol=1e-4)
+
+
 def test_deblur_tensor_refuses_training_mode_and_bad_tiles():
     model = _small().train()
     with pytest.raises(ValueError, match="training mode"):
@@ -160,6 +177,7 @@ def test_without_weights_a_seeded_random_network_with_a_warning(monkeypatch, cap
     assert not a.training and a.config == DeblurNetConfig()
     b = load_deblurnet(None, "cpu")
     assert torch.equal(a.n1.body[0][0].weight, b.n1.body[0][0].weight)  # same seed, same net
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in a.modules())  # folded for inference
 
 
 # ----------------------------------------------------------------------------- command line

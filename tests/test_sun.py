@@ -62,6 +62,18 @@ def test_kernel_set_sizes():
         linear_motion_kernel(0.5, 0)
 
 
+def test_soft_targets():
+    labels = kernel_labels()
+    np.testing.assert_allclose(sun.soft_targets(labels[:, 0], labels[:, 1]), np.eye(73))
+    t = sun.soft_targets(np.array([12.0]), np.array([165.0]))[0]  # between 11/13 and 150/0
+    got = {tuple(labels[i]): t[i] for i in np.nonzero(t)[0]}
+    assert got == pytest.approx({(11.0, 0.0): 0.25, (11.0, 150.0): 0.25, (13.0, 0.0): 0.25, (13.0, 150.0): 0.25})
+    t = sun.soft_targets(np.array([2.0]), np.array([10.0]))[0]
+    assert t[0] == pytest.approx(0.5) and t.sum() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="lengths"):
+        sun.soft_targets(np.array([26.0]), np.array([0.0]))
+
+
 # ------------------------------------------------------------------------------ rotation
 
 

@@ -111,10 +111,12 @@ def test_smoke_preset_trains_and_writes_everything(smoke_run):
     assert res.steps == 6
     assert res.checkpoint.exists() and res.best_checkpoint.exists()
     rows = T.read_log(res.log_csv)
-    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
-    assert all(np.isfinite(r["loss"]) for r in rows)
+    assert [r["step"] for r in rows] == [0, 1, 2, 3, 4, 5, 6]
+    assert rows[0]["loss"] is None and all(np.isfinite(r["loss"]) for r in rows[1:])
     val = [r for r in rows if r["val_psnr"] is not None]
-    assert [r["step"] for r in val] == [3, 6]
+    assert [r["step"] for r in val] == [0, 3, 6]
+    # zero-initialised residual layers: the untrained network is the identity
+    assert val[0]["val_psnr"] == pytest.approx(val[0]["val_psnr_input"], abs=1e-3)
     # the input PSNR of the validation set is the blurry-vs-sharp PSNR of the test pairs
     assert 10 < val[0]["val_psnr_input"] < 40
     assert res.final_psnr == pytest.approx(val[-1]["val_psnr"], abs=1e-3)
@@ -178,7 +180,8 @@ def test_cli_trains_and_exports_a_card(data_root, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     weights = tmp_path / "w" / "net.pt"
     rc = main(["train", "--preset", "smoke", "--data", "wild", "--data-root", str(data_root), "--out", "run",
-               "--steps", "2", "--set", "val_every=2", "--seed", "4", "--workers", "1", "--export", str(weights)])
+               "--steps", "2", "--set", "val_every=2", "--set", "log_every=2", "--seed", "4", "--workers", "1",
+               "--export", str(weights)])
     assert rc == 0
     assert (tmp_path / "results" / "train_smoke_wild.csv").exists()
     assert (tmp_path / "figures" / "train_smoke_wild.png").exists()

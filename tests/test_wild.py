@@ -3,11 +3,12 @@
 Frames here are a numpy pan (``np.roll`` of a photo) so the tests need no renderer.
 """
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from skimage import data
 from skimage.transform import downscale_local_mean
 
@@ -93,6 +94,16 @@ def test_blur_size_map_known_answers():
         flows[t, ..., 0] = 0.1 * t
     expected = sum(0.1 * t for t in range(N - 1))
     np.testing.assert_allclose(blur_size_map(flows, N // 2)[:, 2:-6], expected, rtol=1e-4)
+
+
+@settings(max_examples=25, deadline=None)
+@given(vx=st.floats(-2, 2), vy=st.floats(-2, 2), half=st.integers(0, 6))
+def test_blur_size_of_any_constant_motion_is_its_path_length(vx, vy, half):
+    n = 2 * half + 1
+    flows = np.zeros((n - 1, 10, 12, 2), np.float32)
+    flows[..., 0], flows[..., 1] = vx, vy
+    np.testing.assert_allclose(blur_size_map(flows, half), (n - 1) * np.hypot(np.float32(vx), np.float32(vy)),
+                               rtol=1e-4, atol=1e-5)
 
 
 # ---- whole builds ---------------------------------------------------------------------------
@@ -237,3 +248,19 @@ def test_other_parameters_refuse_to_resume_and_bad_input_is_named(tmp_path):
         build_wild([Pan("a"), Pan("a")], tmp_path / "z", workers=0)
     with pytest.raises(FileNotFoundError):
         read_manifest(tmp_path / "nothing")
+
+
+def test_averaging_check_error_grows_with_the_flow_and_plots(tmp_path):
+    from repro.wild import averaging_check, plot_averaging_check
+
+    rows = averaging_check(speeds=(0.2, 4.0), seeds=(0,), n=5, temporal_supersample=4, size=(96, 160),
+                           keep_images=True, progress=False)
+    slow, fast = rows
+    assert slow["flow_stat"] < fast["flow_stat"]
+    assert slow["psnr_average"] > fast["psnr_average"] and slow["ghost_error"] < fast["ghost_error"]
+    # The average is always closer to the continuous blur than the sharp frame is.
+    assert all(r["psnr_average"] > r["psnr_sharp"] for r in rows)
+    fig = plot_averaging_check(rows, tmp_path / "avg.png")
+    assert (tmp_path / "avg.png").stat().st_size > 10_000 and len(fig.axes) == 3
+    with pytest.raises(ValueError, match="even"):
+        averaging_check(temporal_supersample=3)

@@ -92,4 +92,5 @@ def test_kernel_figure_is_written(tmp_path):
     assert out.stat().st_size > 5000
     assert set(res) == {"line (camera)/identity", "curve (astronaut)/identity"}
     for r in res.values():
-        assert r["psnr"] == pytest.approx(r["psnr_blurry"]) and r["ncc"] < 0.5
+        assert r["psnr"] == pytest.approx(r["psnr_blurry"])
+        assert r["ncc"] < 0.7  # a delta vs a 15 px blur

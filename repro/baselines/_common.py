@@ -402,7 +402,8 @@ def select_gradients(
         for i in range(bins):
             vals = cand[(b == i) & (cand > 0)]
             if vals.size:
-                thresholds[i] = np.partition(vals, vals.size - min(n_keep, vals.size))[vals.size - min(n_keep, vals.size)]
+                j = vals.size - min(n_keep, vals.size)  # the n_keep-th largest
+                thresholds[i] = np.partition(vals, j)[j]
     keep = (cand > 0) & (cand >= thresholds[b])
     return np.where(keep, dx, 0.0), np.where(keep, dy, 0.0), np.asarray(thresholds, dtype=np.float64)
 

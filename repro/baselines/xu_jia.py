@@ -85,8 +85,9 @@ def shock_filter(image: np.ndarray, *, iters: int = 3, dt: float = 0.5) -> np.nd
         s = np.sign(lap)
         # Osher-Sethian upwind |grad| for I_t + F |grad I| = 0 with speed F = sign(lap):
         # F > 0 (erosion) uses max(D-, 0), min(D+, 0); F < 0 (dilation) the opposite
-        g_pos = np.sqrt(np.maximum(bx, 0) ** 2 + np.minimum(fx, 0) ** 2 + np.maximum(by, 0) ** 2 + np.minimum(fy, 0) ** 2)
-        g_neg = np.sqrt(np.minimum(bx, 0) ** 2 + np.maximum(fx, 0) ** 2 + np.minimum(by, 0) ** 2 + np.maximum(fy, 0) ** 2)
+        lo, hi = np.minimum, np.maximum
+        g_pos = np.sqrt(hi(bx, 0) ** 2 + lo(fx, 0) ** 2 + hi(by, 0) ** 2 + lo(fy, 0) ** 2)
+        g_neg = np.sqrt(lo(bx, 0) ** 2 + hi(fx, 0) ** 2 + lo(by, 0) ** 2 + hi(fy, 0) ** 2)
         grad = np.where(s > 0, g_pos, g_neg)
         x = x - dt * s * grad
     return x
@@ -105,7 +106,9 @@ def r_map(blurred: np.ndarray, *, window: int = 5, eps: float = 0.5) -> np.ndarr
     return np.hypot(sx, sy) / (sm + eps)
 
 
-def _latent_step(Bf: np.ndarray, K: np.ndarray, Gx, Gy, gxs: np.ndarray, gys: np.ndarray, lam: float, shape) -> np.ndarray:
+def _latent_step(
+    Bf: np.ndarray, K: np.ndarray, Gx, Gy, gxs: np.ndarray, gys: np.ndarray, lam: float, shape
+) -> np.ndarray:
     """``argmin_I ||k * I - B||^2 + lam ||grad I - grad I_s||^2`` (periodic, closed form)."""
     num = np.conj(K) * Bf + lam * (np.conj(Gx) * rfft2(gxs) + np.conj(Gy) * rfft2(gys))
     den = (K * np.conj(K)).real + lam * ((Gx * np.conj(Gx)).real + (Gy * np.conj(Gy)).real)
@@ -209,9 +212,10 @@ def estimate_kernel_xu_jia(
     gray = check_image(gray, "gray")
     if gray.ndim != 2:
         raise ValueError(f"gray must be (H, W), got {gray.shape}")
+    if iters < 1:
+        raise ValueError(f"iters must be >= 1, got {iters}")
     levels = pyramid_levels(ksize, ratio=ratio, min_ksize=min_ksize)
     k = initial_kernel(levels[0].ksize)
-    gxs = gys = None
     for level in tqdm(levels, desc="Xu-Jia levels", disable=not progress, leave=False):
         k = resize_kernel(k, level.ksize)
         y = downscale(gray, level.scale)
@@ -225,14 +229,15 @@ def estimate_kernel_xu_jia(
         # start from a hyper-Laplacian deconvolution with the kernel from the coarser level
         latent = pad_for_fft(deconvolve(y, k, clip=False).astype(np.float64), level.ksize)
         tr, ts = tau_r, None
+        sel = dict(sigma=sigma, shock_iters=shock_iters, mask=mask, keep_ratio=keep_ratio)
         for _ in range(iters):
-            gxs, gys, ts = _select_edges(latent, rmap, level.ksize, tr, ts, sigma=sigma, shock_iters=shock_iters, mask=mask, keep_ratio=keep_ratio)
+            gxs, gys, ts = _select_edges(latent, rmap, level.ksize, tr, ts, **sel)
             raw = estimate_kernel_fft((gxs, gys), gb, level.ksize, gamma=gamma)
             k = center_kernel(clean_kernel(raw, rel_threshold=rel_threshold))
             latent = _latent_step(Bf, psf2otf(k, shape), Gx, Gy, gxs, gys, lam, shape)
             tr, ts = tr / tau_decay, ts / tau_decay
     if isd:
-        gxs, gys, _ = _select_edges(latent, rmap, ksize, tr, ts, sigma=sigma, shock_iters=shock_iters, mask=mask, keep_ratio=keep_ratio)
+        gxs, gys, _ = _select_edges(latent, rmap, ksize, tr, ts, **sel)
         k = isd_refine((gxs, gys), gb, k, gamma=gamma, weight=isd_weight, outer=isd_outer)
     return k
 
