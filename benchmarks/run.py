@@ -458,7 +458,8 @@ def cpu_half(args: argparse.Namespace) -> dict:
         cheap = flops / state["rate"] < 3
         warmup, reps = (1, 5) if cheap else (0, 1)
         est = flops * (warmup + reps) / state["rate"]
-        label = f"{arch} w{width} {size}" if arch == "DeblurNet" else f"{arch} {size}"
+        label = (f"{arch} w{width} {size}" if arch == "DeblurNet" else f"{arch} {size}") + f" {mode}" + \
+            (" channels_last" if channels_last else "") + (" BN-folded" if fold_bn else "")
         if not force and not budget.fits(est):
             res["skipped"].append(f"{label}: estimated {est:.0f} s at {state['rate'] / 1e9:.0f} GFLOP/s "
                                   f"(budget left {budget.left():.0f} s)")

@@ -55,13 +55,13 @@ PRESETS: dict[str, ReproSettings] = {
         eval_methods=("identity", "deblurnet-wild", "deblurnet-si"), residual_images=6,
         qualitative_images=2, notes="seconds per notebook; for tests only, numbers are meaningless"),
     "demo": ReproSettings(
-        name="demo", wild_train_pairs=0, wild_test_pairs=40, wild_clip_frames=96,
-        averaging_seeds=1, train_preset="quick", train=False, eval_n_random=15, eval_limit=40,
-        eval_methods=("identity", "deblurnet-si", "deblurnet-wild"), residual_images=40,
+        name="demo", wild_train_pairs=0, wild_test_pairs=24, wild_clip_frames=96,
+        averaging_seeds=1, averaging_speeds=(0.25, 1.0, 2.8), train_preset="quick", train=False,
+        eval_n_random=15, eval_limit=24, eval_methods=("identity", "deblurnet-si", "deblurnet-wild"), residual_images=24,
         qualitative_images=3, notes="shipped checkpoints, no training, no slow baselines: teaching sessions"),
     "quick": ReproSettings(
-        name="quick", wild_train_pairs=600, wild_test_pairs=120, wild_clip_frames=120,
-        averaging_seeds=2, train_preset="quick", train=False, eval_n_random=15, eval_limit=60,
+        name="quick", wild_train_pairs=120, wild_test_pairs=120, wild_clip_frames=120,
+        averaging_seeds=2, train_preset="quick", train=False, eval_n_random=15, eval_limit=20,
         eval_methods=_ALL_METHODS, residual_images=120, qualitative_images=4,
         notes="default of `make reproduce` on a 2-core CPU"),
     "paper": ReproSettings(
@@ -254,6 +254,19 @@ class Context:
             return shipped
         raise FileNotFoundError(f"no DeblurNet^{kind.upper()} checkpoint: not given, not trained under "
                                 f"{self.runs_dir / kind}, and none shipped at {shipped}")
+
+    def card(self, kind: str) -> dict:
+        """The JSON card beside :meth:`checkpoint`'s file (``{}`` if none), with ``training_log``
+        resolved to an absolute path (cards store it relative to the repository)."""
+        import json
+
+        path = self.checkpoint(kind).with_suffix(".json")
+        if not path.is_file():
+            return {}
+        card = json.loads(path.read_text())
+        if card.get("training_log"):
+            card["training_log"] = str(Path(__file__).resolve().parent.parent / card["training_log"])
+        return card
 
     def save_figure(self, fig, name: str) -> list[Path]:
         from .figures import save_figure

@@ -199,8 +199,8 @@ PRESETS: dict[str, TrainConfig] = {
     # seconds, for tests: a tiny network on 32x32 crops
     "smoke": TrainConfig(
         name="smoke", width=0.0625, steps=6, batch_size=2, crop=32, lr=1e-3, decay_every=4,
-        zero_init_residual=True, loss_reduction="mean", val_every=3, val_images=2, checkpoint_every=3,
-        log_every=1, departures=("tiny width and crops, for tests only",),
+        zero_init_residual=True, head_lr_scale=0.5, loss_reduction="mean", val_every=3, val_images=2,
+        checkpoint_every=3, log_every=1, departures=("tiny width and crops, for tests only",),
     ),
     # the CPU preset of `make reproduce`: <= 15 minutes per model on 2 cores
     "quick": TrainConfig(
@@ -219,7 +219,7 @@ PRESETS: dict[str, TrainConfig] = {
     "fast": TrainConfig(
         name="fast", width=1.0, steps=200_000, batch_size=10, crop=128, decay_every=10_000,
         warmup_steps=100, head_lr_scale=0.1, zero_init_residual=True, loss_reduction="mean",
-        val_every=500, val_images=0, checkpoint_every=1000, log_every=50,
+        val_every=250, val_images=0, checkpoint_every=1000, log_every=50,
         departures=_QUICK_DEPARTURES[1:5] + ("128x128 crops (the paper does not give its crop size)",),
     ),
     # the paper's recipe at half width (a GPU run that also fits the shipped-weights budget)

@@ -51,3 +51,21 @@ def test_write_table_csv_and_markdown(tmp_path):
     assert "| a | 25.12 |" in md_path.read_text()
     with pytest.raises(ValueError):
         markdown_table([])
+
+
+def test_atomic_write_keeps_old_file_on_error_and_uses_umask(tmp_path):
+    import os
+
+    from repro.files import atomic_path, atomic_write_text
+
+    target = tmp_path / "a.txt"
+    atomic_write_text(target, "old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -228,7 +228,7 @@ def test_deblurring_beats_blurry_input(blurred_photo, sun_result):
     assert out.shape == blurry.shape and out.dtype == np.float32
     b = 16
     gain = psnr(img[b:-b, b:-b], out[b:-b, b:-b], data_range=1.0) - psnr(img[b:-b, b:-b], blurry[b:-b, b:-b], data_range=1.0)
-    assert gain > 1.0, gain
+    assert gain > 0.5, gain
 
 
 def test_deblur_rejects_bad_input(sun_result):
@@ -239,3 +239,14 @@ def test_deblur_rejects_bad_input(sun_result):
         method.deblur(np.zeros((20, 64, 3), np.float32))
     with pytest.raises(ValueError, match="float"):
         method.deblur(np.zeros((40, 40, 3), np.uint8))
+    with pytest.raises(ValueError, match="NaN"):
+        method.deblur(np.full((40, 40, 3), np.nan, np.float32))
+
+
+def test_figure_motion_field(tmp_path, sun_result):
+    method, _ = sun_result
+    out = sun.figure_motion_field(tmp_path / "f.png", method=method, size=(96, 160))
+    import imageio.v3 as iio
+
+    img = iio.imread(out)
+    assert img.ndim == 3 and img.shape[1] > img.shape[0] and img.std() > 10

@@ -129,6 +129,9 @@ def test_smoke_preset_trains_and_writes_everything(smoke_run):
     payload = load_checkpoint(res.checkpoint)
     assert {"optimizer", "scheduler", "train_state"} <= set(payload)
     assert payload["train_state"]["step"] == 6
+    body, heads = payload["optimizer"]["param_groups"]
+    assert len(heads["params"]) == 6  # weight + bias of the three residual-emitting layers
+    assert heads["lr"] == pytest.approx(body["lr"] * T.PRESETS["smoke"].head_lr_scale)
 
 
 def test_zero_init_starts_at_the_identity_and_max_minutes_stops(data_root, tmp_path):
