@@ -155,7 +155,7 @@ def shift_search_figure(shake: dict, dynamic: dict, *, tile: int):
 
     ``shake``: ``blurry``, ``restored``, ``reference`` images and ``psnr``/``psnr_shift`` (dB)
     of the restored image without and with the shift search. ``dynamic``: ``restored``,
-    ``reference`` of a dynamic-scene pair and ``shifts`` ``(ny, nx, 2)`` from
+    ``reference`` of a dynamic-scene pair (optional ``title``) and ``shifts`` ``(ny, nx, 2)`` from
     :func:`repro.metrics.local_shift_map` with the given ``tile`` size and border ``border``.
     """
     import matplotlib.pyplot as plt
@@ -167,7 +167,7 @@ def shift_search_figure(shake: dict, dynamic: dict, *, tile: int):
           f"at (dy, dx) = ({shake['shift'][0]:.2f}, {shake['shift'][1]:.2f})")
     _show(axes[2], shake["reference"], "sharp reference (a pose of the trajectory)")
     ax = axes[3]
-    _show(ax, dynamic["restored"], "dynamic scene: best local shift per tile")
+    _show(ax, dynamic["restored"], dynamic.get("title", "dynamic scene: best local shift per tile"))
     shifts = np.asarray(dynamic["shifts"])
     ny, nx = shifts.shape[:2]
     b = dynamic["border"]

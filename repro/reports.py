@@ -16,6 +16,8 @@ __all__ = ["markdown_table", "write_table"]
 
 def _fmt(v: object, digits: int) -> str:
     if isinstance(v, float):
+        if v != 0 and abs(v) < 0.5 * 10 ** -digits:  # e.g. a p-value: keep it readable, not 0.00
+            return f"{v:.2e}"
         return f"{v:.{digits}f}"
     return "" if v is None else str(v)
 

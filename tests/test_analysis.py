@@ -49,6 +49,7 @@ def test_write_table_csv_and_markdown(tmp_path):
     parsed = list(csv.DictReader(lines[1:]))
     assert parsed == [{"method": "a", "psnr": "25.123"}, {"method": "b", "psnr": "30.0"}]
     assert "| a | 25.12 |" in md_path.read_text()
+    assert "| 3.20e-07 |" in markdown_table([{"p": 3.2e-7}])
     with pytest.raises(ValueError):
         markdown_table([])
 
