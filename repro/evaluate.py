@@ -98,7 +98,7 @@ _BASELINES: dict[str, tuple[str, str, dict]] = {
 _WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 PER_IMAGE_FIELDS = ["method", "name", "index", "in_random", "psnr", "ssim", "psnr_shift", "shift_dy", "shift_dx",
-                    "seconds", "error", "fingerprint", "shift_radius"]
+                    "seconds", "error", "fingerprint", "shift_radius", "image_sha"]
 SUMMARY_FIELDS = ["method", "subset", "n", "n_failed", "psnr_mean", "psnr_std", "ssim_mean", "ssim_std",
                   "psnr_shift_mean", "psnr_shift_std", "seconds_mean", "paper_psnr", "data", "provenance"]
 
@@ -223,6 +223,14 @@ def make_method(name: str, *, checkpoint: str | os.PathLike | None = None, devic
     except AttributeError:
         pass
     return method
+
+
+def _pair_digest(pair) -> str:
+    """sha256 (16 hex digits) of a (blurry, sharp) pair's file bytes: what resume matches on."""
+    h = hashlib.sha256()
+    for path in pair:
+        h.update(Path(path).read_bytes())
+    return h.hexdigest()[:16]
 
 
 def _fingerprint(method: Method) -> str:
@@ -532,24 +540,29 @@ def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split:
     per_image_path = out / "table2_per_image.csv"
     previous = {}
     carried: list[dict] = []  # resume: rows of methods not in this run, kept in the tables
+    # resume matches rows by the images' content too, so a rebuilt dataset with the same file
+    # names never reuses stale numbers
+    digests = {ii: _pair_digest(pairs[ii]) for ii in eval_idx} if resume else {}
     if resume:
         index_of = {image_names[i]: i for i in eval_idx}
         for r in _read_per_image(per_image_path):
             if r["method"] not in names:
-                if r["name"] in index_of and r.get("shift_radius", "") == str(shift_radius):
+                if (r["name"] in index_of and r.get("shift_radius", "") == str(shift_radius)
+                        and r.get("image_sha", "") == digests[index_of[r["name"]]]):
                     ii = index_of[r["name"]]
                     carried.append({**r, **{k: _parse_number(r.get(k)) for k in
                                             ("psnr", "ssim", "psnr_shift", "shift_dy", "shift_dx", "seconds")},
                                     "index": ii, "in_random": ii in random_set, "error": r.get("error") or ""})
             elif not r.get("error"):
-                previous[(r["method"], r.get("fingerprint", ""), r["name"], r.get("shift_radius", ""))] = r
+                previous[(r["method"], r.get("fingerprint", ""), r["name"], r.get("shift_radius", ""),
+                          r.get("image_sha", ""))] = r
 
     rows: dict[tuple[int, int], dict] = {}
     tasks: list[tuple[int, int]] = []  # (method index, image index) still to compute
     fingerprints = [_fingerprint(m) for m in methods]
     for mi, m in enumerate(methods):
         for ii in eval_idx:
-            key = (m.name, fingerprints[mi], image_names[ii], str(shift_radius))
+            key = (m.name, fingerprints[mi], image_names[ii], str(shift_radius), digests.get(ii, ""))
             if key in previous:
                 old = previous[key]
                 rows[(mi, ii)] = {k: _parse_number(old.get(k))
@@ -567,7 +580,8 @@ def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split:
 
     def full_row(mi: int, ii: int) -> dict:
         return {"method": methods[mi].name, "name": image_names[ii], "index": ii, "in_random": ii in random_set,
-                "fingerprint": fingerprints[mi], "shift_radius": shift_radius, **rows[(mi, ii)]}
+                "fingerprint": fingerprints[mi], "shift_radius": shift_radius,
+                "image_sha": digests.get(ii) or _pair_digest(pairs[ii]), **rows[(mi, ii)]}
 
     def per_image_rows() -> list[dict]:
         return carried + [full_row(mi, ii) for mi in range(len(methods)) for ii in eval_idx if (mi, ii) in rows]

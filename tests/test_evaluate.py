@@ -127,6 +127,19 @@ def test_evaluate_writes_tables_and_records_crashes(data, tmp_path):
     assert sorted(map(repr, _read_csv(out / "table2_per_image.csv"))) == sorted(map(repr, per_image))
     assert {r["method"] for r in _read_csv(out / "table2.csv")} == {"identity", "rolled", "crashy"}
     assert "rows kept from an earlier run" in (out / "table2.md").read_text()
+    # a rebuilt dataset with the same file names: the changed image's rows are computed again
+    name = res["random_names"][0]
+    scene, stem = name.split("/")
+    blur_file = next((data / "test" / scene / "blur").glob(f"{stem}.*"))
+    original = blur_file.read_bytes()
+    write_image(blur_file, 255 - read_image(blur_file))
+    ev.evaluate([ev.Identity()], data, n_random=3, seed=0, out=out, workers=0, shift_radius=4, provenance={},
+                progress=False, resume=True)
+    new = {r["name"]: r for r in _read_csv(out / "table2_per_image.csv") if r["method"] == "identity"}
+    old = {r["name"]: r for r in per_image if r["method"] == "identity"}
+    assert float(new[name]["psnr"]) < float(old[name]["psnr"]) - 3
+    assert all(new[n]["psnr"] == old[n]["psnr"] for n in old if n != name)
+    blur_file.write_bytes(original)  # the fixture is shared with the other tests
 
 
 def test_evaluate_in_worker_processes(data, tmp_path):
