@@ -14,18 +14,13 @@ Testing: ``crop=None, flip=False`` gives whole images.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 
-from .images import list_images, read_image, to_float
+from .images import list_images, natural_key, read_image, to_float
 
 __all__ = ["PairedFolder", "find_pairs"]
-
-
-def _natural_key(name: str) -> list:
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
 def find_pairs(split_dir: str | os.PathLike, *, blur_dir: str = "blur",
@@ -40,7 +35,7 @@ def find_pairs(split_dir: str | os.PathLike, *, blur_dir: str = "blur",
     if not split_dir.is_dir():
         raise FileNotFoundError(f"{split_dir}: no such folder (expected <root>/<split>/<scene>/{blur_dir})")
     out: list[tuple[Path, Path, str]] = []
-    for scene in sorted((p for p in split_dir.iterdir() if p.is_dir()), key=lambda p: _natural_key(p.name)):
+    for scene in sorted((p for p in split_dir.iterdir() if p.is_dir()), key=lambda p: natural_key(p.name)):
         bdir, sdir = scene / blur_dir, scene / sharp_dir
         if not bdir.is_dir() and not sdir.is_dir():
             continue

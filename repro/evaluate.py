@@ -52,7 +52,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from .files import atomic_write_text
-from .images import read_image, to_float, write_image
+from .images import natural_key, read_image, to_float, write_image
 
 __all__ = [
     "Method",
@@ -241,46 +241,22 @@ def _fingerprint(method: Method) -> str:
 # --------------------------------------------------------------------------- data
 
 
-def _natural_key(text: str) -> list:
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", text)]
-
-
 def list_pairs(data: str | os.PathLike, split: str = "test") -> tuple[list[str], list[tuple[Path, Path]]]:
     """``(names, pairs)`` of a GoPro-layout folder, sorted by name (``"<scene>/<stem>"``).
 
-    Uses :class:`repro.datasets.PairedFolder` when it is available, otherwise reads
-    ``data/<split>/<scene>/blur/*`` with the same file names under ``sharp/``.
+    Reads the pairs with :class:`repro.datasets.PairedFolder`.
     """
     data = Path(data)
     if not data.exists():
         raise FileNotFoundError(f"{data}: no such data folder")
-    try:
-        from .datasets import PairedFolder
-    except ImportError:
-        PairedFolder = None
-    if PairedFolder is not None:
-        ds = PairedFolder(data, split)
-        names, pairs = list(ds.names), [(Path(b), Path(s)) for b, s in ds.pairs]
-    else:
-        from .images import list_images
+    from .datasets import PairedFolder
 
-        split_dir = data / split
-        if not split_dir.is_dir():
-            raise FileNotFoundError(f"{split_dir}: no '{split}' split folder in {data}")
-        names, pairs = [], []
-        for scene in sorted((p for p in split_dir.iterdir() if p.is_dir()), key=lambda p: _natural_key(p.name)):
-            if not (scene / "blur").is_dir():
-                continue
-            for blur in list_images(scene / "blur"):
-                sharp = scene / "sharp" / blur.name
-                if not sharp.is_file():
-                    raise FileNotFoundError(f"{sharp}: sharp image missing for {blur}")
-                names.append(f"{scene.name}/{blur.stem}")
-                pairs.append((blur, sharp))
+    ds = PairedFolder(data, split)
+    names, pairs = list(ds.names), [(Path(b), Path(s)) for b, s in ds.pairs]
     if not pairs:
         raise FileNotFoundError(f"{data}: no blur/sharp pairs in split {split!r} "
                                 f"(expected {data}/{split}/<scene>/blur/*.png and sharp/*.png)")
-    order = sorted(range(len(names)), key=lambda i: _natural_key(names[i]))
+    order = sorted(range(len(names)), key=lambda i: natural_key(names[i]))
     return [names[i] for i in order], [pairs[i] for i in order]
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from .files import atomic_path
 
-__all__ = ["read_image", "write_image", "to_float", "from_float", "IMAGE_SUFFIXES", "list_images"]
+__all__ = ["read_image", "write_image", "to_float", "from_float", "IMAGE_SUFFIXES", "list_images", "natural_key"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -83,17 +83,20 @@ def write_image(path: str | os.PathLike, img: np.ndarray) -> None:
         iio.imwrite(tmp, img, extension=path.suffix.lower() or ".png")
 
 
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files in ``folder`` (not recursive), in natural order (``2.png`` before ``10.png``)."""
+def natural_key(text: str) -> list:
+    """Sort key for natural order: ``"frame2"`` before ``"frame10"``, case-insensitive."""
     import re
 
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", text)]
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files in ``folder`` (not recursive), in natural order (``2.png`` before ``10.png``)."""
     folder = Path(folder)
     if not folder.exists():
         raise FileNotFoundError(f"{folder}: no such folder")
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder}: not a folder")
 
-    def key(p: Path) -> list:
-        return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", p.name)]
-
-    return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()), key=key)
+    return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
+                  key=lambda p: natural_key(p.name))

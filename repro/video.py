@@ -21,13 +21,12 @@ sizes, an unreadable frame, an undecodable video), each naming the path and the 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from .images import IMAGE_SUFFIXES, list_images, read_image
+from .images import IMAGE_SUFFIXES, list_images, natural_key, read_image
 
 __all__ = ["FrameSource", "FolderSource", "VideoSource", "open_sources", "VIDEO_SUFFIXES", "DEFAULT_FPS"]
 
@@ -231,10 +230,6 @@ class VideoSource(FrameSource):
         return f"VideoSource({str(self.path)!r}, frames={len(self)}, fps={self.fps})"
 
 
-def _natural_key(p: Path) -> list:
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", p.name)]
-
-
 def _has_images(folder: Path) -> bool:
     return any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in folder.iterdir())
 
@@ -262,7 +257,7 @@ def open_sources(source: str | os.PathLike, split: str | None = None, *, fps: fl
         path = path / split
         if _has_images(path):
             return [FolderSource(path, fps=folder_fps)]
-    children = sorted((p for p in path.iterdir() if not p.name.startswith(".")), key=_natural_key)
+    children = sorted((p for p in path.iterdir() if not p.name.startswith(".")), key=lambda p: natural_key(p.name))
     scenes = [p for p in children if p.is_dir() and _has_images(p)]
     if scenes:
         return [FolderSource(p, fps=folder_fps) for p in scenes]
