@@ -14,8 +14,15 @@ matplotlib, with the difficulties the paper names:
 
 Every layer is a plane, so every warp is an exact homography (geometry in
 ``repro/_render_scene.py``). Frames are rendered with ``torch.nn.functional.grid_sample``
-batched over frames at ``supersample`` times the output size, then area-averaged down
-(anti-aliased); on a GPU when ``device="cuda"``. The true forward flow from frame ``t`` to
+(bicubic) batched over frames, at ``supersample`` times the output size and then area-averaged
+down when ``supersample > 1``; on a GPU when ``device="cuda"``.
+
+Sharp frames as sharp as a camera's
+    A real 240 fps frame downsampled by 3 is sharp to the pixel. Photos are therefore shown at a
+    magnification below 1 (0.6-0.75 output pixels per photo pixel by default, more only where a
+    photo is too small to cover the frame), area-averaged to one texel per rendered pixel and
+    sampled bicubically: a motionless frame keeps most of the high-frequency energy of the same
+    photo region area-averaged from native resolution (``repro.sharpness`` measures it). The true forward flow from frame ``t`` to
 ``t + 1`` is computed from the same homographies at the centres of frame ``t``'s output pixels,
 for the front-most layer whose (anti-aliased) alpha there is at least 0.5: where an occluding
 object covers a pixel, the flow is the object's.
@@ -25,14 +32,17 @@ Speeds and the 1 px rule
     any size. Speeds (``speed``, ``pan``, ``object_speed``) are in **pixels per frame at a 240-row
     frame** (:data:`REFERENCE_ROWS`), i.e. at the size where the WILD builder applies its <= 1 px
     rule (the paper's 720-row GoPro frames downsampled by 3). Rendered at ``H`` rows, flows in
-    pixels are ``H / 240`` times larger. ``speed`` is the clip's mean camera-induced background
-    flow; by default each clip draws it log-uniformly from :data:`SPEED_RANGE`, and moving
-    objects draw theirs from :data:`OBJECT_SPEED_RANGE`, so that most, not all, frame pairs and
-    windows pass the rule; :func:`flow_pass_rates` measures how many do (from the true flows).
-    **Default size**: ``(240, 432)``: render the virtual camera directly at the WILD size and
-    build with ``downsample=1``. The bundled photos are only 300-1400 px wide, so a 720x1296
-    render is an upsampled photo anyway (and 9x slower); it is supported (``size=(720, 1296)``
-    with the builder's ``downsample=3`` gives the same flows in 240-row pixels).
+    pixels are ``H / 240`` times larger. By default each clip draws a **peak flow** uniformly from
+    :data:`PEAK_FLOW_RANGE` (0.3-1 px/frame: the whole range the rule allows) and scales the
+    camera and every object together so that the largest per-pixel flow between consecutive
+    frames of the clip (camera rotation, zoom, parallax and objects together: the statistic the
+    WILD builder thresholds) equals it (``peak_flow=``). ``speed=`` instead scales the camera
+    alone to a mean background flow (objects then draw theirs from :data:`OBJECT_SPEED_RANGE`).
+    :func:`flow_pass_rates` measures how many pairs and windows pass the rule (true flows).
+    **Default size**: ``(240, 320)``: the WILD frame height (720-row video downsampled by 3), at a
+    width that the bundled photos (300-1400 px) cover below magnification 1; build with
+    ``downsample=1``. A 720-row render is an upsampled photo (and 9x slower); it is supported
+    (``size=(720, 960)`` with the builder's ``downsample=3`` gives the same flows in 240-row pixels).
 
 Photos: :func:`photo_paths` (train and test disjoint: the test set is "shot at another place").
 Clips are deterministic in their seed on a given device (CPU and GPU differ by rounding only).
@@ -54,7 +64,9 @@ import torch.nn.functional as F
 
 from ._render_scene import (
     KINDS,
+    MAGNIFICATION_RANGE,
     OBJECT_SPEED_RANGE,
+    PEAK_FLOW_RANGE,
     REFERENCE_ROWS,
     SPEED_RANGE,
     SPLITS,
@@ -69,12 +81,14 @@ from .video import FrameSource
 __all__ = [
     "Clip", "render_clip", "VirtualCamera", "VirtualSource", "photo_paths", "clip_seed", "flow_to_rgb",
     "virtual_camera_strip", "write_clip", "flow_pass_rates", "benchmark_fps", "add_arguments", "run",
-    "REFERENCE_ROWS", "SPEED_RANGE", "OBJECT_SPEED_RANGE", "KINDS", "FPS",
+    "REFERENCE_ROWS", "SPEED_RANGE", "OBJECT_SPEED_RANGE", "PEAK_FLOW_RANGE", "MAGNIFICATION_RANGE", "KINDS", "FPS",
+    "DEFAULT_SIZE",
 ]
 
 log = logging.getLogger(__name__)
 
 FPS = 240.0
+DEFAULT_SIZE = (240, 320)  # (H, W) of the virtual camera's frames: the WILD height, a width the photos cover
 _MAX_PIXELS_PER_CHUNK = {"cpu": 3_000_000, "cuda": 24_000_000}  # supersampled pixels rendered at once
 
 
@@ -89,8 +103,9 @@ class Clip:
         (x, y) of frame t is at (x + dx, y + dy) in frame t + 1 (sampled on frame t's grid).
     fps : float (240)
     name, seed : the clip's name and the seed it was rendered from.
-    meta : dict: ``kind``, ``geometry``, ``background``, ``speed`` (px/frame at 240 rows),
-        ``n_objects``, ``layer_names``, ``visible_layer`` ((T, H, W) uint8 index into
+    meta : dict: ``kind``, ``geometry``, ``background``, ``speed`` (mean camera flow, px/frame at
+        240 rows), ``peak_flow_target`` (None with ``speed=``), ``magnification`` (output pixels per
+        photo pixel), ``photo_box`` (the reference view in the photo's pixels), ``n_objects``, ``layer_names``, ``visible_layer`` ((T, H, W) uint8 index into
         ``layer_names`` of the layer seen at each pixel), ``size``, ``supersample``, ``split``,
         ``render_seconds``; with ``temporal_supersample=k > 1`` also ``subframes``
         (((T-1) k + 1, H, W, 3) uint8 at times j / k, so ``subframes[::k] == frames``) and
@@ -185,14 +200,14 @@ def _render_frames(scene: Scene, times: np.ndarray, size: tuple[int, int], super
             h, w = y1 - y0, x1 - x0
             gx, gy = _apply(mats[k][i0:i1], u_all[x0:x1], v_all[y0:y1])
             grid = torch.stack([gx, gy], -1).reshape(1, n * h, w, 2)  # frames stacked along rows
-            out = F.grid_sample(textures[k], grid, mode="bilinear", padding_mode=layer.padding,
+            out = F.grid_sample(textures[k], grid, mode="bicubic", padding_mode=layer.padding,
                                 align_corners=False).reshape(-1, n, h, w)
             if opaque[k]:
                 acc[:, :, y0:y1, x0:x1] = out
                 vis[:, y0 // s:y1 // s, x0 // s:x1 // s] = k
                 continue
-            alpha = out[3:4]
-            acc[:, :, y0:y1, x0:x1].mul_(1 - alpha).add_(out[:3])
+            alpha = out[3:4].clamp(0, 1)  # bicubic overshoots a little at edges
+            acc[:, :, y0:y1, x0:x1].mul_(1 - alpha).add_(out[:3].clamp_min(0))
             a_small = F.avg_pool2d(alpha, s)[0] if s > 1 else alpha[0]
             vis[:, y0 // s:y1 // s, x0 // s:x1 // s][a_small >= 0.5] = k
         img = F.avg_pool2d(acc, s) if s > 1 else acc  # anti-aliased downsampling (box over s x s)
@@ -246,8 +261,9 @@ def _check_size(size) -> tuple[int, int]:
     return H, W
 
 
-def render_clip(seed: int, *, n_frames: int = 120, size: tuple[int, int] = (240, 432), split: str = "train",
-                device: str = "cpu", supersample: int = 2, speed: float | None = None, **options) -> Clip:
+def render_clip(seed: int, *, n_frames: int = 120, size: tuple[int, int] = DEFAULT_SIZE, split: str = "train",
+                device: str = "cpu", supersample: int = 1, speed: float | None = None,
+                peak_flow: float | None = None, **options) -> Clip:
     """Render one clip of the virtual 240 fps camera, deterministic in ``seed``.
 
     Parameters
@@ -257,9 +273,13 @@ def render_clip(seed: int, *, n_frames: int = 120, size: tuple[int, int] = (240,
     size : (H, W) of the output frames.
     split : "train" or "test": disjoint photo sets (see :func:`photo_paths`).
     device : "cpu", "cuda", "auto", ...
-    supersample : render at this many times the size, then area-average down (>= 1).
-    speed : camera speed scale, mean background flow in px/frame at 240 rows; None draws it from
-        :data:`SPEED_RANGE`.
+    supersample : render at this many times the size, then area-average down (>= 1; default 1:
+        the textures are already area-averaged to the output's density).
+    peak_flow : the clip's largest per-pixel flow between consecutive frames, px/frame at 240 rows
+        (camera and objects scaled together); None (and no ``speed``) draws it uniformly from
+        :data:`PEAK_FLOW_RANGE`. Ignored by the "pan" kind, whose motion is ``pan``.
+    speed : instead of ``peak_flow``: scale the camera alone to this mean background flow, px/frame
+        at 240 rows (objects keep their own drawn speeds).
 
     Other options (keyword only)
     ----------------------------
@@ -273,7 +293,11 @@ def render_clip(seed: int, *, n_frames: int = 120, size: tuple[int, int] = (240,
         same background and camera as the default (objects are drawn from their own stream).
     object_speed : speed of every moving object, px/frame at 240 rows (default drawn).
     background : photo name of the split (or a file) to use as background.
-    photos : a folder or list of photo files replacing the bundled photos.
+    photos : a folder or list of photo files replacing the bundled photos; split into train and
+        test by file name (:func:`repro.render.photo_split`).
+    tint : give gray photos a random colour tint (default True).
+    magnification : output pixels per photo pixel of the background (default drawn from
+        :data:`MAGNIFICATION_RANGE`; raised where the photo would not cover the frame).
     noise_std : Gaussian sensor noise std (in linear light when ``gamma`` is set), default 0.
     gamma : camera response: render in linear light (photo ** gamma) and encode with
         ``x ** (1 / gamma)`` (e.g. 2.2); default None (no response curve).
@@ -288,7 +312,7 @@ def render_clip(seed: int, *, n_frames: int = 120, size: tuple[int, int] = (240,
     Clip with frames (T, H, W, 3) uint8 and flows (T-1, H, W, 2) float32.
     """
     known = {"kind", "pan", "objects", "object_speed", "background", "photos", "noise_std", "gamma",
-             "temporal_supersample", "name", "progress"}
+             "temporal_supersample", "name", "progress", "tint", "magnification"}
     unknown = set(options) - known
     if unknown:
         raise ValueError(f"unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -303,6 +327,8 @@ def render_clip(seed: int, *, n_frames: int = 120, size: tuple[int, int] = (240,
         raise ValueError(f"supersample must be >= 1, got {supersample}")
     if speed is not None and not (np.isfinite(speed) and speed >= 0):
         raise ValueError(f"speed must be a finite number >= 0, got {speed!r}")
+    if peak_flow is not None and not (np.isfinite(peak_flow) and peak_flow >= 0):
+        raise ValueError(f"peak_flow must be a finite number >= 0, got {peak_flow!r}")
     k = int(options.get("temporal_supersample", 1))
     if k < 1:
         raise ValueError(f"temporal_supersample must be >= 1, got {k}")
@@ -315,9 +341,10 @@ def render_clip(seed: int, *, n_frames: int = 120, size: tuple[int, int] = (240,
     dev = resolve_device(device)
     t_start = time.perf_counter()
     scene = build_scene(int(seed), kind=options.get("kind", "random"), split=split, n_frames=n_frames,
-                        size=(H, W), supersample=supersample, speed=speed, photos=options.get("photos"),
+                        size=(H, W), supersample=supersample, speed=speed, peak=peak_flow, photos=options.get("photos"),
                         background=options.get("background"), objects=options.get("objects"),
-                        object_speed=options.get("object_speed"), pan=tuple(options.get("pan", (1.0, 0.0))))
+                        object_speed=options.get("object_speed"), pan=tuple(options.get("pan", (1.0, 0.0))),
+                        tint=bool(options.get("tint", True)), magnification=options.get("magnification"))
     times = np.arange((n_frames - 1) * k + 1, dtype=np.float64) / k
     rendered, visible = _render_frames(scene, times, (H, W), supersample, dev, gamma=gamma, noise_std=noise_std,
                                        seed=int(seed), progress=bool(options.get("progress", False)))
@@ -348,7 +375,7 @@ class VirtualSource(FrameSource):
     """One clip of the virtual camera as a :class:`repro.video.FrameSource`.
 
     Rendered on first access and cached (``.clip``); ``.true_flows`` are its exact flows;
-    ``.release()`` frees the cache (about 140 MB for 120 frames at 240x432).
+    ``.release()`` frees the cache (about 100 MB for 120 frames at 240x320).
     """
 
     def __init__(self, seed: int, *, name: str, n_frames: int, size: tuple[int, int], split: str,
@@ -407,7 +434,7 @@ class VirtualCamera(Sequence):
     """
 
     def __init__(self, split: str = "train", n_clips: int = 10, n_frames: int = 120,
-                 size: tuple[int, int] = (240, 432), seed: int = 0, device: str = "cpu", **options) -> None:
+                 size: tuple[int, int] = DEFAULT_SIZE, seed: int = 0, device: str = "cpu", **options) -> None:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         if int(n_clips) < 0:
@@ -462,8 +489,8 @@ def flow_pass_rates(n_clips: int = 40, *, seed: int = 0, size: tuple[int, int] =
             "n_clips": n_clips, "n_windows": len(win_max)}
 
 
-def benchmark_fps(size: tuple[int, int] = (240, 432), *, n_frames: int = 48, n_clips: int = 3, seed: int = 0,
-                  supersample: int = 2, device: str = "cpu", kind: str = "random") -> dict:
+def benchmark_fps(size: tuple[int, int] = DEFAULT_SIZE, *, n_frames: int = 48, n_clips: int = 3, seed: int = 0,
+                  supersample: int = 1, device: str = "cpu", kind: str = "random") -> dict:
     """Frames per second of :func:`render_clip` (frames and true flows), after one warm-up clip.
 
     Returns ``{"fps": ..., "seconds": ..., "cpu_seconds": ..., "fps_per_cpu_second": ...,
@@ -539,7 +566,7 @@ STRIP_ROWS = (  # (label, render options)
 
 
 def virtual_camera_strip(out: str | Path = Path("figures/virtual_camera_strip.png"), *, seed: int = 0,
-                         size: tuple[int, int] = (240, 432), n_frames: int = 60, n_show: int = 4,
+                         size: tuple[int, int] = DEFAULT_SIZE, n_frames: int = 60, n_show: int = 4,
                          n_average: int = 15, device: str = "cpu") -> Path:
     """Figure: one row per clip kind; frames across the clip, the true flow, an average of frames.
 
@@ -593,21 +620,27 @@ def _parse_size(text: str) -> tuple[int, int]:
         h, w = text.lower().split("x")
         return int(h), int(w)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be HxW (e.g. 240x432), got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"size must be HxW (e.g. 240x320), got {text!r}") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", type=Path, help="output folder: OUT/<split>/virtual_NNNN/{NNNNNN.png, flows.npy, meta.json}")
     parser.add_argument("--clips", type=int, default=4, help="number of clips (default 4)")
     parser.add_argument("--frames", type=int, default=120, help="frames per clip at 240 fps (default 120)")
-    parser.add_argument("--size", type=_parse_size, default=(240, 432), help="HxW of the frames (default 240x432)")
+    parser.add_argument("--size", type=_parse_size, default=DEFAULT_SIZE,
+                        help=f"HxW of the frames (default {DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]})")
     parser.add_argument("--split", choices=SPLITS, default="train", help="photo set (default train)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the clip set (default 0)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
-    parser.add_argument("--supersample", type=int, default=2, help="spatial supersampling factor (default 2)")
+    parser.add_argument("--supersample", type=int, default=1, help="spatial supersampling factor (default 1)")
     parser.add_argument("--kind", choices=KINDS, default="random", help="clip kind (default random)")
+    parser.add_argument("--peak-flow", type=float, default=None,
+                        help="largest flow between consecutive frames, px/frame at 240 rows "
+                             f"(default: drawn per clip from {PEAK_FLOW_RANGE})")
     parser.add_argument("--speed", type=float, default=None,
-                        help="camera speed, px/frame at 240 rows (default: drawn per clip)")
+                        help="instead of --peak-flow: the camera's mean flow, px/frame at 240 rows (objects keep theirs)")
+    parser.add_argument("--photos", type=Path, default=None,
+                        help="folder of JPEG/PNG photos to film instead of the bundled ones (split by file name)")
     parser.add_argument("--noise-std", type=float, default=0.0, help="sensor noise std (default 0)")
     parser.add_argument("--gamma", type=float, default=None, help="camera response exponent, e.g. 2.2 (default none)")
     parser.add_argument("--strip", type=Path, default=None, help="also write the strip figure to this PNG")
@@ -619,7 +652,8 @@ def run(args: argparse.Namespace) -> int:
     if args.clips < 0:
         raise ValueError(f"--clips must be >= 0, got {args.clips}")
     cam = VirtualCamera(args.split, args.clips, args.frames, args.size, args.seed, args.device,
-                        supersample=args.supersample, kind=args.kind, speed=args.speed,
+                        supersample=args.supersample, kind=args.kind, speed=args.speed, peak_flow=args.peak_flow,
+                        photos=args.photos,
                         noise_std=args.noise_std, gamma=args.gamma)
     n_written = 0
     t0 = time.perf_counter()

@@ -74,12 +74,12 @@ from .images import write_image
 
 __all__ = ["BuildConfig", "build_wild", "read_manifest", "process_scene", "prepare_frame", "average_frames",
            "blur_size_map", "pair_statistics", "analyse_window", "WindowResult", "draw_window_sizes", "downsample_flow",
-           "flow_benchmark", "averaging_check", "plot_averaging_check", "MANIFEST_COLUMNS", "add_arguments", "run"]
+           "flow_benchmark", "averaging_check", "averaging_summary", "plot_averaging_check", "MANIFEST_COLUMNS", "add_arguments", "run"]
 
 log = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = ("split", "scene", "start", "n", "center", "flow_stat", "flow_max", "match_error",
-                    "blur_size", "accepted", "reason", "blur", "sharp")
+                    "blur_size", "input_psnr", "accepted", "reason", "blur", "sharp")
 DEFAULT_VIRTUAL_PAIRS = 200
 DEFAULT_MAX_MATCH_ERROR = 0.05  # RMS grayscale error in [0, 1] units (about 13 grey levels of 255)
 
@@ -315,6 +315,16 @@ def _scene_rng(seed: int, name: str) -> np.random.Generator:
 # One scene
 # --------------------------------------------------------------------------------------------
 
+def _psnr8(blurry: np.ndarray, sharp: np.ndarray) -> float:
+    """PSNR (dB) of the blurry image against the sharp one, both as the 8-bit PNGs written."""
+    from .metrics import psnr
+
+    def q(x: np.ndarray) -> np.ndarray:
+        return np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)
+
+    return float(psnr(q(sharp), q(blurry)))
+
+
 def _rel(split: str, scene: str, kind: str, center: int, suffix: str = ".png") -> str:
     return f"{split}/{scene}/{kind}/{center:06d}{suffix}"
 
@@ -456,8 +466,8 @@ def process_scene(frames: Iterable[np.ndarray], scene: str, out: str | os.PathLi
                 nxt = start + res.last_bad_pair + 1
             row = dict(scene=scene, start=start, n=n, center=center, flow_stat=res.flow_stat,
                        flow_max=res.flow_max, match_error=res.match_error,
-                       blur_size=float(res.blur_size.mean()), accepted=res.accepted, reason=res.reason,
-                       blur="", sharp="", next=nxt)
+                       blur_size=float(res.blur_size.mean()), input_psnr=_psnr8(res.blurry, res.sharp),
+                       accepted=res.accepted, reason=res.reason, blur="", sharp="", next=nxt)
             if res.accepted:
                 row["blur"] = _rel(config.split, scene, "blur", center)
                 row["sharp"] = _rel(config.split, scene, "sharp", center)
@@ -490,19 +500,28 @@ class _SceneTask:
 
 
 def _virtual_camera(config: BuildConfig, n_clips: int):
-    """The virtual camera of a build: ``n_clips`` lazy :class:`repro.render.VirtualSource` clips."""
-    from .render import VirtualCamera
+    """The virtual camera of a build: ``n_clips`` lazy :class:`repro.render.VirtualSource` clips
+    (their length is ``virtual["n_frames"]``, or a placeholder when each clip is one window)."""
+    from .render import DEFAULT_SIZE, VirtualCamera
 
     opts = dict(config.virtual)
     k = config.downsample
-    size = tuple(opts.pop("size", (240 * k, 432 * k)))
-    n_frames = int(opts.pop("n_frames", 120))
+    size = tuple(opts.pop("size", (DEFAULT_SIZE[0] * k, DEFAULT_SIZE[1] * k)))
+    n_frames = int(opts.pop("n_frames", None) or max(config.n_range))
     return VirtualCamera(config.split, n_clips=n_clips, n_frames=n_frames, size=size, seed=config.seed, **opts)
 
 
 def _virtual_scene(index: int, config: BuildConfig):
-    """Clip ``index`` of the virtual camera: ``(frames, true_flow(t))``, the flow on the downsampled grid."""
-    clip = _virtual_camera(config, index + 1)[index].clip
+    """Clip ``index`` of the virtual camera: ``(frames, true_flow(t))``, the flow on the downsampled grid.
+
+    Without ``virtual["n_frames"]`` the clip is exactly one window long: its N is the scene's
+    first window size (the same draw :func:`process_scene` makes), so that the clip's peak flow,
+    which the renderer sets, is the window's.
+    """
+    source = _virtual_camera(config, index + 1)[index]
+    if not config.virtual.get("n_frames"):
+        source.n_frames = next(draw_window_sizes(_scene_rng(config.seed, source.name), config.n_range))
+    clip = source.clip
     k = config.downsample
 
     def true_flow(t: int) -> np.ndarray:
@@ -596,8 +615,8 @@ def read_manifest(out: str | os.PathLike) -> list[dict]:
         for r in csv.DictReader(f):
             for k in ("start", "n", "center"):
                 r[k] = int(r[k])
-            for k in ("flow_stat", "flow_max", "match_error", "blur_size"):
-                r[k] = float(r[k]) if r[k] != "" else float("nan")
+            for k in ("flow_stat", "flow_max", "match_error", "blur_size", "input_psnr"):
+                r[k] = float(r[k]) if r.get(k, "") != "" else float("nan")
             r["accepted"] = r["accepted"] == "1"
             rows.append(r)
     return rows
@@ -651,10 +670,11 @@ def build_wild(source: str | os.PathLike | Sequence[Any], out: str | os.PathLike
         ``None``: every window of every scene (for ``"virtual"``: ``DEFAULT_VIRTUAL_PAIRS``).
     workers : worker processes over scenes (``<= 1``: in this process).
     downsample : area-average factor; default 3 (the paper), but 1 for ``"virtual"``: the
-        virtual camera renders at the WILD size (240x432, already anti-aliased by its own 2x
-        supersampling); its photos are too small for a 720-row render to add detail, and that
-        would cost 9x the time. ``downsample=3`` renders 720x1296 and follows the paper literally.
-    virtual : options of the virtual camera: ``n_frames`` (120), ``size`` (``(240k, 432k)``),
+        virtual camera renders at the WILD size (240x320, from photos area-averaged to that
+        scale); its photos are too small for a 720-row render to add detail, and that would cost
+        9x the time. ``downsample=3`` renders 720x960 and follows the paper literally.
+    virtual : options of the virtual camera: ``n_frames`` (default: each clip is one window of
+        N frames, N as drawn for the scene), ``size`` (``(240k, 320k)``),
         and any further keyword of :func:`repro.render.render_clip` (``supersample``, ``speed``,
         ``kind``, ``noise_std``, ``device``...).
     max_scenes : at most this many scenes (virtual default: ``10 + 2 * pairs``).
@@ -686,7 +706,7 @@ def build_wild(source: str | os.PathLike | Sequence[Any], out: str | os.PathLike
     elif source_str == "virtual":
         if pairs is None:
             pairs = DEFAULT_VIRTUAL_PAIRS
-        n_virtual = max_scenes if max_scenes is not None else 10 + 2 * pairs
+        n_virtual = max_scenes if max_scenes is not None else 10 + 3 * pairs
         names = [src.name for src in _virtual_camera(config, n_virtual)]
     else:
         from .video import open_sources
@@ -817,7 +837,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--downsample", type=int, default=None,
-                        help="area-average factor (default 3; 1 for 'virtual', which renders at 240x432)")
+                        help="area-average factor (default 3; 1 for 'virtual', which renders at 240x320)")
     parser.add_argument("--n-min", type=int, default=7, help="smallest N (odd)")
     parser.add_argument("--n-max", type=int, default=23, help="largest N (odd)")
     parser.add_argument("--max-flow", type=float, default=1.0, help="accept windows whose flow statistic <= this (px)")
@@ -869,7 +889,7 @@ def flow_benchmark(backends: Sequence[str] = BACKENDS, *, n_clips: int = 10, n_f
                    **render_options) -> list[dict]:
     """End-point error, speed and 1 px decisions of each flow backend on virtual-camera clips.
 
-    Renders ``n_clips`` clips of ``n_frames`` frames (240x432, :func:`repro.render.render_clip`;
+    Renders ``n_clips`` clips of ``n_frames`` frames (240x320, :func:`repro.render.render_clip`;
     clip ``i`` with camera speed ``speeds[i % len(speeds)]`` px/frame, so that pairs fall on both
     sides of the 1 px rule) and, for every consecutive pair and backend, compares the estimate
     with the true flow:
@@ -923,14 +943,19 @@ def flow_benchmark(backends: Sequence[str] = BACKENDS, *, n_clips: int = 10, n_f
 # Beyond the paper: does averaging N frames approximate a continuous exposure?
 # --------------------------------------------------------------------------------------------
 
-def averaging_check(*, speeds: Sequence[float] = (0.05, 0.1, 0.15, 0.25, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 2.8),
-                    seeds: Sequence[int] = (0, 1), n: int = 11, temporal_supersample: int = 8,
-                    size: tuple[int, int] = (240, 432), split: str = "test", keep_images: bool = False,
-                    progress: bool = True) -> list[dict]:
+AVERAGING_SPEEDS = (0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0, 1.4, 2.0, 2.8)  # px/frame at 240 rows
+AVERAGING_REPORTED = (0.3, 0.6, 1.0)  # the speeds the averaging check's summary reports
+
+
+def averaging_check(*, speeds: Sequence[float] = AVERAGING_SPEEDS, seeds: Sequence[int] = (0, 1), n: int = 15,
+                    temporal_supersample: int = 8, size: tuple[int, int] | None = None, split: str = "test",
+                    keep_images: bool = False, progress: bool = True) -> list[dict]:
     """How well the N-frame average approximates the continuous blur, against the inter-frame flow.
 
-    For each seed and camera speed (px/frame at 240 rows; moving objects get the same speed) a
-    virtual-camera clip of ``n + 2`` frames is rendered with ``temporal_supersample`` (k = 8)
+    For each seed and speed (the clip's peak flow, px/frame at 240 rows: the 99th percentile of
+    |flow| of its fastest frame pair, camera and objects together, as the virtual camera sets it
+    for the WILD build) a virtual-camera clip of ``n + 2`` frames (``size``: the camera's default)
+    is rendered with ``temporal_supersample`` (k = 8)
     sub-frames per frame interval (:func:`repro.render.render_clip`). The window is frames
     ``1 .. n``; its average (the WILD blurry image) is compared with the *continuous* exposure
     over the same time, ``[1 - 1/2, n + 1/2]`` frame intervals (each frame stands for its own
@@ -945,7 +970,7 @@ def averaging_check(*, speeds: Sequence[float] = (0.05, 0.1, 0.15, 0.25, 0.35, 0
     from skimage.metrics import peak_signal_noise_ratio
     from tqdm.auto import tqdm
 
-    from .render import clip_seed, render_clip
+    from .render import DEFAULT_SIZE, clip_seed, render_clip
 
     k = int(temporal_supersample)
     if k < 2 or k % 2:
@@ -955,8 +980,8 @@ def averaging_check(*, speeds: Sequence[float] = (0.05, 0.1, 0.15, 0.25, 0.35, 0
     rows = []
     jobs = [(seed, j, speed) for seed in seeds for j, speed in enumerate(speeds)]
     for seed, j, speed in tqdm(jobs, desc="averaging check", disable=not progress):
-        clip = render_clip(clip_seed(seed, split, 10_000 + j), n_frames=n + 2, size=size, split=split,
-                           speed=float(speed), object_speed=float(speed), temporal_supersample=k)
+        clip = render_clip(clip_seed(seed, split, 10_000 + j), n_frames=n + 2, size=size or DEFAULT_SIZE, split=split,
+                           peak_flow=float(speed), temporal_supersample=k)
         sub = clip.meta["subframes"]  # ((n + 1) k + 1, H, W, 3) uint8 at times i / k
         start = 1
         window = clip.frames[start:start + n].astype(np.float64) / 255
@@ -978,6 +1003,24 @@ def averaging_check(*, speeds: Sequence[float] = (0.05, 0.1, 0.15, 0.25, 0.35, 0
             row.update(average=average.astype(np.float32), continuous=continuous.astype(np.float32))
         rows.append(row)
     return rows
+
+
+def averaging_summary(rows: Sequence[dict], speeds: Sequence[float] = AVERAGING_REPORTED) -> list[dict]:
+    """The averaging check at the given ``speeds`` (those the check rendered): per speed, the mean
+    over seeds of the flow statistic, blur size, PSNR of the average against the continuous
+    exposure and the ghost error (grey levels of 255)."""
+    out = []
+    for speed in speeds:
+        sel = [r for r in rows if abs(r["speed"] - speed) < 1e-9]
+        if not sel:
+            raise ValueError(f"the averaging check has no rows at speed {speed} (has {sorted({r['speed'] for r in rows})})")
+        out.append({"peak flow (px/frame)": speed, "windows": len(sel), "N": sel[0]["n"],
+                    "flow statistic (px)": float(np.mean([r["flow_stat"] for r in sel])),
+                    "blur size (px)": float(np.mean([r["blur_size"] for r in sel])),
+                    "PSNR average vs continuous (dB)": float(np.mean([r["psnr_average"] for r in sel])),
+                    "PSNR sharp vs continuous (dB)": float(np.mean([r["psnr_sharp"] for r in sel])),
+                    "ghost error (grey levels)": float(np.mean([255 * r["ghost_error"] for r in sel]))})
+    return out
 
 
 def plot_averaging_check(rows: Sequence[dict], out: str | os.PathLike | None = Path("figures/averaging_check.png"),
