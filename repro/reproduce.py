@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from . import methods
 from .files import atomic_write_text
 from .provenance import provenance
 
@@ -46,7 +47,7 @@ class ReproSettings:
     extra: dict = field(default_factory=dict)
 
 
-_ALL_METHODS = ("identity", "sun", "xu-jia", "l0", "deblurnet-si", "deblurnet-wild")
+_ALL_METHODS = methods.keys()  # every method of repro.methods, in Table 2's order
 
 PRESETS: dict[str, ReproSettings] = {
     "smoke": ReproSettings(

@@ -1,6 +1,7 @@
 """The Table 2 runner on a tiny hand-made GoPro-layout fixture."""
 
 import csv
+import dataclasses
 import math
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 from scipy import ndimage
 
 from repro import evaluate as ev
+from repro import methods
 from repro.images import read_image, to_float, write_image
 from repro.metrics import psnr, ssim
 
@@ -159,7 +161,8 @@ def test_make_method_and_paper_numbers(monkeypatch):
     assert isinstance(ev.make_method("identity"), ev.Identity)
     with pytest.raises(ValueError, match="unknown method 'nope'"):
         ev.make_method("nope")
-    monkeypatch.setitem(ev._BASELINES, "xu-jia", ("repro.baselines.not_there", "XuJia2010", {}))
+    broken = dataclasses.replace(methods.METHODS["xu-jia"], constructor="repro.baselines.not_there:XuJia2010")
+    monkeypatch.setattr(methods, "METHODS", {**methods.METHODS, "xu-jia": broken})
     with pytest.raises(ValueError, match="needs repro.baselines.not_there.XuJia2010"):
         ev.make_method("xu-jia")
     with pytest.raises(FileNotFoundError, match="missing.pt"):
@@ -213,3 +216,4 @@ def test_figure4_layout(data, tmp_path):
     sharp[10:20, 30:40] = 1.0  # the only place where blur changed the image
     corners = ev._pick_crops(blurry, sharp, 10, 1)
     assert corners == [(10, 30)]
+
