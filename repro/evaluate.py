@@ -372,8 +372,8 @@ def _markdown(summary: list[dict], *, data_line: str, prov_line: str, n_random: 
     split_label = "whole split" if n_eval == n_total else f"{n_eval} of {n_total} (seeded subset, --limit)"
 
     def cell(r: dict, key: str, digits: int) -> str:
-        if not r["n"]:
-            return "n/a"
+        if not r["n"]:  # no image scored: every one failed (listed below), or none was evaluated
+            return f"FAILED on {r['n_failed']}" if r["n_failed"] else "n/a"
         std = _fmt(r[f"{key}_std"], digits)
         return f"{_fmt(r[f'{key}_mean'], digits)}" + (f" ± {std}" if std else "")
 
@@ -625,13 +625,17 @@ def _pick_crops(blurry: np.ndarray, sharp: np.ndarray, size: int, n: int) -> lis
     return corners
 
 
-def figure4_figure(blurry: np.ndarray, sharp: np.ndarray, outputs: dict[str, np.ndarray], *, n_crops: int = 2,
-                   crop_size: int | None = None, title: str | None = None):
+def figure4_figure(blurry: np.ndarray, sharp: np.ndarray, outputs: dict[str, np.ndarray | BaseException], *,
+                   n_crops: int = 2, crop_size: int | None = None, title: str | None = None):
     """Fig. 4 layout: blurry, sharp and each output side by side (row 1) with zoomed crops (rows 2+).
 
-    Shapes: all ``(H, W, 3)`` float in [0, 1]. Column titles give the PSNR against ``sharp``.
-    Crops are where ``|blurry - sharp|`` is largest. Returns a matplotlib ``Figure``.
+    Shapes: all ``(H, W, 3)`` float in [0, 1]. ``outputs`` maps a method key (labelled by
+    :func:`repro.methods.label`) to its output, or to the exception it raised: a failed method
+    keeps its column, titled "FAILED" and showing the error. Column titles give the PSNR against
+    ``sharp``. Crops are where ``|blurry - sharp|`` is largest. Returns a matplotlib ``Figure``.
     """
+    import textwrap
+
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
@@ -640,16 +644,26 @@ def figure4_figure(blurry: np.ndarray, sharp: np.ndarray, outputs: dict[str, np.
     H, W = sharp.shape[:2]
     size = crop_size or max(16, min(H, W) // 4)
     corners = _pick_crops(blurry, sharp, size, n_crops)
-    columns = [("blurry input", blurry), ("sharp (ground truth)", sharp)] + list(outputs.items())
+    columns = [("identity", blurry), ("sharp (ground truth)", sharp)] + list(outputs.items())
     colors = ["#ff3030", "#30a0ff", "#30d030", "#ffb000"]
     n_rows, n_cols = 1 + len(corners), len(columns)
     cell = 2.6
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell * n_cols, cell * (H / W + len(corners)) + 0.6),
                              squeeze=False, gridspec_kw={"height_ratios": [H / W] + [1] * len(corners)})
-    for j, (label, img) in enumerate(columns):
+    for j, (key, img) in enumerate(columns):
+        head = methods_table.label(key)
+        if isinstance(img, BaseException):  # the method failed: say so where its result would be
+            message = textwrap.fill(f"{type(img).__name__}: {img}", 30, max_lines=6, placeholder=" ...")
+            for i in range(n_rows):
+                axes[i, j].imshow(np.full((H, W) if i == 0 else (size, size), 0.85), cmap="gray", vmin=0, vmax=1)
+                axes[i, j].text(0.5, 0.5, "FAILED\n" + message if i == 0 else "FAILED", ha="center", va="center",
+                                fontsize=7 if i == 0 else 9, color="#c00000", transform=axes[i, j].transAxes)
+                axes[i, j].set_xticks([])
+                axes[i, j].set_yticks([])
+            axes[0, j].set_title(f"{head}\nFAILED", fontsize=9, color="#c00000")
+            continue
         img = np.clip(np.asarray(img, dtype=np.float32), 0, 1)
-        head = methods_table.label(label)
-        if label != "sharp (ground truth)":
+        if key != "sharp (ground truth)":
             head += f"\n{psnr(sharp.astype(np.float32), img, data_range=1.0):.2f} dB"
         ax = axes[0, j]
         ax.imshow(img)
@@ -678,6 +692,9 @@ def figure4(methods: Sequence[Method | str], data: str | os.PathLike, *, split: 
             out: str | os.PathLike = Path("figures/fig4.png"), results: str | os.PathLike | None = None,
             n_crops: int = 2, crop_size: int | None = None) -> list[Path]:
     """Fig. 4: one test image deblurred by each method, with crops; writes ``out`` as PNG and PDF.
+
+    A method that raises (or returns a wrong shape or non-finite values) keeps its column,
+    marked FAILED with the error (:func:`figure4_figure`).
 
     ``image``: a name ``"<scene>/<stem>"`` or an index into the split; default the first of the
     seeded random subset of :func:`evaluate` (same ``seed``/``n_random``). With ``results`` (an
@@ -708,9 +725,15 @@ def figure4(methods: Sequence[Method | str], data: str | os.PathLike, *, split: 
             outputs[m.name] = _load_rgb(saved)
             continue
         try:
-            outputs[m.name] = np.clip(np.asarray(m.deblur(blurry), dtype=np.float32), 0, 1)
-        except Exception as exc:
+            output = np.asarray(m.deblur(blurry), dtype=np.float32)
+            if output.shape != blurry.shape:
+                raise ValueError(f"output shape {output.shape} differs from the input's {blurry.shape}")
+            if not np.all(np.isfinite(output)):
+                raise ValueError("output has NaN or infinite values")
+            outputs[m.name] = np.clip(output, 0, 1)
+        except Exception as exc:  # shown as FAILED in the figure, never left out
             log.warning("figure4: %s failed on %s: %s", m.name, names[index], exc)
+            outputs[m.name] = exc
     fig = figure4_figure(blurry, sharp, outputs, n_crops=n_crops, crop_size=crop_size,
                          title=f"{Path(data).name}/{split}/{names[index]}")
     try:
