@@ -3,7 +3,7 @@ the motion field dense and smooth, non-blind deconvolution removes the space-var
 
 Reference: J. Sun, W. Cao, Z. Xu, J. Ponce, "Learning a convolutional neural network for
 non-uniform motion blur removal", CVPR 2015 (arXiv:1503.00593). Written here from the paper's
-description (and FACTS.md); no code was copied. The pipeline and where we differ:
+description (and ``docs/paper.md``, "Classical baselines"); no code was copied. The pipeline and where we differ:
 
 1. **Kernel set** (Sec. 3; :mod:`repro.baselines.motion_kernels`): linear kernels of lengths
    1, 3, ..., 25 px at orientations 0, 30, ..., 150 degrees, length 1 once: 73 classes.
