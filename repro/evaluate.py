@@ -415,7 +415,7 @@ def _output_path(out: Path, method: str, name: str) -> Path:
 
 
 def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split: str = "test", n_random: int = 15,
-             seed: int = 0, out: str | os.PathLike = Path("results"), workers: int | None = None,
+             seed: int = 0, out: str | os.PathLike, workers: int | None = None,
              limit: int | None = None, shift_radius: int = 10, save_outputs: str = "random", resume: bool = False,
              provenance: dict | None = None, progress: bool = True) -> dict:
     """Evaluate ``methods`` on the pairs of ``data/<split>`` and write the Table 2 files to ``out``.
@@ -424,6 +424,8 @@ def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split:
     ----------
     methods : :class:`Method` objects or names for :func:`make_method`; names must be unique.
     data : a GoPro-layout folder (see :func:`list_pairs`).
+    out : folder of the tables (and of ``outputs/``); required, so nothing lands in the current
+        folder unasked.
     n_random, seed, limit : the random subset and the evaluated images (see :func:`select_images`).
     workers : processes for CPU-bound methods (``parallel`` not False); 0 or 1 runs everything in
         this process. Default: ``min(4, cpu count)``.
@@ -689,7 +691,7 @@ def figure4_figure(blurry: np.ndarray, sharp: np.ndarray, outputs: dict[str, np.
 
 def figure4(methods: Sequence[Method | str], data: str | os.PathLike, *, split: str = "test",
             image: str | int | None = None, seed: int = 0, n_random: int = 15,
-            out: str | os.PathLike = Path("figures/fig4.png"), results: str | os.PathLike | None = None,
+            out: str | os.PathLike, results: str | os.PathLike | None = None,
             n_crops: int = 2, crop_size: int | None = None) -> list[Path]:
     """Fig. 4: one test image deblurred by each method, with crops; writes ``out`` as PNG and PDF.
 

@@ -582,7 +582,7 @@ def plot_kernel_bank(
 
 
 def figure_kernel_bank(
-    path: str | os.PathLike = Path("figures/kernel_bank.png"),
+    path: str | os.PathLike,
     *,
     bank: KernelBank | None = None,
     indices: Sequence[int] | None = None,

@@ -980,7 +980,7 @@ def averaging_check(*, speeds: Sequence[float] = (0.05, 0.1, 0.15, 0.25, 0.35, 0
     return rows
 
 
-def plot_averaging_check(rows: Sequence[dict], out: str | os.PathLike | None = Path("figures/averaging_check.png"),
+def plot_averaging_check(rows: Sequence[dict], out: str | os.PathLike | None = None,
                          *, max_flow: float = 1.0):
     """Plot :func:`averaging_check` rows against the window's true inter-frame flow (log axis).
 
