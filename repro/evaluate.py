@@ -46,6 +46,7 @@ import numpy as np
 from . import methods as methods_table
 from .files import atomic_write_text
 from .images import natural_key, read_image, to_float, write_image
+from .provenance import portable_path
 
 __all__ = [
     "Method",
@@ -458,7 +459,7 @@ def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split:
     workers = min(4, os.cpu_count() or 1) if workers is None else int(workers)
 
     n_scenes = len({n.split("/")[0] for n in image_names})
-    data_line = f"{data} (split '{split}': {len(pairs)} pairs in {n_scenes} scenes"
+    data_line = f"{portable_path(data)} (split '{split}': {len(pairs)} pairs in {n_scenes} scenes"
     if (data / "manifest.csv").is_file():
         data_line += "; built by repro.wild, see manifest.csv"
     data_line += ")"
