@@ -1,10 +1,10 @@
-# The two commands of the README: `make reproduce` and `make test`. Both set up .venv themselves.
+# The commands of the README: `make reproduce`, `make test` (and `make figures`). All set up .venv themselves.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PRESET ?= quick
 
-.PHONY: test reproduce demo setup clean-venv
+.PHONY: test reproduce demo figures setup clean-venv
 
 setup: $(VENV)/.installed
 
@@ -24,6 +24,10 @@ reproduce: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(PY) -m repro reproduce --preset demo
+
+# the six supplementary figures (figures/README.md); about 75 s on 2 cores
+figures: $(VENV)/.installed
+	$(PY) -m repro.supplementary --figures figures --results results
 
 clean-venv:
 	rm -rf $(VENV)

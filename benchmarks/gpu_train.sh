@@ -84,6 +84,10 @@ for s in sorted(out.glob("runs/*/summary.json")):
     export_weights(s.parent / "best.pt", out / "weights" / f"deblurnet_{preset}_{data}_{width}.pt", command=cmd, half=True,
                    device="GPU (see env.txt)", minutes=d["minutes"], seconds_per_step=d["seconds_per_step"],
                    peak_memory_mb=d["peak_memory_mb"], note="trained concurrently with the other runs of gpu_train.sh")
+for d in rows:  # paths relative to $OUT, so the committed copy names no temporary folder
+    for key in ("checkpoint", "best_checkpoint", "log_csv", "figure"):
+        if d.get(key) and os.path.isabs(d[key]):
+            d[key] = os.path.relpath(d[key], out)
 (out / "compare.json").write_text(json.dumps(rows, indent=2))
 ship_preset, ship_width = os.environ["SHIP"].split(":")
 for data in ("wild", "si"):

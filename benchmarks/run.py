@@ -55,6 +55,7 @@ if str(ROOT) not in sys.path:
 
 from repro.model import DeblurNet, DeblurNetConfig, count_flops, multiscale_loss  # noqa: E402
 from repro.peers import DeepDeblur, DeepDeblurConfig  # noqa: E402
+from repro.provenance import portable_path  # noqa: E402
 
 SIZES: dict[str, tuple[int, int]] = {"432x240": (240, 432), "1280x720": (720, 1280)}  # name -> (H, W)
 WIDTHS = (0.25, 0.5, 1.0)
@@ -842,7 +843,8 @@ def main(argv: list[str] | None = None) -> int:
         if a.budget_s is None:
             a.budget_s = 270.0 if kind == "cpu" else (120.0 if args.quick else 480.0)
         res = cpu_half(a) if kind == "cpu" else gpu_half(a)
-        res["argv"] = sys.argv[1:] if argv is None else list(argv)
+        # the command as recorded: paths inside the repository relative to it (see portable_path)
+        res["argv"] = [portable_path(a) if os.path.isabs(a) else a for a in (sys.argv[1:] if argv is None else argv)]
         md = render(res, kind)
         atomic_write_text(args.out / f"benchmarks_{kind}.json", json.dumps(res, indent=1, default=str) + "\n")
         atomic_write_text(args.out / f"benchmarks_{kind}.md", md)

@@ -1,17 +1,10 @@
 """Table 2 and Fig. 4: evaluate deblurring methods on a paired test split.
 
 Every method is a :class:`Method`: a ``name`` and ``deblur(image) -> image`` on ``(H, W, 3)``
-float32 images in [0, 1]. :func:`make_method` builds the methods of the paper by name, importing
-each lazily (the baselines live in ``repro.baselines``):
-
-=================  ===================================================================
-``identity``       the blurry input itself (the floor every method should beat)
-``deblurnet-wild`` DeblurNet trained on WILD pairs (shipped ``repro/weights/deblurnet_wild.pt``)
-``deblurnet-si``   DeblurNet trained on shift-invariant synthetic blur (``deblurnet_si.pt``)
-``xu-jia``         Xu & Jia 2010, two-phase kernel estimation
-``l0``             Xu, Zheng & Jia 2013, unnatural L0 prior, space-varying
-``sun``            Sun et al. 2015, CNN motion-kernel field + non-blind deconvolution
-=================  ===================================================================
+float32 images in [0, 1]. :func:`make_method` builds a method of the table in
+:mod:`repro.methods` by its key (``identity``, the blurry input; the classical baselines of
+``repro.baselines``; ``deblurnet-si`` and ``deblurnet-wild``), importing each lazily. That table
+also gives the labels of the rows and the paper's reported PSNR.
 
 :func:`evaluate` runs them on a GoPro-layout folder (``ROOT/<split>/<scene>/{blur,sharp}/*.png``)
 and writes, atomically, under ``out``:
@@ -33,7 +26,6 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
-import importlib
 import io
 import logging
 import math
@@ -51,14 +43,15 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from . import methods as methods_table
 from .files import atomic_write_text
 from .images import natural_key, read_image, to_float, write_image
+from .provenance import portable_path
 
 __all__ = [
     "Method",
     "Identity",
     "DeblurNetMethod",
-    "METHOD_NAMES",
     "PAPER_TABLE2",
     "make_method",
     "list_pairs",
@@ -72,28 +65,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-METHOD_NAMES = ("identity", "deblurnet-wild", "deblurnet-si", "xu-jia", "l0", "sun")
-
-# Table 2 of the paper: average PSNR (dB) on 15 images of the paper's WILD test set, as REPORTED
-# there (READING.md). Not measured here; shown beside our numbers for comparison only.
-PAPER_TABLE2: dict[str, float] = {"sun": 25.48, "xu-jia": 23.61, "l0": 22.50, "deblurnet-si": 25.8,
-                                  "deblurnet-wild": 28.1}
-
-LABELS: dict[str, str] = {
-    "identity": "blurry input",
-    "deblurnet-wild": "DeblurNet^WILD",
-    "deblurnet-si": "DeblurNet^SI",
-    "xu-jia": "Xu & Jia 2010",
-    "l0": "Xu, Zheng & Jia 2013 (space-varying)",
-    "sun": "Sun et al. 2015",
-}
-
-# name -> (module, class, constructor keywords); imported only when asked for.
-_BASELINES: dict[str, tuple[str, str, dict]] = {
-    "xu-jia": ("repro.baselines.xu_jia", "XuJia2010", {}),
-    "l0": ("repro.baselines.l0", "XuZhengJia2013", {"space_varying": True}),
-    "sun": ("repro.baselines.sun", "SunEtAl2015", {}),
-}
+# Table 2 of the paper, as REPORTED there (docs/paper.md, "Table 2"), shown beside ours only: a
+# read-only view of the paper_psnr column of repro.methods.METHODS, the one table of methods.
+PAPER_TABLE2: dict[str, float] = {k: s.paper_psnr for k, s in methods_table.METHODS.items()
+                                  if s.paper_psnr is not None}
 
 _WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -196,33 +171,13 @@ class DeblurNetMethod:
 
 def make_method(name: str, *, checkpoint: str | os.PathLike | None = None, device: str = "auto",
                 **options) -> Method:
-    """A :class:`Method` by its name in :data:`METHOD_NAMES`.
+    """A :class:`Method` by its key in :data:`repro.methods.METHODS` (see :func:`repro.methods.build`).
 
-    ``checkpoint``: DeblurNet weights for ``deblurnet-*`` and the kernel CNN for ``sun`` (None =
-    shipped). ``device`` for DeblurNet. Other ``options`` go to the baseline's constructor.
-    Raises ``ValueError`` for an unknown name or a baseline whose module cannot be imported.
+    ``checkpoint``: weights for methods that have them (DeblurNet, the kernel CNN of ``sun``;
+    None = shipped). ``device`` for DeblurNet. Other ``options`` go to the method's constructor.
+    Raises ``ValueError`` for an unknown name or a method whose module cannot be imported.
     """
-    if name == "identity":
-        return Identity()
-    if name in ("deblurnet-wild", "deblurnet-si"):
-        return DeblurNetMethod(checkpoint, name, device=device, **options)
-    if name not in _BASELINES:
-        raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHOD_NAMES)}")
-    module_name, class_name, defaults = _BASELINES[name]
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"method {name!r} needs {module_name}.{class_name}, which cannot be imported "
-                         f"({type(exc).__name__}: {exc})") from exc
-    kwargs = {**defaults, **options}
-    if checkpoint is not None:
-        kwargs["checkpoint"] = checkpoint
-    method = cls(**kwargs)
-    try:
-        method.name = name
-    except AttributeError:
-        pass
-    return method
+    return methods_table.build(name, checkpoint=checkpoint, device=device, **options)
 
 
 def _pair_digest(pair) -> str:
@@ -390,6 +345,11 @@ def _read_per_image(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def _paper(key: str) -> float:
+    value = methods_table.paper_psnr(key)
+    return math.nan if value is None else value
+
+
 def _summarise(per_image: list[dict], method_names: list[str], data_line: str, prov_line: str) -> list[dict]:
     summary = []
     for name in method_names:
@@ -398,7 +358,7 @@ def _summarise(per_image: list[dict], method_names: list[str], data_line: str, p
             rows = [r for r in mine if subset == "split" or r["in_random"]]
             ok = [r for r in rows if not r["error"]]
             out = {"method": name, "subset": subset, "n": len(ok), "n_failed": len(rows) - len(ok),
-                   "paper_psnr": PAPER_TABLE2.get(name, math.nan), "data": data_line, "provenance": prov_line}
+                   "paper_psnr": _paper(name), "data": data_line, "provenance": prov_line}
             for key in ("psnr", "ssim", "psnr_shift"):
                 out[f"{key}_mean"], out[f"{key}_std"] = _stats([float(r[key]) for r in ok])
             out["seconds_mean"] = _stats([float(r["seconds"]) for r in ok])[0]
@@ -413,8 +373,8 @@ def _markdown(summary: list[dict], *, data_line: str, prov_line: str, n_random: 
     split_label = "whole split" if n_eval == n_total else f"{n_eval} of {n_total} (seeded subset, --limit)"
 
     def cell(r: dict, key: str, digits: int) -> str:
-        if not r["n"]:
-            return "n/a"
+        if not r["n"]:  # no image scored: every one failed (listed below), or none was evaluated
+            return f"FAILED on {r['n_failed']}" if r["n_failed"] else "n/a"
         std = _fmt(r[f"{key}_std"], digits)
         return f"{_fmt(r[f'{key}_mean'], digits)}" + (f" ± {std}" if std else "")
 
@@ -435,13 +395,13 @@ def _markdown(summary: list[dict], *, data_line: str, prov_line: str, n_random: 
     ]
     for m in methods:
         r, s = by[(m, "random")], by[(m, "split")]
-        paper = _fmt(PAPER_TABLE2.get(m, math.nan)) or "–"
-        lines.append(f"| {LABELS.get(m, m)} | {paper} | {cell(r, 'psnr', 2)} | {cell(r, 'ssim', 3)} | {r['n']} | "
+        paper = _fmt(_paper(m)) or "–"
+        lines.append(f"| {methods_table.label(m)} | {paper} | {cell(r, 'psnr', 2)} | {cell(r, 'ssim', 3)} | {r['n']} | "
                      f"{cell(s, 'psnr', 2)} | {cell(s, 'ssim', 3)} | {cell(s, 'psnr_shift', 2)} | {s['n']} | "
                      f"{s['n_failed']} | {_fmt(s['seconds_mean'], 2)} |")
     lines += ["", f"Random images (seeded): {', '.join(random_names)}"]
     if descriptions:
-        lines += ["", "Methods:"] + [f"- {LABELS.get(k, k)}: {v}" for k, v in descriptions.items()]
+        lines += ["", "Methods:"] + [f"- {methods_table.label(k)}: {v}" for k, v in descriptions.items()]
     if failures:
         lines += ["", f"Failures ({len(failures)}; first 20):"]
         lines += [f"- {r['method']} on {r['name']}: {r['error']}" for r in failures[:20]]
@@ -456,7 +416,7 @@ def _output_path(out: Path, method: str, name: str) -> Path:
 
 
 def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split: str = "test", n_random: int = 15,
-             seed: int = 0, out: str | os.PathLike = Path("results"), workers: int | None = None,
+             seed: int = 0, out: str | os.PathLike, workers: int | None = None,
              limit: int | None = None, shift_radius: int = 10, save_outputs: str = "random", resume: bool = False,
              provenance: dict | None = None, progress: bool = True) -> dict:
     """Evaluate ``methods`` on the pairs of ``data/<split>`` and write the Table 2 files to ``out``.
@@ -465,6 +425,8 @@ def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split:
     ----------
     methods : :class:`Method` objects or names for :func:`make_method`; names must be unique.
     data : a GoPro-layout folder (see :func:`list_pairs`).
+    out : folder of the tables (and of ``outputs/``); required, so nothing lands in the current
+        folder unasked.
     n_random, seed, limit : the random subset and the evaluated images (see :func:`select_images`).
     workers : processes for CPU-bound methods (``parallel`` not False); 0 or 1 runs everything in
         this process. Default: ``min(4, cpu count)``.
@@ -497,7 +459,7 @@ def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split:
     workers = min(4, os.cpu_count() or 1) if workers is None else int(workers)
 
     n_scenes = len({n.split("/")[0] for n in image_names})
-    data_line = f"{data} (split '{split}': {len(pairs)} pairs in {n_scenes} scenes"
+    data_line = f"{portable_path(data)} (split '{split}': {len(pairs)} pairs in {n_scenes} scenes"
     if (data / "manifest.csv").is_file():
         data_line += "; built by repro.wild, see manifest.csv"
     data_line += ")"
@@ -666,13 +628,17 @@ def _pick_crops(blurry: np.ndarray, sharp: np.ndarray, size: int, n: int) -> lis
     return corners
 
 
-def figure4_figure(blurry: np.ndarray, sharp: np.ndarray, outputs: dict[str, np.ndarray], *, n_crops: int = 2,
-                   crop_size: int | None = None, title: str | None = None):
+def figure4_figure(blurry: np.ndarray, sharp: np.ndarray, outputs: dict[str, np.ndarray | BaseException], *,
+                   n_crops: int = 2, crop_size: int | None = None, title: str | None = None):
     """Fig. 4 layout: blurry, sharp and each output side by side (row 1) with zoomed crops (rows 2+).
 
-    Shapes: all ``(H, W, 3)`` float in [0, 1]. Column titles give the PSNR against ``sharp``.
-    Crops are where ``|blurry - sharp|`` is largest. Returns a matplotlib ``Figure``.
+    Shapes: all ``(H, W, 3)`` float in [0, 1]. ``outputs`` maps a method key (labelled by
+    :func:`repro.methods.label`) to its output, or to the exception it raised: a failed method
+    keeps its column, titled "FAILED" and showing the error. Column titles give the PSNR against
+    ``sharp``. Crops are where ``|blurry - sharp|`` is largest. Returns a matplotlib ``Figure``.
     """
+    import textwrap
+
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
@@ -681,16 +647,26 @@ def figure4_figure(blurry: np.ndarray, sharp: np.ndarray, outputs: dict[str, np.
     H, W = sharp.shape[:2]
     size = crop_size or max(16, min(H, W) // 4)
     corners = _pick_crops(blurry, sharp, size, n_crops)
-    columns = [("blurry input", blurry), ("sharp (ground truth)", sharp)] + list(outputs.items())
+    columns = [("identity", blurry), ("sharp (ground truth)", sharp)] + list(outputs.items())
     colors = ["#ff3030", "#30a0ff", "#30d030", "#ffb000"]
     n_rows, n_cols = 1 + len(corners), len(columns)
     cell = 2.6
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell * n_cols, cell * (H / W + len(corners)) + 0.6),
                              squeeze=False, gridspec_kw={"height_ratios": [H / W] + [1] * len(corners)})
-    for j, (label, img) in enumerate(columns):
+    for j, (key, img) in enumerate(columns):
+        head = methods_table.label(key)
+        if isinstance(img, BaseException):  # the method failed: say so where its result would be
+            message = textwrap.fill(f"{type(img).__name__}: {img}", 30, max_lines=6, placeholder=" ...")
+            for i in range(n_rows):
+                axes[i, j].imshow(np.full((H, W) if i == 0 else (size, size), 0.85), cmap="gray", vmin=0, vmax=1)
+                axes[i, j].text(0.5, 0.5, "FAILED\n" + message if i == 0 else "FAILED", ha="center", va="center",
+                                fontsize=7 if i == 0 else 9, color="#c00000", transform=axes[i, j].transAxes)
+                axes[i, j].set_xticks([])
+                axes[i, j].set_yticks([])
+            axes[0, j].set_title(f"{head}\nFAILED", fontsize=9, color="#c00000")
+            continue
         img = np.clip(np.asarray(img, dtype=np.float32), 0, 1)
-        head = LABELS.get(label, label)
-        if label != "sharp (ground truth)":
+        if key != "sharp (ground truth)":
             head += f"\n{psnr(sharp.astype(np.float32), img, data_range=1.0):.2f} dB"
         ax = axes[0, j]
         ax.imshow(img)
@@ -716,9 +692,12 @@ def figure4_figure(blurry: np.ndarray, sharp: np.ndarray, outputs: dict[str, np.
 
 def figure4(methods: Sequence[Method | str], data: str | os.PathLike, *, split: str = "test",
             image: str | int | None = None, seed: int = 0, n_random: int = 15,
-            out: str | os.PathLike = Path("figures/fig4.png"), results: str | os.PathLike | None = None,
+            out: str | os.PathLike, results: str | os.PathLike | None = None,
             n_crops: int = 2, crop_size: int | None = None) -> list[Path]:
     """Fig. 4: one test image deblurred by each method, with crops; writes ``out`` as PNG and PDF.
+
+    A method that raises (or returns a wrong shape or non-finite values) keeps its column,
+    marked FAILED with the error (:func:`figure4_figure`).
 
     ``image``: a name ``"<scene>/<stem>"`` or an index into the split; default the first of the
     seeded random subset of :func:`evaluate` (same ``seed``/``n_random``). With ``results`` (an
@@ -749,9 +728,15 @@ def figure4(methods: Sequence[Method | str], data: str | os.PathLike, *, split: 
             outputs[m.name] = _load_rgb(saved)
             continue
         try:
-            outputs[m.name] = np.clip(np.asarray(m.deblur(blurry), dtype=np.float32), 0, 1)
-        except Exception as exc:
+            output = np.asarray(m.deblur(blurry), dtype=np.float32)
+            if output.shape != blurry.shape:
+                raise ValueError(f"output shape {output.shape} differs from the input's {blurry.shape}")
+            if not np.all(np.isfinite(output)):
+                raise ValueError("output has NaN or infinite values")
+            outputs[m.name] = np.clip(output, 0, 1)
+        except Exception as exc:  # shown as FAILED in the figure, never left out
             log.warning("figure4: %s failed on %s: %s", m.name, names[index], exc)
+            outputs[m.name] = exc
     fig = figure4_figure(blurry, sharp, outputs, n_crops=n_crops, crop_size=crop_size,
                          title=f"{Path(data).name}/{split}/{names[index]}")
     try:
@@ -766,17 +751,18 @@ def figure4(methods: Sequence[Method | str], data: str | os.PathLike, *, split: 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--methods", default=",".join(METHOD_NAMES),
-                        help=f"comma-separated methods (default: all of {','.join(METHOD_NAMES)})")
+    parser.add_argument("--methods", default=",".join(methods_table.keys()),
+                        help=f"comma-separated methods (default: all of {','.join(methods_table.keys())})")
     parser.add_argument("--data", required=True, type=Path, help="GoPro-layout folder: DATA/<split>/<scene>/{blur,sharp}")
     parser.add_argument("--split", default="test", help="split folder to evaluate (default: test)")
     parser.add_argument("--out", type=Path, default=Path("results"), help="output folder (default: results)")
     parser.add_argument("--n-random", type=int, default=15, help="size of the seeded random subset (default: 15)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random subset (default: 0)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only a seeded subset of N images")
-    parser.add_argument("--checkpoint-wild", type=Path, default=None, help="DeblurNet^WILD checkpoint (default: shipped)")
-    parser.add_argument("--checkpoint-si", type=Path, default=None, help="DeblurNet^SI checkpoint (default: shipped)")
-    parser.add_argument("--checkpoint-sun", type=Path, default=None, help="Sun et al. kernel CNN (default: shipped)")
+    for spec in methods_table.METHODS.values():  # --checkpoint-wild, --checkpoint-si, --checkpoint-sun
+        if spec.checkpoint_flag:
+            parser.add_argument(spec.checkpoint_flag, type=Path, default=None,
+                                help=f"weights of {spec.label} (default: shipped)")
     parser.add_argument("--device", default="auto", help="device for DeblurNet (default: auto)")
     parser.add_argument("--workers", type=int, default=None, help="processes for CPU-bound methods (default: min(4, cores))")
     parser.add_argument("--shift-radius", type=int, default=10, help="radius of the shift-search PSNR (0 = off)")
@@ -791,8 +777,8 @@ def run(args: argparse.Namespace) -> int:
     names = [n.strip() for n in args.methods.split(",") if n.strip()]
     if not names:
         raise ValueError("--methods is empty")
-    checkpoints = {"deblurnet-wild": args.checkpoint_wild, "deblurnet-si": args.checkpoint_si,
-                   "sun": args.checkpoint_sun}
+    checkpoints = {key: getattr(args, spec.checkpoint_flag.lstrip("-").replace("-", "_"))
+                   for key, spec in methods_table.METHODS.items() if spec.checkpoint_flag}
     methods = [make_method(n, checkpoint=checkpoints.get(n), device=args.device) for n in names]
     try:
         from .provenance import provenance as _prov

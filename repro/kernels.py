@@ -1,6 +1,6 @@
 """Motion-blur kernels: random generators, an index-addressed bank of 10^5, and blurring.
 
-DeblurNet^SI (READING.md, "DeblurNet^SI") is trained on shift-invariant blur: sharp images
+DeblurNet^SI (``docs/paper.md``, "Synthetic blur") is trained on shift-invariant blur: sharp images
 convolved with kernels from a bank of 10^5 kernels generated as in Chakrabarti (ECCV 2016).
 This module provides
 
@@ -115,7 +115,7 @@ def chakrabarti_kernel(
     """One random motion-blur kernel by the recipe of Chakrabarti (ECCV 2016).
 
     Chakrabarti, "A Neural Approach to Blind Motion Deblurring", ECCV 2016, Sec. 4 (training
-    data), as summarised in ``shared/paper/FACTS.md``:
+    data), as summarised in ``docs/paper.md`` ("Synthetic blur"):
 
     1. ``n_points`` = 6 integer control points uniform in a ``psz x psz`` grid (the paper's three
        sets use ``psz`` = 24, 16 and 8);
@@ -200,7 +200,7 @@ def boracchi_foi_trajectory(
     2012: the point moves with a velocity of constant magnitude (total length ``max_length``
     pixels over ``n_steps`` steps); at each step the velocity is perturbed by a Gaussian shake,
     pulled back towards the start by a centripetal term, and, rarely, flipped roughly backwards
-    by an impulse (an abrupt shake). Per trajectory (parameters of FACTS.md): centripetal
+    by an impulse (an abrupt shake). Per trajectory (``docs/paper.md``, "Synthetic blur"): centripetal
     ``0.7 U``, big-shake probability ``0.2 U``, Gaussian shake ``10 U``, initial angle
     ``360 U`` degrees, all scaled by an "anxiety" ``0.1 U`` (``U`` uniform in [0, 1)).
 
@@ -582,7 +582,7 @@ def plot_kernel_bank(
 
 
 def figure_kernel_bank(
-    path: str | os.PathLike = Path("figures/kernel_bank.png"),
+    path: str | os.PathLike,
     *,
     bank: KernelBank | None = None,
     indices: Sequence[int] | None = None,

@@ -1,7 +1,7 @@
 """DeblurNet: the three-stage multi-scale residual network of Noroozi et al. (GCPR 2017).
 
-The architecture follows the project's careful reading of the paper's Table 1
-(``shared/paper/READING.md``):
+The architecture follows the project's reading of the paper's Table 1
+(``docs/paper.md``, "Table 1"):
 
 ========  ==============================================================  ==========
 stage     layers (type, out channels, kernel, stride)                      output

@@ -11,7 +11,33 @@ import platform
 import subprocess
 from pathlib import Path
 
-__all__ = ["provenance", "provenance_line"]
+__all__ = ["provenance", "provenance_line", "portable_path", "REPO_ROOT"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout (or site-packages) holding repro/
+
+
+def portable_path(path: str | os.PathLike) -> str:
+    """``path`` as it should be recorded in a committed file: relative to the repository root
+    when it lies inside it (``data/wild``, ``repro/weights/deblurnet_wild.pt``), so tables made in
+    a temporary clone do not name that clone; as given otherwise (a user's own data folder)."""
+    p = Path(path)
+    if not p.is_absolute():
+        return p.as_posix()
+    try:
+        return p.resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(p)
+
+
+def _portable(value: object) -> object:
+    """Paths (``os.PathLike`` or absolute path strings) inside ``value`` made :func:`portable_path`."""
+    if isinstance(value, os.PathLike) or (isinstance(value, str) and os.path.isabs(value)):
+        return portable_path(value)
+    if isinstance(value, dict):
+        return {k: _portable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_portable(v) for v in value)
+    return value
 
 
 def _git_commit(cwd: Path) -> str:
@@ -42,7 +68,10 @@ def describe_device(device: str = "auto") -> str:
 
 def provenance(*, preset: str | None = None, device: str = "auto", seed: int | None = None,
                **extra: object) -> dict:
-    """A dict describing a run: preset, device, seed, date (UTC), versions and git commit."""
+    """A dict describing a run: preset, device, seed, date (UTC), versions and git commit.
+
+    ``extra`` entries are added as given, except that paths in them are recorded by
+    :func:`portable_path` (repository-relative where possible)."""
     import numpy
     import torch
 
@@ -54,12 +83,12 @@ def provenance(*, preset: str | None = None, device: str = "auto", seed: int | N
         "seed": seed,
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "repro": __version__,
-        "commit": _git_commit(Path(__file__).resolve().parent.parent),
+        "commit": _git_commit(REPO_ROOT),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": numpy.__version__,
     }
-    record.update(extra)
+    record.update({k: _portable(v) for k, v in extra.items()})
     return record
 
 

@@ -565,7 +565,7 @@ STRIP_ROWS = (  # (label, render options)
 )
 
 
-def virtual_camera_strip(out: str | Path = Path("figures/virtual_camera_strip.png"), *, seed: int = 0,
+def virtual_camera_strip(out: str | Path, *, seed: int = 0,
                          size: tuple[int, int] = DEFAULT_SIZE, n_frames: int = 60, n_show: int = 4,
                          n_average: int = 15, device: str = "cpu") -> Path:
     """Figure: one row per clip kind; frames across the clip, the true flow, an average of frames.

@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from . import methods
 from .files import atomic_write_text
 from .provenance import provenance
 
@@ -41,12 +42,10 @@ class ReproSettings:
     residual_images: int  # Fig. 9: images in the residual analysis (paper: 700)
     qualitative_images: int  # Figs. 1, 5-7
     averaging_speeds: tuple[float, ...] | None = None  # camera speeds (px/frame) checked; None = default
-    sun_steps: int = 0  # retrain the Sun et al. CNN with this many steps (0 = shipped weights)
     notes: str = ""
-    extra: dict = field(default_factory=dict)
 
 
-_ALL_METHODS = ("identity", "sun", "xu-jia", "l0", "deblurnet-si", "deblurnet-wild")
+_ALL_METHODS = methods.keys()  # every method of repro.methods, in Table 2's order
 
 PRESETS: dict[str, ReproSettings] = {
     "smoke": ReproSettings(

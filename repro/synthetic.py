@@ -562,7 +562,7 @@ def plot_camera_shake(
 
 
 def figure_camera_shake(
-    path: str | os.PathLike = Path("figures/camera_shake.png"),
+    path: str | os.PathLike,
     *,
     image: np.ndarray | None = None,
     seed: int = 0,

@@ -87,7 +87,7 @@ class TrainConfig:
     name: str = "custom"  # preset name, recorded in checkpoints and cards
     # model (repro.model.DeblurNetConfig)
     width: float = 1.0  # channel multiplier (1.0 = paper, 24.7 M parameters)
-    strides: tuple[int, ...] = (2, 1, 1, 2, 1, 1, 1)  # N1 strides (READING.md's reading)
+    strides: tuple[int, ...] = (2, 1, 1, 2, 1, 1, 1)  # N1 strides (default reading, docs/paper.md)
     batch_norm: bool = True  # BN after every hidden conv (paper)
     zero_init_residual: bool = False  # residual-emitting layers start at 0, i.e. output = input
     # optimisation
@@ -515,8 +515,8 @@ def train(
     resume: bool = False,
     seed: int = 0,
     run_name: str | None = None,
-    results_dir: str | os.PathLike | None = "results",
-    figures_dir: str | os.PathLike | None = "figures",
+    results_dir: str | os.PathLike | None = None,
+    figures_dir: str | os.PathLike | None = None,
     val_root: str | os.PathLike | None = None,
     workers: int = 4,
     progress: bool = True,

@@ -1023,7 +1023,7 @@ def averaging_summary(rows: Sequence[dict], speeds: Sequence[float] = AVERAGING_
     return out
 
 
-def plot_averaging_check(rows: Sequence[dict], out: str | os.PathLike | None = Path("figures/averaging_check.png"),
+def plot_averaging_check(rows: Sequence[dict], out: str | os.PathLike | None = None,
                          *, max_flow: float = 1.0):
     """Plot :func:`averaging_check` rows against the window's true inter-frame flow (log axis).
 

@@ -1,13 +1,16 @@
 """The Table 2 runner on a tiny hand-made GoPro-layout fixture."""
 
 import csv
+import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import ndimage
 
 from repro import evaluate as ev
+from repro import methods
 from repro.images import read_image, to_float, write_image
 from repro.metrics import psnr, ssim
 
@@ -36,6 +39,16 @@ class CrashOnFirstScene:
         if image[0, 0, 0] < 0.5:  # scene A images are dark in the corner (see the fixture)
             raise RuntimeError("boom")
         return image
+
+
+class AlwaysCrash:
+    """Fails on every image."""
+
+    name = "broken"
+    parallel = False
+
+    def deblur(self, image):
+        raise RuntimeError("no kernel found")
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +172,8 @@ def test_make_method_and_paper_numbers(monkeypatch):
     assert isinstance(ev.make_method("identity"), ev.Identity)
     with pytest.raises(ValueError, match="unknown method 'nope'"):
         ev.make_method("nope")
-    monkeypatch.setitem(ev._BASELINES, "xu-jia", ("repro.baselines.not_there", "XuJia2010", {}))
+    broken = dataclasses.replace(methods.METHODS["xu-jia"], constructor="repro.baselines.not_there:XuJia2010")
+    monkeypatch.setattr(methods, "METHODS", {**methods.METHODS, "xu-jia": broken})
     with pytest.raises(ValueError, match="needs repro.baselines.not_there.XuJia2010"):
         ev.make_method("xu-jia")
     with pytest.raises(FileNotFoundError, match="missing.pt"):
@@ -213,3 +227,21 @@ def test_figure4_layout(data, tmp_path):
     sharp[10:20, 30:40] = 1.0  # the only place where blur changed the image
     corners = ev._pick_crops(blurry, sharp, 10, 1)
     assert corners == [(10, 30)]
+
+
+def test_a_failing_method_is_shown_as_failed_in_the_table_and_fig4(data, tmp_path, monkeypatch):
+    out = tmp_path / "results"
+    ev.evaluate([ev.Identity(), AlwaysCrash()], data, n_random=2, seed=0, out=out, workers=0, limit=3,
+                shift_radius=0, save_outputs="none", provenance={}, progress=False)
+    row = next(line for line in (out / "table2.md").read_text().splitlines() if line.startswith("| broken |"))
+    assert "FAILED on 2" in row and "FAILED on 3" in row
+    import repro.figures
+
+    drawn = []
+    monkeypatch.setattr(repro.figures, "save_figure", lambda fig, path: drawn.append(fig) or [Path(path)])
+    ev.figure4([ev.Identity(), Rolled(), AlwaysCrash()], data, image=0, out=tmp_path / "f4.png", results=out)
+    titles = [ax.get_title() for ax in drawn[0].axes if ax.get_title()]
+    assert len(titles) == 4  # blurry, sharp, rolled and the failed method: no column is dropped
+    assert titles[-1].startswith("broken\nFAILED")
+    texts = [t.get_text() for ax in drawn[0].axes for t in ax.texts]
+    assert any("RuntimeError: no kernel found" in t for t in texts)

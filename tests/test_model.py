@@ -14,7 +14,7 @@ from repro.model import (
 
 def test_full_width_parameter_count_matches_reading():
     n = count_parameters(DeblurNet())
-    assert 24.5e6 < n < 24.9e6, n  # READING.md: about 24.7 M
+    assert 24.5e6 < n < 24.9e6, n  # docs/paper.md: 24.68 M (both stride readings)
 
 
 @pytest.mark.parametrize("h,w", [(64, 64), (61, 47), (32, 48), (9, 13)])
@@ -101,8 +101,8 @@ def test_flop_counter_matches_analytic_count(strides):
 
 
 def test_flops_of_both_stride_readings():
-    # Default reading (stride 2 on N1 layers 1 and 4): ~0.75 TFLOP at 432x240. READING.md's
-    # "about 0.51 TFLOP" is what the alternative reading (layers 1 and 2) gives.
+    # Default reading (stride 2 on N1 layers 1 and 4): ~0.75 TFLOP at 432x240; the alternative
+    # reading (layers 1 and 2) gives ~0.51 TFLOP (docs/paper.md, "Table 1").
     assert count_flops(DeblurNet(), 240, 432) == pytest.approx(0.748e12, rel=0.01)
     alt = DeblurNet(DeblurNetConfig(strides=(2, 2, 1, 1, 1, 1, 1)))
     assert count_flops(alt, 240, 432) == pytest.approx(0.514e12, rel=0.01)

@@ -303,7 +303,7 @@ def pyramid_levels(ksize: int, *, ratio: float = float(np.sqrt(0.5)), min_ksize:
     """Coarse-to-fine levels: kernel sizes ``ksize * ratio^i`` (odd, >= ``min_ksize``), coarsest first.
 
     Ratio sqrt(0.5) and a coarsest kernel of about 5 px follow Pan et al.'s L0 code and the IPOL
-    re-implementation of Xu et al. 2013 (FACTS.md).
+    re-implementation of Xu et al. 2013 (``docs/paper.md``, "Classical baselines").
     """
     if ksize < 3 or ksize % 2 == 0:
         raise ValueError(f"kernel size must be odd and >= 3, got {ksize}")

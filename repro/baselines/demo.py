@@ -162,7 +162,7 @@ def aligned_psnr(result: np.ndarray, reference: np.ndarray, *, radius: int = 6, 
 
 
 def figure_baseline_kernels(
-    out: str | os.PathLike = "figures/baseline_kernels.png",
+    out: str | os.PathLike,
     *,
     seed: int = 0,
     size: tuple[int, int] = (160, 160),

@@ -3,7 +3,8 @@
 Blind deconvolution by alternating, coarse to fine, an L0-sparse latent image (few, strong
 edges: the "unnatural" representation that makes kernel estimation well posed) and a kernel
 fitted to its gradients. Implemented from the paper and the parameters reported for Pan et al.'s
-L0 code and the IPOL re-implementation (FACTS.md), not from their code:
+L0 code and the IPOL re-implementation (``docs/paper.md``, "Classical baselines"), not from
+their code:
 
 * pyramid ratio sqrt(0.5) down to a kernel of about 5 px; ``iters = 5`` alternations per level;
 * latent step ``min_x ||k * x - y||^2 + lam ||grad x||_0`` by half-quadratic splitting:
@@ -11,7 +12,7 @@ L0 code and the IPOL re-implementation (FACTS.md), not from their code:
   ``lam = 4e-3`` divided by 1.1 after every alternation, down to ``1e-4``;
 * kernel step ``k = F^-1[sum conj(F du) F dy / (sum |F du|^2 + gamma)]`` on gradients of the
   unpadded interior, clipped >= 0, entries under ``rel_threshold * max`` dropped, normalised,
-  re-centred. The reported values are 0.05 and gamma = 20 (FACTS.md); on our known-answer crops
+  re-centred. The reported values are 0.05 and gamma = 20 (docs/paper.md); on our known-answer crops
   (``repro.baselines.demo``) gamma = 10 and 0.1 gave cleaner kernels (measured, see tests);
 * final non-blind deconvolution of each colour channel with a hyper-Laplacian prior
   (:func:`repro.baselines.deconv.deconvolve`).

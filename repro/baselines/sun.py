@@ -3,7 +3,7 @@ the motion field dense and smooth, non-blind deconvolution removes the space-var
 
 Reference: J. Sun, W. Cao, Z. Xu, J. Ponce, "Learning a convolutional neural network for
 non-uniform motion blur removal", CVPR 2015 (arXiv:1503.00593). Written here from the paper's
-description (and FACTS.md); no code was copied. The pipeline and where we differ:
+description (and ``docs/paper.md``, "Classical baselines"); no code was copied. The pipeline and where we differ:
 
 1. **Kernel set** (Sec. 3; :mod:`repro.baselines.motion_kernels`): linear kernels of lengths
    1, 3, ..., 25 px at orientations 0, 30, ..., 150 degrees, length 1 once: 73 classes.
@@ -101,19 +101,6 @@ FORMAT = "sun2015/1"
 PATCH = 30  # patch side (Sun et al. Sec. 3)
 ROTATIONS: tuple[int, ...] = (0, 6, 12, 18, 24)  # test-time image rotations, degrees (Sec. 4)
 _WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-# Fallback photo split (identical to the renderer's), used only if repro.render is missing.
-_FALLBACK_PHOTOS = {
-    "train": [
-        ("skimage", "astronaut.png"), ("skimage", "chelsea.png"), ("skimage", "motorcycle_left.png"),
-        ("skimage", "hubble_deep_field.jpg"), ("skimage", "ihc.png"), ("skimage", "camera.png"),
-        ("skimage", "coins.png"), ("skimage", "retina.jpg"), ("skimage", "brick.png"),
-        ("skimage", "grass.png"),
-    ],
-    "test": [
-        ("skimage", "coffee.png"), ("skimage", "rocket.jpg"), ("matplotlib", "grace_hopper.jpg"),
-        ("skimage", "moon.png"), ("skimage", "gravel.png"),
-    ],
-}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,23 +229,13 @@ def load_sun_checkpoint(path: str | os.PathLike | None = None) -> tuple[SunCNN, 
 
 
 def training_photos(split: str) -> list[Path]:
-    """Photo files of ``split`` ("train"/"test"): :func:`repro.render.photo_paths` when that
-    module is importable, else the same disjoint split of scikit-image / matplotlib photos."""
+    """Photo files of ``split`` ("train"/"test"): the renderer's disjoint split of the photos
+    shipped with scikit-image and matplotlib (:func:`repro.render.photo_paths`)."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    try:
-        from ..render import photo_paths  # type: ignore[attr-defined]
+    from ..render import photo_paths
 
-        return [Path(p) for p in photo_paths(split)]
-    except ImportError:
-        import matplotlib
-        import skimage.data
-
-        dirs = {
-            "skimage": Path(skimage.data.__file__).parent,
-            "matplotlib": Path(matplotlib.get_data_path()) / "sample_data",
-        }
-        return [dirs[pkg] / name for pkg, name in _FALLBACK_PHOTOS[split]]
+    return [Path(p) for p in photo_paths(split)]
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
@@ -853,7 +830,7 @@ def _synthetic_nonuniform(sharp: np.ndarray, true_fn) -> np.ndarray:
 
 
 def figure_motion_field(
-    out: str | os.PathLike = Path("figures/sun_motion_field.png"),
+    out: str | os.PathLike,
     *,
     checkpoint: str | os.PathLike | None = None,
     image: np.ndarray | None = None,

@@ -1,6 +1,7 @@
 """Xu & Jia 2010, "Two-phase kernel estimation for robust motion deblurring" (ECCV).
 
-Implemented from the paper's description (and the summary in FACTS.md), not from code:
+Implemented from the paper's description (summarised in ``docs/paper.md``, "Classical
+baselines"), not from code:
 
 Phase 1, kernel initialisation, coarse to fine (pyramid ratio sqrt(0.5) down to ~5 px):
 
