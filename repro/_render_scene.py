@@ -456,13 +456,15 @@ def _background_crop(rng, img: np.ndarray, aspect: float, rows: int, supersample
     resampled (area-averaged when shrinking) to exactly one texel per rendered (supersampled)
     pixel of the reference view.
 
+    The magnification is that of a frame of :data:`REFERENCE_ROWS` rows, so the scene is the same
+    at any output size (a frame of ``rows`` rows sees the photo at ``magnification * rows / 240``).
     ``rows``: output frame rows; the frame spans ``2 * aspect`` x 2 normalized units.
     Returns (resampled photo (h', w', C), tex_matrix (3, 3) from reference coordinates to
     grid_sample coordinates, info: ``magnification`` and ``photo_box`` (x0, y0, x1, y1): the
     reference view's extent in the original photo's pixels).
     """
     h, w = img.shape[:2]
-    half = rows / 2  # output pixels per normalized unit
+    half = REFERENCE_ROWS / 2  # pixels per normalized unit of a 240-row frame
     cover = max(2 * aspect * COVER_MARGIN * half / w, 2 * COVER_MARGIN * half / h)
     if magnification is None:
         magnification = float(rng.uniform(*MAGNIFICATION_RANGE))
@@ -471,7 +473,7 @@ def _background_crop(rng, img: np.ndarray, aspect: float, rows: int, supersample
     slack_x, slack_y = max(w / 2 - s * aspect * COVER_MARGIN, 0.0), max(h / 2 - s * COVER_MARGIN, 0.0)
     cx, cy = w / 2 + rng.uniform(-slack_x, slack_x), h / 2 + rng.uniform(-slack_y, slack_y)
     info = {"magnification": mag, "photo_box": tuple(float(v) for v in (cx - s * aspect, cy - s, cx + s * aspect, cy + s))}
-    r = mag * supersample  # texels per photo pixel
+    r = mag * rows / REFERENCE_ROWS * supersample  # texels per photo pixel
     nh, nw = max(int(round(h * r)), 2), max(int(round(w * r)), 2)
     img = _resize(img, nh, nw)
     s, cx, cy = s * nw / w, cx * nw / w, cy * nh / h

@@ -32,7 +32,6 @@ class ReproSettings:
     name: str
     wild_train_pairs: int  # WILD training pairs built from the virtual camera (nb 1)
     wild_test_pairs: int  # WILD test pairs (other photos: "shot at another place") (nb 1)
-    wild_clip_frames: int  # frames per rendered clip (240 fps)
     averaging_seeds: int  # clips per speed in the averaging-approximation check (nb 1)
     train_preset: str  # repro.train preset (nb 3)
     train: bool  # train in nb 3 (False: use the shipped checkpoints)
@@ -41,7 +40,8 @@ class ReproSettings:
     eval_methods: tuple[str, ...]
     residual_images: int  # Fig. 9: images in the residual analysis (paper: 700)
     qualitative_images: int  # Figs. 1, 5-7
-    averaging_speeds: tuple[float, ...] | None = None  # camera speeds (px/frame) checked; None = default
+    averaging_speeds: tuple[float, ...] | None = None  # peak flows (px/frame) checked; None = default
+    photos: str | None = None  # folder of photos for the virtual camera (None: the bundled photos)
     notes: str = ""
 
 
@@ -49,22 +49,22 @@ _ALL_METHODS = methods.keys()  # every method of repro.methods, in Table 2's ord
 
 PRESETS: dict[str, ReproSettings] = {
     "smoke": ReproSettings(
-        name="smoke", wild_train_pairs=12, wild_test_pairs=6, wild_clip_frames=48,
-        averaging_seeds=1, averaging_speeds=(0.5, 2.0), train_preset="smoke", train=True, eval_n_random=3, eval_limit=4,
+        name="smoke", wild_train_pairs=12, wild_test_pairs=6,
+        averaging_seeds=1, averaging_speeds=(0.3, 0.6, 1.0, 2.0), train_preset="smoke", train=True, eval_n_random=3, eval_limit=4,
         eval_methods=("identity", "deblurnet-wild", "deblurnet-si"), residual_images=6,
         qualitative_images=2, notes="seconds per notebook; for tests only, numbers are meaningless"),
     "demo": ReproSettings(
-        name="demo", wild_train_pairs=0, wild_test_pairs=24, wild_clip_frames=96,
-        averaging_seeds=1, averaging_speeds=(0.25, 1.0, 2.8), train_preset="quick", train=False,
+        name="demo", wild_train_pairs=0, wild_test_pairs=24,
+        averaging_seeds=1, averaging_speeds=(0.3, 0.6, 1.0, 2.8), train_preset="quick", train=False,
         eval_n_random=15, eval_limit=24, eval_methods=("identity", "deblurnet-si", "deblurnet-wild"), residual_images=24,
         qualitative_images=3, notes="shipped checkpoints, no training, no slow baselines: teaching sessions"),
     "quick": ReproSettings(
-        name="quick", wild_train_pairs=120, wild_test_pairs=120, wild_clip_frames=120,
+        name="quick", wild_train_pairs=120, wild_test_pairs=120,
         averaging_seeds=2, train_preset="quick", train=False, eval_n_random=15, eval_limit=20,
         eval_methods=_ALL_METHODS, residual_images=120, qualitative_images=4,
         notes="default of `make reproduce` on a 2-core CPU"),
     "paper": ReproSettings(
-        name="paper", wild_train_pairs=50_000, wild_test_pairs=1_000, wild_clip_frames=240,
+        name="paper", wild_train_pairs=50_000, wild_test_pairs=1_000,
         averaging_seeds=8, train_preset="paper", train=True, eval_n_random=15, eval_limit=None,
         eval_methods=_ALL_METHODS, residual_images=700, qualitative_images=8,
         notes="the paper's sizes; for a GPU machine (days of training)"),
@@ -186,6 +186,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", default="results")
     parser.add_argument("--figures", default="figures")
     parser.add_argument("--runs", default="runs", help="training runs and checkpoints (not committed)")
+    parser.add_argument("--photos", default=None,
+                        help="folder of JPEG/PNG photos for the virtual camera instead of the bundled ones "
+                             "(split into train/val/test by file name; use a --data-root of its own)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -196,7 +199,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         records = run_notebooks(args.preset, device=args.device, data=args.data, data_root=args.data_root,
                                 seed=args.seed, results_dir=args.results, figures_dir=args.figures,
-                                runs_dir=args.runs, only=args.only)
+                                runs_dir=args.runs, only=args.only,
+                                extra_parameters={"photos": str(Path(args.photos).resolve())} if args.photos else None)
     except NotebookFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

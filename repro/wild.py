@@ -851,7 +851,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-resync", action="store_true",
                         help="after a rejected window go on after it, not just after its offending frame pair")
     parser.add_argument("--save-blursize", action="store_true", help="write per-pixel blur-size maps (.npy)")
-    parser.add_argument("--clip-frames", type=int, default=None, help="virtual camera: frames per clip")
+    parser.add_argument("--clip-frames", type=int, default=None,
+                        help="virtual camera: frames per clip (default: each clip is one window of N frames)")
+    parser.add_argument("--photos", type=Path, default=None,
+                        help="virtual camera: folder of JPEG/PNG photos instead of the bundled ones "
+                             "(split into train/val/test by file name)")
     parser.add_argument("--virtual-device", default=None, help="virtual camera: render on this device (e.g. cuda)")
     parser.add_argument("--virtual-supersample", type=int, default=None,
                         help="virtual camera: spatial supersampling of the renderer (its default 2; 1 is 2.6x faster)")
@@ -861,6 +865,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     virtual = {"n_frames": args.clip_frames} if args.clip_frames else {}
+    if args.photos:
+        if not args.photos.is_dir():
+            raise FileNotFoundError(f"--photos {args.photos}: no such folder")
+        virtual["photos"] = str(args.photos.resolve())
     if args.virtual_supersample:
         virtual["supersample"] = args.virtual_supersample
     if args.virtual_device:

@@ -78,8 +78,8 @@ def test_integer_pan_moves_the_pixels_and_averaging_equals_box_blur():
 
 def test_occluding_object_covers_the_background_and_carries_its_flow():
     opts = dict(n_frames=5, size=(48, 80), kind="pan", pan=(0.0, 0.0), objects=1, object_speed=2.0)
-    a = render_clip(2, background="astronaut", **opts)
-    b = render_clip(2, background="chelsea", **opts)
+    a = render_clip(2, background="camera", **opts)
+    b = render_clip(2, background="coffee", **opts)
     obj = a.meta["visible_layer"] == 1
     np.testing.assert_array_equal(obj, b.meta["visible_layer"] == 1)  # same object, same place
     inside = ndimage.binary_erosion(obj, np.ones((1, 5, 5)))  # away from anti-aliased edges
@@ -122,21 +122,22 @@ def test_temporal_supersampling_contains_the_frames():
 
 
 def test_noise_and_gamma_options():
-    clean = render_clip(8, n_frames=2, size=SIZE, kind="pan", pan=(0.0, 0.0))
-    noisy = render_clip(8, n_frames=2, size=SIZE, kind="pan", pan=(0.0, 0.0), noise_std=0.02)
+    size = (96, 128)  # the photo at about a third of its scale (at 36 rows a tenth: averaging in linear light then differs)
+    clean = render_clip(8, n_frames=2, size=size, kind="pan", pan=(0.0, 0.0))
+    noisy = render_clip(8, n_frames=2, size=size, kind="pan", pan=(0.0, 0.0), noise_std=0.02)
     d = noisy.frames.astype(float) - clean.frames
     assert 3 < d.std() < 7  # 0.02 * 255 = 5.1
     assert not np.array_equal(noisy.frames[0], noisy.frames[1])  # fresh noise per frame
-    g = render_clip(8, n_frames=2, size=SIZE, kind="pan", pan=(0.0, 0.0), gamma=2.2)
+    g = render_clip(8, n_frames=2, size=size, kind="pan", pan=(0.0, 0.0), gamma=2.2)
     assert np.abs(g.frames.astype(float) - clean.frames).mean() < 3  # still photo ** 2.2 ** (1/2.2)
 
 
 def test_photo_sets_are_disjoint_and_installed():
-    train, test = photo_paths("train"), photo_paths("test")
-    assert train and test and not set(train) & set(test)
-    assert all(p.is_file() for p in train + test)
+    train, test, val = photo_paths("train"), photo_paths("test"), photo_paths("val")
+    assert train and test and val and not set(train) & set(test) and not set(val) & (set(train) | set(test))
+    assert all(p.is_file() for p in train + test + val)
     with pytest.raises(ValueError, match="split"):
-        photo_paths("val")
+        photo_paths("validation")
     clip = render_clip(0, n_frames=1, size=SIZE, split="test")
     assert clip.meta["background"] in {p.stem for p in test}
 
@@ -163,7 +164,7 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="kind"):
         render_clip(0, size=SIZE, kind="zoom")
     with pytest.raises(ValueError, match="background"):
-        render_clip(0, size=SIZE, split="test", background="astronaut")  # a training photo
+        render_clip(0, size=SIZE, split="test", background="camera")  # a training photo
 
 
 def test_cli_writes_frames_and_flows_readable_as_sources(tmp_path):
@@ -192,3 +193,53 @@ def test_write_clip_roundtrip(tmp_path):
     folder = write_clip(clip, tmp_path / "c")
     (src,) = open_sources(folder)
     np.testing.assert_array_equal(src.frame(1), clip.frames[1])
+
+
+@pytest.mark.parametrize("seed", [3, 7, 21])
+def test_peak_flow_sets_the_flow_statistic_of_the_whole_scene(seed):
+    # camera, parallax and objects together: the largest p99 of |flow| over the pairs equals the target
+    clip = render_clip(seed, n_frames=9, size=(120, 160), peak_flow=0.8, kind="random")
+    mag = np.hypot(clip.flows[..., 0], clip.flows[..., 1]).reshape(8, -1) * REFERENCE_ROWS / 120
+    assert clip.meta["peak_flow_target"] == 0.8
+    assert np.percentile(mag, 99, axis=1).max() == pytest.approx(0.8, rel=0.03)
+    with pytest.raises(ValueError, match="not both"):
+        render_clip(seed, n_frames=3, size=SIZE, peak_flow=0.5, speed=0.5)
+
+
+def test_drawn_peak_flows_span_the_legal_range_and_crowd_at_the_top():
+    from repro._render_scene import PEAK_FLOW_RANGE, draw_peak_flow
+
+    rng = np.random.default_rng(0)
+    p = np.array([draw_peak_flow(rng) for _ in range(20_000)])
+    assert PEAK_FLOW_RANGE[0] <= p.min() < 0.4 and 0.99 < p.max() <= PEAK_FLOW_RANGE[1]
+    # density ~ (p - 0.3)^2: median 0.3 + 0.7 * 0.5^(1/3) = 0.856
+    assert np.median(p) == pytest.approx(0.3 + 0.7 * 0.5 ** (1 / 3), abs=0.01)
+
+
+def test_photos_are_shown_below_native_resolution_and_the_scene_is_size_free():
+    clip = render_clip(2, n_frames=1, size=(240, 320), split="test")
+    assert 0.55 <= clip.meta["magnification"] <= 1.0
+    x0, y0, x1, y1 = clip.meta["photo_box"]
+    assert (x1 - x0) / (y1 - y0) == pytest.approx(320 / 240)
+    assert (y1 - y0) * clip.meta["magnification"] == pytest.approx(240)
+
+
+def test_user_photo_folder_splits_by_file_name(tmp_path):
+    from repro._render_scene import photo_split
+    from repro.images import write_image
+
+    img = (np.random.default_rng(0).random((300, 400, 3)) * 255).astype(np.uint8)
+    names = [f"photo_{i:02d}.png" for i in range(12)]
+    for n in names:
+        write_image(tmp_path / n, img)
+    paths = sorted(tmp_path.iterdir())
+    parts = {s: photo_split(paths, s) for s in ("train", "val", "test")}
+    assert all(parts.values())
+    assert sorted(sum(parts.values(), [])) == paths  # disjoint and complete
+    more = paths + [tmp_path / "photo_99.png"]
+    write_image(more[-1], img)
+    assert set(parts["test"]) <= set(photo_split(more, "test")) | set(photo_split(more, "val"))
+    clip = render_clip(1, n_frames=2, size=SIZE, split="test", photos=tmp_path)
+    assert clip.meta["background"] in {p.stem for p in parts["test"]}
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        render_clip(1, n_frames=2, size=SIZE, photos=tmp_path / "missing")

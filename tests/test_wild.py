@@ -264,3 +264,28 @@ def test_averaging_check_error_grows_with_the_flow_and_plots(tmp_path):
     assert (tmp_path / "avg.png").stat().st_size > 10_000 and len(fig.axes) == 3
     with pytest.raises(ValueError, match="even"):
         averaging_check(temporal_supersample=3)
+
+
+def test_virtual_clips_are_one_window_each_and_record_the_input_psnr(tmp_path):
+    rows = read_manifest(build_wild("virtual", tmp_path, pairs=4, workers=0, n_range=(7, 11),
+                                    virtual={"size": (48, 64)}, progress=False))
+    assert len({r["scene"] for r in rows}) == len(rows)  # one window tried per rendered clip
+    assert all(r["start"] == 0 and r["n"] in (7, 9, 11) for r in rows)
+    from repro.metrics import psnr
+
+    acc = [r for r in rows if r["accepted"]]
+    r = acc[0]
+    expected = psnr(read_image(tmp_path / r["sharp"]), read_image(tmp_path / r["blur"]))
+    assert r["input_psnr"] == pytest.approx(expected, abs=1e-3)
+
+
+def test_averaging_summary_reports_the_requested_speeds():
+    from repro.wild import averaging_summary
+
+    rows = [dict(seed=s, speed=v, n=5, flow_stat=v, blur_size=4 * v, psnr_average=60 - 10 * v, psnr_sharp=30.0,
+                 ghost_error=v / 255) for s in (0, 1) for v in (0.3, 0.6, 1.0)]
+    out = averaging_summary(rows)
+    assert [o["peak flow (px/frame)"] for o in out] == [0.3, 0.6, 1.0]
+    assert out[1]["PSNR average vs continuous (dB)"] == pytest.approx(54.0) and out[2]["ghost error (grey levels)"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="no rows at speed 0.5"):
+        averaging_summary(rows, speeds=(0.5,))
