@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-F0 = 3.0  # focal length in normalized units (vertical field of view 2*atan(1/3) ~ 37 deg, a normal lens)
+F0 = 4.0  # focal length in normalized units (vertical field of view 2*atan(1/4) ~ 28 deg, a normal-to-long lens)
 REFERENCE_ROWS = 240  # speeds are in pixels per frame of a frame this many rows high
 COVER_MARGIN = 1.1  # background photos cover the reference view enlarged by this factor
 
@@ -42,8 +42,8 @@ COVER_MARGIN = 1.1  # background photos cover the reference view enlarged by thi
 _PHOTOS: dict[str, tuple[str, str, str]] = {
     # train
     "camera": ("skimage", "camera.png", "bg"),
-    "coffee": ("skimage", "coffee.png", "bg"),
-    "rocket": ("skimage", "rocket.jpg", "bg"),
+    "coffee": ("skimage", "coffee.png", "tex"),
+    "rocket": ("skimage", "rocket.jpg", "tex"),
     "motorcycle_left": ("skimage", "motorcycle_left.png", "bg"),
     "hubble_deep_field": ("skimage", "hubble_deep_field.jpg", "bg"),
     "coins": ("skimage", "coins.png", "tex"),
@@ -386,10 +386,10 @@ OBJECT_SPEED_RANGE = (0.1, 0.8)  # moving objects' screen speed, px/frame at 240
 PEAK_FLOW_RANGE = (0.3, 1.0)
 PEAK_FLOW_SHAPE = 2.0  # density of the drawn peak flow grows as (p - low) ** shape (see draw_peak_flow)
 PEAK_PERCENTILE = 99.0  # the flow statistic: this percentile of |flow| per frame pair (as the WILD builder)
-PARALLAX_TRANSLATION = (0.3, 0.6)  # the parallax kind: weight of sideways translation (rotation 0.1-0.4)
+PARALLAX_TRANSLATION = (0.2, 0.5)  # the parallax kind: weight of sideways translation (rotation 0.1-0.4)
 HANDHELD_TRANSLATION = (0.05, 0.3)  # other kinds: weight of sideways translation (rotation 0.5-1)
 MAGNIFICATION_RANGE = (0.6, 0.75)  # rendered pixels per photo pixel (see _background_crop)
-CAMERA_HZ = (0.2, 1.0)  # frequencies of the handheld camera's sinusoids (log-uniform), Hz: sway, not tremor
+CAMERA_HZ = (0.2, 0.8)  # frequencies of the handheld camera's sinusoids (log-uniform), Hz: sway, not tremor
 ROLL_GAIN, ZOOM_GAIN = 0.05, 0.02  # weights of roll and zoom in the camera motion (pitch/yaw = 1)
 FORWARD_GAIN = 0.05  # weight of the translation along the optical axis (sideways = 1)
 OBJECT_DEPTH_RANGE = (0.7, 0.95)  # objects' depth as a fraction of the nearest background point

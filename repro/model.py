@@ -191,6 +191,9 @@ class DeblurNet(nn.Module):
         return DeblurNetOutput((o1, o2, o3), (r1, r2, r3))
 
 
+LOSS_REDUCTIONS = ("sum", "scaled_sum", "mean")
+
+
 def multiscale_loss(
     outputs: tuple[torch.Tensor, ...] | DeblurNetOutput,
     sharp: torch.Tensor,
@@ -200,22 +203,30 @@ def multiscale_loss(
     """The paper's loss ``L1 + L2 + L3`` with ``Lk = |o_k - D(f)|^2`` at each scale.
 
     ``outputs``: ``(o1, o2, o3)`` (or a :class:`DeblurNetOutput`); ``sharp``: ``(B, 3, H, W)``
-    with ``H, W`` multiples of 4. ``reduction="sum"`` is the paper's sum of squared errors;
-    ``"mean"`` (default) divides each scale's sum by its number of elements, which keeps the
-    loss independent of crop and batch size (each scale then weighs equally per pixel).
+    with ``H, W`` multiples of 4. ``reduction``:
+
+    - ``"sum"``: the paper's sum of squared errors; a pixel of every scale weighs the same,
+      so the full scale carries 16/21 of the loss, the 1/4 scale 1/21;
+    - ``"scaled_sum"``: that sum divided by the number of full-resolution elements
+      ``B * 3 * H * W``: the paper's weighting, at a size that does not depend on crop or batch;
+    - ``"mean"``: each scale's mean, summed. This is *not* the paper's weighting: a 1/4-scale
+      pixel weighs 16 times a full-scale pixel (each scale carries a third of the loss), and
+      Adam does not undo that, since the three scales share the network's weights.
     """
     if isinstance(outputs, DeblurNetOutput):
         outputs = outputs.outputs
     if len(outputs) != 3:
         raise ValueError(f"expected 3 scale outputs, got {len(outputs)}")
-    if reduction not in ("mean", "sum"):
-        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    if reduction not in LOSS_REDUCTIONS:
+        raise ValueError(f"reduction must be one of {LOSS_REDUCTIONS}, got {reduction!r}")
     total = sharp.new_zeros(())
     for o, k in zip(outputs, (4, 2, 1)):
         target = downsample(sharp, k)
         if o.shape != target.shape:
             raise ValueError(f"scale 1/{k}: output {tuple(o.shape)} vs target {tuple(target.shape)}")
-        total = total + F.mse_loss(o, target, reduction=reduction)
+        total = total + F.mse_loss(o, target, reduction="mean" if reduction == "mean" else "sum")
+    if reduction == "scaled_sum":
+        total = total / sharp.numel()
     return total
 
 

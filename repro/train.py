@@ -21,10 +21,12 @@ to the non-determinism of cuDNN kernels).
 
 Data: ``data="wild"`` trains on the pairs of a WILD dataset (``repro.datasets.PairedFolder``,
 ``OUT/train/<scene>/{blur,sharp}``); ``data="si"`` blurs the *sharp* frames of the same training
-split with random kernels of a :class:`repro.kernels.KernelBank` (``repro.kernels.blur_torch`` on
-the training device, on a crop enlarged by the kernel radius so no border effect remains, then
-Gaussian noise of std ``si_noise_std``), as the paper's DeblurNet^SI. Both validate on the WILD
-test split (PSNR of the restored image against the sharp frame, plus the blurry input's PSNR as
+split with random kernels of a :class:`repro.kernels.KernelBank` (through
+:func:`repro.synthetic.blur_padded_batch` on the training device: a crop enlarged by the kernel
+size, blurred without border effects, then Gaussian noise of std ``si_noise_std``), as the
+paper's DeblurNet^SI. Both validate on the WILD
+validation split ``val_split`` ("val": photos that neither the training nor the test split uses;
+PSNR of the restored image against the sharp frame, plus the blurry input's PSNR as
 the reference).
 
 Outputs of a run in ``out``: ``last.pt`` (every ``checkpoint_every`` steps and at the end),
@@ -56,7 +58,7 @@ import torch
 from .checkpoint import load_checkpoint, save_checkpoint
 from .devices import resolve_device
 from .files import atomic_write_text
-from .model import DeblurNet, DeblurNetConfig, multiscale_loss
+from .model import LOSS_REDUCTIONS, DeblurNet, DeblurNetConfig, multiscale_loss
 
 __all__ = [
     "TrainConfig",
@@ -101,13 +103,17 @@ class TrainConfig:
     decay_factor: float = 0.75  # paper
     warmup_steps: int = 0  # linear learning-rate warm-up from lr/warmup_steps (0 = none, paper)
     head_lr_scale: float = 1.0  # learning-rate factor of the 3 residual-emitting layers (1 = paper)
-    loss_reduction: str = "sum"  # "sum" = the paper's sum of squares; "mean" per element
+    loss_reduction: str = "sum"  # "sum" = the paper's sum of squares; see repro.model.multiscale_loss
     grad_clip: float = 0.0  # clip the gradient norm (0 = off, paper)
     flip: bool = True  # random horizontal flips (augmentation)
     # SI data (data="si")
     si_kernels: int = 100_000  # size of the kernel bank (paper: 10^5)
     si_generator: str = "chakrabarti"  # repro.kernels generator
     si_noise_std: float = 0.01  # Gaussian noise std added to the synthetic blur (Chakrabarti)
+    si_kernel_size: int = 41  # kernel canvas (Chakrabarti: 41)
+    si_psz: tuple[int, ...] = ()  # Chakrabarti grid sizes cycled over the bank (empty: 24, 16, 8 as the paper)
+    # validation: checkpoints are chosen on this split of the dataset, never on the test split
+    val_split: str = "val"
     # bookkeeping
     val_every: int = 0  # validate every N steps (0 = once per epoch of the training pairs)
     val_images: int = 0  # validate on this many evenly spaced test pairs (0 = all)
@@ -123,13 +129,14 @@ class TrainConfig:
     departures: tuple[str, ...] = ()  # how this preset departs from the paper, in words
 
     def __post_init__(self) -> None:
-        for key in ("steps", "batch_size", "crop", "decay_every", "checkpoint_every", "log_every", "si_kernels"):
+        for key in ("steps", "batch_size", "crop", "decay_every", "checkpoint_every", "log_every", "si_kernels",
+                    "si_kernel_size"):
             if int(getattr(self, key)) < 1:
                 raise ValueError(f"TrainConfig.{key} must be >= 1, got {getattr(self, key)}")
         if self.crop % 4:
             raise ValueError(f"TrainConfig.crop must be a multiple of 4, got {self.crop}")
-        if self.loss_reduction not in ("sum", "mean"):
-            raise ValueError(f"TrainConfig.loss_reduction must be 'sum' or 'mean', got {self.loss_reduction!r}")
+        if self.loss_reduction not in LOSS_REDUCTIONS:
+            raise ValueError(f"TrainConfig.loss_reduction must be one of {LOSS_REDUCTIONS}, got {self.loss_reduction!r}")
         if not self.head_lr_scale > 0:
             raise ValueError(f"TrainConfig.head_lr_scale must be > 0, got {self.head_lr_scale}")
         if not self.lr > 0:
@@ -137,6 +144,9 @@ class TrainConfig:
         object.__setattr__(self, "strides", tuple(int(s) for s in self.strides))
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
         object.__setattr__(self, "departures", tuple(self.departures))
+        object.__setattr__(self, "si_psz", tuple(int(p) for p in self.si_psz))
+        if self.val_split == "test":
+            raise ValueError("TrainConfig.val_split must not be 'test': checkpoints are chosen on validation data")
 
     def model_config(self) -> DeblurNetConfig:
         return DeblurNetConfig(width=self.width, strides=self.strides, batch_norm=self.batch_norm,
@@ -186,8 +196,8 @@ def _parse_value(text: str, current: Any, key: str) -> Any:
 _QUICK_DEPARTURES = (
     "width 0.25 instead of 1 (16x fewer FLOPs: a 2-core CPU budget of 15 minutes)",
     "residual-emitting layers initialised at zero, so training starts from the identity",
-    "loss averaged per element instead of summed (Adam is nearly invariant to it; it keeps "
-    "the logged loss comparable across crops and batches)",
+    "the paper's sum of squared errors divided by the number of full-resolution elements "
+    "(the same weighting of the scales; a loss size independent of crop and batch)",
     "linear learning-rate warm-up over the first 100 steps",
     "learning rate of the three residual-emitting layers x0.1 (Adam moves each of their ~500 "
     "fan-in weights by ~lr per step: at 1e-3 the residual itself jumps by ~0.1-0.2 per step)",
@@ -199,14 +209,32 @@ PRESETS: dict[str, TrainConfig] = {
     # seconds, for tests: a tiny network on 32x32 crops
     "smoke": TrainConfig(
         name="smoke", width=0.0625, steps=6, batch_size=2, crop=32, lr=1e-3, decay_every=4,
-        zero_init_residual=True, head_lr_scale=0.5, loss_reduction="mean", val_every=3, val_images=2,
+        zero_init_residual=True, head_lr_scale=0.5, loss_reduction="scaled_sum", val_every=3, val_images=2,
         checkpoint_every=3, log_every=1, departures=("tiny width and crops, for tests only",),
     ),
     # the CPU preset of `make reproduce`: <= 15 minutes per model on 2 cores
     "quick": TrainConfig(
         name="quick", width=0.25, steps=1200, batch_size=10, crop=96, lr=1e-3, decay_every=1000,
-        warmup_steps=100, head_lr_scale=0.1, zero_init_residual=True, loss_reduction="mean", val_every=100,
+        warmup_steps=100, head_lr_scale=0.1, zero_init_residual=True, loss_reduction="scaled_sum", val_every=100,
         val_images=10, checkpoint_every=100, log_every=10, max_minutes=15.0, departures=_QUICK_DEPARTURES,
+    ),
+    # the CPU recipe of the shipped weights: <= 4 CPU-hours per model on 2 cores, resumable
+    "cpu": TrainConfig(
+        name="cpu", width=0.25, steps=12_000, batch_size=8, crop=96, lr=1e-3, decay_every=2000,
+        warmup_steps=200, zero_init_residual=True, loss_reduction="scaled_sum", val_every=250, val_images=48,
+        checkpoint_every=100, log_every=10, max_minutes=240.0, si_kernel_size=13, si_psz=(6, 4, 3),
+        departures=(
+            "width 0.25 instead of 1 (16x fewer FLOPs: a budget of 4 CPU-hours on 2 cores)",
+            "residual-emitting layers initialised at zero, so training starts from the identity",
+            "the paper's sum of squared errors divided by the number of full-resolution elements "
+            "(the same weighting of the scales; a loss size independent of crop and batch)",
+            "linear learning-rate warm-up over the first 200 steps",
+            "batch 8 of 96x96 crops (the paper: batch 10; it does not give its crop size)",
+            "learning rate x0.75 every 2000 steps instead of 10^4 (12 000 steps in all)",
+            "SI kernels: Chakrabarti's generator on grids of 6, 4 and 3 px (13x13 canvas) instead of "
+            "24, 16 and 8 px (41x41), so that their lengths (median 10 px, 90th percentile 18 px) match "
+            "the WILD blur sizes; the paper's grids give a median of 53 px",
+        ),
     ),
     # full width, the paper's schedule, for GPUs
     "paper": TrainConfig(
@@ -218,7 +246,7 @@ PRESETS: dict[str, TrainConfig] = {
     # warm-up, per-element loss, smaller learning rate of the residual layers), for GPUs
     "fast": TrainConfig(
         name="fast", width=1.0, steps=200_000, batch_size=10, crop=128, decay_every=10_000,
-        warmup_steps=100, head_lr_scale=0.1, zero_init_residual=True, loss_reduction="mean",
+        warmup_steps=100, head_lr_scale=0.1, zero_init_residual=True, loss_reduction="scaled_sum",
         val_every=250, val_images=0, checkpoint_every=1000, log_every=50,
         departures=_QUICK_DEPARTURES[1:5] + ("128x128 crops (the paper does not give its crop size)",),
     ),
@@ -323,25 +351,32 @@ def _crop(img: torch.Tensor, corner: np.ndarray, size: int) -> torch.Tensor:
     return img[:, y:y + size, x:x + size]
 
 
+def si_kernel_bank(config: TrainConfig, seed: int):
+    """The :class:`repro.kernels.KernelBank` that DeblurNet^SI trains on under ``config``."""
+    from .kernels import KernelBank
+
+    return KernelBank(config.si_kernels, seed=seed, generator=config.si_generator, size=config.si_kernel_size,
+                      psz=config.si_psz or None)
+
+
 class _TrainData:
-    """Makes the batch of a step (WILD pairs, or SI blur of the sharp frames) on ``device``."""
+    """Makes the batch of a step (WILD pairs, or SI blur of the sharp frames) on ``device``.
+
+    SI batches go through :func:`repro.synthetic.blur_padded_batch`: a crop enlarged by the
+    kernel size minus one, blurred in "valid" mode (no border effects), noise, clip, and the
+    aligned central sharp crop.
+    """
 
     def __init__(self, cache: _PairCache, config: TrainConfig, data: str, seed: int, device: torch.device) -> None:
         self.cache, self.config, self.data, self.seed, self.device = cache, config, data, seed, device
-        self.bank = None
-        self.margin = 0
-        if data == "si":
-            from .kernels import KernelBank
-
-            self.bank = KernelBank(config.si_kernels, seed=seed, generator=config.si_generator)
-            ksize = int(np.asarray(self.bank[0]).shape[0])
-            self.margin = ksize // 2 + 1  # blur a larger crop, keep the centre: no border effects
+        self.bank = si_kernel_bank(config, seed) if data == "si" else None
+        self.pad = self.bank.size - 1 if self.bank is not None else 0
 
     def batch(self, step: int, rank: int = 0, world: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.config
         plan = batch_plan(self.seed, step, len(self.cache), cfg.batch_size, cfg.si_kernels)
         mine = slice(rank, None, world)
-        size = cfg.crop + 2 * self.margin
+        size = cfg.crop + self.pad
         blurs, sharps = [], []
         for i, corner, fl in zip(plan.index[mine], plan.corner[mine], plan.flip[mine]):
             s = _crop(self.cache.sharp[int(i)], corner, size)
@@ -353,17 +388,12 @@ class _TrainData:
             blurs.append(b)
         sharp = torch.stack(sharps).to(self.device, torch.float32).div_(255)
         if self.data == "si":
-            from .kernels import blur_torch
+            from .synthetic import blur_padded_batch
 
-            kernels = torch.from_numpy(np.stack([self.bank[int(k)] for k in plan.kernel[mine]]))
-            blurry = blur_torch(sharp, kernels.to(self.device, torch.float32))
             gen = torch.Generator(device=self.device)
             gen.manual_seed(plan.noise_seed + rank)
-            noise = torch.randn(blurry.shape, generator=gen, device=self.device, dtype=blurry.dtype)
-            blurry = blurry + cfg.si_noise_std * noise
-            m = self.margin
-            sharp = sharp[..., m:m + cfg.crop, m:m + cfg.crop]
-            blurry = blurry[..., m:m + cfg.crop, m:m + cfg.crop].clamp(0, 1)
+            blurry, sharp = blur_padded_batch(sharp, [int(k) for k in plan.kernel[mine]], self.bank,
+                                              cfg.si_noise_std, gen)
         else:
             blurry = torch.stack(blurs).to(self.device, torch.float32).div_(255)
         return blurry.contiguous(), sharp.contiguous()
@@ -524,7 +554,8 @@ def train(
     """Train DeblurNet with ``config`` on ``data`` ("wild" pairs or "si" synthetic blur).
 
     ``data_root``: a WILD dataset (``<root>/train/<scene>/{blur,sharp}`` and ``<root>/test/...``);
-    validation uses ``val_root`` (default ``data_root``) test split. ``out``: checkpoints and
+    validation uses the ``config.val_split`` split of ``val_root`` (default ``data_root``); the
+    test split is never read. ``out``: checkpoints and
     ``log.csv``. ``resume=True`` continues from ``out/last.pt`` (same config required for an
     exact continuation). Under ``torchrun`` (``WORLD_SIZE`` > 1) training runs with DDP, the
     global batch split across ranks; only rank 0 validates and writes files.
@@ -617,12 +648,16 @@ def train(
     if is_main:
         from .datasets import PairedFolder
 
-        n_test = len(PairedFolder(val_root, "test"))
+        n_val = len(PairedFolder(val_root, config.val_split)) if (val_root / config.val_split).is_dir() else 0
+        if n_val == 0:
+            raise FileNotFoundError(f"{val_root}: no {config.val_split!r} pairs to validate on (build them with "
+                                    f"`python -m repro build-wild virtual {val_root} --split {config.val_split}`)")
         pick = None
-        if config.val_images and config.val_images < n_test:
-            pick = sorted(set(np.linspace(0, n_test - 1, config.val_images).round().astype(int).tolist()))
-        val_cache = _PairCache(val_root, "test", pick=pick, device=dev, workers=workers, desc="loading test pairs")
-    log.info("data: %d training pairs (%s), %s test pairs, loaded in %.1fs", len(cache), data,
+        if config.val_images and config.val_images < n_val:
+            pick = sorted(set(np.linspace(0, n_val - 1, config.val_images).round().astype(int).tolist()))
+        val_cache = _PairCache(val_root, config.val_split, pick=pick, device=dev, workers=workers,
+                               desc=f"loading {config.val_split} pairs")
+    log.info("data: %d training pairs (%s), %s validation pairs, loaded in %.1fs", len(cache), data,
              len(val_cache) if val_cache else "-", time.perf_counter() - t_load)
     steps_per_epoch = max(1, len(cache) // config.batch_size)
     val_every = config.val_every or steps_per_epoch
@@ -796,7 +831,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", choices=("wild", "si"), default="wild",
                         help="wild = WILD pairs; si = synthetic shift-invariant blur of the WILD sharp frames")
     parser.add_argument("--data-root", type=Path, required=True, help="a WILD dataset (python -m repro build-wild)")
-    parser.add_argument("--val-root", type=Path, default=None, help="test split for validation (default --data-root)")
+    parser.add_argument("--val-root", type=Path, default=None, help="dataset whose validation split is used (default --data-root)")
     parser.add_argument("--out", type=Path, required=True, help="folder for last.pt, best.pt, log.csv")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default auto)")

@@ -858,7 +858,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(split into train/val/test by file name)")
     parser.add_argument("--virtual-device", default=None, help="virtual camera: render on this device (e.g. cuda)")
     parser.add_argument("--virtual-supersample", type=int, default=None,
-                        help="virtual camera: spatial supersampling of the renderer (its default 2; 1 is 2.6x faster)")
+                        help="virtual camera: spatial supersampling of the renderer (its default 1: photos are area-averaged to the frame first)")
     parser.add_argument("--max-scenes", type=int, default=None)
     parser.add_argument("--no-progress", action="store_true")
 

@@ -21,7 +21,7 @@ def _make_folder(root: Path, *, n_train: int = 4, n_test: int = 2, size: tuple[i
     """A tiny GoPro-layout dataset: sharp = smooth random texture, blurry = mean of 5 shifts."""
     rng = np.random.default_rng(0)
     H, W = size
-    for split, n in (("train", n_train), ("test", n_test)):
+    for split, n in (("train", n_train), ("val", n_test), ("test", n_test)):
         for i in range(n):
             base = rng.random((H // 4 + 4, W // 4 + 4, 3)).astype(np.float32)
             big = np.kron(base, np.ones((4, 4, 1), np.float32))  # blocky texture with edges
@@ -58,9 +58,16 @@ def test_presets_follow_the_paper_where_not_declared():
     assert quick.batch_size == 10 and quick.lr == 1e-3 and quick.betas == (0.9, 0.999)
     # every departure of quick from the paper is written down
     text = " ".join(quick.departures)
-    for word in ("width", "zero", "warm-up", "averaged", "crops", "decayed"):
+    for word in ("width", "zero", "warm-up", "divided", "crops", "decayed"):
         assert word in text
     assert quick.max_minutes <= 15
+    # the paper's weighting of the scales everywhere (the per-scale mean weights a 1/4-scale pixel 16x)
+    for name, preset in T.PRESETS.items():
+        assert preset.loss_reduction in ("sum", "scaled_sum"), name
+        assert preset.val_split != "test", name
+    cpu = T.PRESETS["cpu"]
+    assert cpu.max_minutes <= 240 and cpu.checkpoint_every <= 100
+    assert any("SI kernels" in d for d in cpu.departures) and any("batch 8" in d for d in cpu.departures)
 
 
 def test_config_validation_and_string_overrides():
@@ -162,6 +169,50 @@ def test_resume_gives_the_same_loss_curve(smoke_run, data_root, tmp_path):
 def test_resume_without_checkpoint_is_a_clear_error(data_root, tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         _train(_smoke(), data_root, tmp_path / "empty", resume=True)
+
+
+def test_production_si_batch_is_the_exact_convolution_plus_the_seeded_noise(data_root):
+    # Known answer: crop the sharp frame with the plan's corner (enlarged by k - 1), flip, blur by
+    # an explicit "valid" correlation with the flipped kernel (= convolution), add the noise drawn
+    # from the plan's seed, clip. A flipped kernel or a missing noise term fails this test.
+    from scipy.signal import convolve2d
+
+    cfg = _smoke(si_kernels=20, si_kernel_size=7, si_psz=(5, 3), si_noise_std=0.02)
+    cache = T._PairCache(data_root, "train", workers=1)
+    trainer = T._TrainData(cache, cfg, "si", 3, torch.device("cpu"))
+    blurry, sharp = trainer.batch(5)
+    plan = T.batch_plan(3, 5, len(cache), cfg.batch_size, cfg.si_kernels)
+    bank = T.si_kernel_bank(cfg, 3)
+    gen = torch.Generator().manual_seed(plan.noise_seed)
+    size = cfg.crop + bank.size - 1
+    for b in range(cfg.batch_size):
+        patch = T._crop(cache.sharp[int(plan.index[b])], plan.corner[b], size).float().div(255).numpy()
+        if plan.flip[b]:
+            patch = patch[..., ::-1]
+        k = np.asarray(bank[int(plan.kernel[b])], dtype=np.float64)
+        assert not np.allclose(k, k[::-1, ::-1])  # an asymmetric kernel, so a flip would show
+        conv = np.stack([convolve2d(ch, k, mode="valid") for ch in patch])
+        c = bank.size // 2
+        np.testing.assert_allclose(sharp[b].numpy(), patch[:, c:-c, c:-c], atol=1e-6)
+        expected_noise_free = conv
+        blurry_b = blurry[b].numpy()
+        # the noise of the whole batch is drawn at once: reproduce it in the same order
+        if b == 0:
+            noise = torch.randn((cfg.batch_size, 3, cfg.crop, cfg.crop), generator=gen).numpy()
+        expected = np.clip(expected_noise_free + cfg.si_noise_std * noise[b], 0, 1)
+        np.testing.assert_allclose(blurry_b, expected, atol=2e-5)
+
+
+def test_training_validates_on_the_val_split_never_on_test(data_root, tmp_path):
+    with pytest.raises(ValueError, match="must not be 'test'"):
+        T.TrainConfig(val_split="test")
+    root = tmp_path / "noval"
+    _make_folder(root, n_train=2, n_test=1)
+    import shutil
+
+    shutil.rmtree(root / "val")
+    with pytest.raises(FileNotFoundError, match="no 'val' pairs"):
+        _train(_smoke(steps=1), root, tmp_path / "out")
 
 
 def test_si_data_trains_on_synthetic_blur(data_root, tmp_path):
