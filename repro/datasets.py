@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .images import list_images, natural_key, read_image, to_float
+from .images import list_images, natural_key, read_image, to_float, to_rgb
 
 __all__ = ["PairedFolder", "find_pairs"]
 
@@ -50,12 +50,6 @@ def find_pairs(split_dir: str | os.PathLike, *, blur_dir: str = "blur",
             extra = sorted(sharps)[0]
             raise ValueError(f"{sdir / extra}: no blurry partner {bdir / extra}")
     return out
-
-
-def _as_rgb(img: np.ndarray) -> np.ndarray:
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    return img[..., :3]
 
 
 class PairedFolder:
@@ -102,7 +96,7 @@ class PairedFolder:
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Whole ``(H, W, 3)`` float32 images in [0, 1] of pair ``index``, as numpy arrays."""
         b_path, s_path = self.pairs[index]
-        blurry, sharp = _as_rgb(to_float(read_image(b_path))), _as_rgb(to_float(read_image(s_path)))
+        blurry, sharp = to_rgb(to_float(read_image(b_path))), to_rgb(to_float(read_image(s_path)))
         if blurry.shape != sharp.shape:
             raise ValueError(f"{b_path}: size {blurry.shape[:2]} differs from its sharp image "
                              f"{s_path} {sharp.shape[:2]}")

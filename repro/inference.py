@@ -249,7 +249,8 @@ def deblur(image: np.ndarray, checkpoint: str | os.PathLike | None = None, devic
         model = model.to(resolve_device(device))
     H, W = img.shape[:2]
     whole = not tile or max(H, W) <= tile
-    # (1, 3, H, W) float32, built one channel at a time so a 12 MP photo needs no extra copies.
+    # (1, 3, H, W) float32, built one channel at a time so a 12 MP photo needs no extra copies
+    # (repro.images.to_rgb would copy a gray image three times first).
     x = torch.empty(1, 3, H, W, dtype=torch.float32)
     for c in range(3):
         src = img if kind == "gray" else img[..., 0 if kind == "gray1" else c]
@@ -273,6 +274,8 @@ def _to_image(y: torch.Tensor, img: np.ndarray, kind: str, rows: int = 256) -> n
     H = img.shape[0]
     for r0 in range(0, H, rows):
         block = y[:, r0:r0 + rows].clamp(0.0, 1.0).permute(1, 2, 0).cpu().numpy()  # (h, W, 3)
+        # back to gray: the mean of the three outputs, the inverse of replicating the input
+        # (not a luma weighting: the three channels came from one)
         if kind == "gray":
             result[r0:r0 + rows] = from_float(block.mean(axis=2), img.dtype)
         elif kind == "gray1":
@@ -306,8 +309,10 @@ def _check_output_suffix(path: Path) -> None:
 
 
 def _writable(img: np.ndarray, path: Path) -> np.ndarray:
-    """uint16/float images go to 8-bit for formats that hold only 8 bits."""
+    """uint16/float images go to 8-bit for formats that hold only 8 bits (a warning says so)."""
     if img.dtype != np.uint8 and path.suffix.lower() in (".jpg", ".jpeg", ".bmp", ".webp"):
+        log.warning("%s: %s holds 8 bits per channel: the %s result is written at 8 bits (use .png or .tif "
+                    "to keep 16)", path, path.suffix, img.dtype)
         return from_float(to_float(img), np.uint8)
     return img
 

@@ -262,12 +262,10 @@ def training_photos(split: str) -> list[Path]:
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
-    """``(H, W)`` / ``(H, W, 3|4)`` image in [0, 1] -> float32 luminance (alpha dropped)."""
-    from skimage.color import rgb2gray
+    """``(H, W)`` / ``(H, W, 3|4)`` image in [0, 1] -> float32 luma (:func:`repro.images.to_gray`)."""
+    from ..images import to_gray
 
-    if image.ndim == 3:
-        image = rgb2gray(image[..., :3])
-    return np.asarray(image, dtype=np.float32)
+    return np.asarray(to_gray(image), dtype=np.float32)
 
 
 def _load_pyramid(paths: list[Path], scales: tuple[float, ...] = (1.0, 0.7, 0.5)) -> list[np.ndarray]:
@@ -876,7 +874,7 @@ def figure_motion_field(
     import matplotlib.pyplot as plt
     from matplotlib.collections import LineCollection
 
-    from ..images import read_image, to_float
+    from ..images import read_image, to_float, to_rgb
 
     method = method or SunEtAl2015(checkpoint)
     truth = None
@@ -886,9 +884,7 @@ def figure_motion_field(
             raise ValueError(f"photo {photo!r} is not a held-out photo; choose from {sorted(paths)}")
         from skimage.transform import resize
 
-        src = to_float(read_image(paths[photo]))[..., :3]
-        if src.ndim == 2:
-            src = np.repeat(src[..., None], 3, axis=2)
+        src = to_rgb(to_float(read_image(paths[photo])))
         H, W = size
         s = max(H / src.shape[0], W / src.shape[1])
         src = resize(src, (math.ceil(src.shape[0] * s), math.ceil(src.shape[1] * s)), anti_aliasing=True)
