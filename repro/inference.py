@@ -30,10 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import load_model
+from .checkpoint import describe_checkpoint, load_model
 from .devices import resolve_device
 from .images import IMAGE_SUFFIXES, from_float, list_images, read_image, to_float, write_image
-from .model import DeblurNet, DeblurNetConfig
+from .model import DeblurNet
+from .paths import shipped_checkpoint
 
 __all__ = [
     "deblur",
@@ -52,35 +53,33 @@ log = logging.getLogger(__name__)
 DEFAULT_TILE = 512  # tile side in pixels (a multiple of 4); None or 0 = no tiling
 DEFAULT_OVERLAP = 96  # overlap between neighbouring tiles (a multiple of 4); see the module docstring
 _ALIGN = 4  # DeblurNet downsamples by 4: tiles start on this grid
-_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+# the command that makes the shipped DeblurNet^WILD weights when they are missing
+_TRAIN_COMMAND = ("python -m repro train --preset quick --data wild --data-root data/wild --out runs/wild "
+                  "--export {path}")
 
 
-def default_checkpoint() -> Path | None:
-    """The shipped DeblurNet^WILD checkpoint ``repro/weights/deblurnet_wild.pt``, or None if absent."""
-    path = _WEIGHTS_DIR / "deblurnet_wild.pt"
-    return path if path.is_file() else None
+def default_checkpoint() -> Path:
+    """Where the shipped DeblurNet^WILD checkpoint is: ``repro/weights/deblurnet_wild.pt`` (it may be absent)."""
+    return shipped_checkpoint("wild")
 
 
 def load_deblurnet(checkpoint: str | os.PathLike | None = None,
                    device: str | torch.device = "auto") -> DeblurNet:
     """A DeblurNet in eval mode on ``device``, batch norm folded into the convolutions
-    (:func:`fold_batchnorm`).
+    (:func:`fold_batchnorm`). Logs one short line on what was loaded.
 
-    ``checkpoint=None`` takes :func:`default_checkpoint`; when there is none, a randomly
-    initialised paper-size network (seed 0, so runs agree) is returned and a warning logged.
-    Raises :class:`~repro.checkpoint.CheckpointError` (a ``ValueError``) naming a bad file.
+    ``checkpoint=None`` takes :func:`default_checkpoint`. There is no fallback: a missing file
+    is a ``FileNotFoundError`` that names it and the command that makes it, a bad one a
+    :class:`~repro.checkpoint.CheckpointError` (a ``ValueError``) naming the file and the reason.
     """
     dev = resolve_device(device)
     path = Path(checkpoint) if checkpoint is not None else default_checkpoint()
-    if path is None:
-        log.warning("no checkpoint given and no shipped weights at %s: using a RANDOMLY initialised "
-                    "DeblurNet (the output is not a real deblurring)", _WEIGHTS_DIR / "deblurnet_wild.pt")
-        with torch.random.fork_rng(devices=[]):  # no change to the caller's global RNG
-            torch.manual_seed(0)
-            model = DeblurNet(DeblurNetConfig())
-    else:
-        model, meta = load_model(path, map_location="cpu")
-        log.info("loaded %s (%s)", path, ", ".join(f"{k}={v}" for k, v in meta.items()) or "no metadata")
+    if checkpoint is None and not path.is_file():
+        raise FileNotFoundError(f"{path}: no DeblurNet weights (the shipped file is missing); make them with "
+                                f"`{_TRAIN_COMMAND.format(path=path)}` on a WILD dataset built by `python -m repro "
+                                "build-wild virtual data/wild --split train` (and --split test), or pass --checkpoint")
+    model, meta = load_model(path, map_location="cpu")
+    log.info("loaded %s", describe_checkpoint(path, model.config, meta))
     return fold_batchnorm(model).to(dev).eval()
 
 
@@ -219,7 +218,7 @@ def deblur(image: np.ndarray, checkpoint: str | os.PathLike | None = None, devic
         float in [0, 1] (float values outside are clipped). Gray is replicated to three channels
         for the network and averaged back; alpha is passed through untouched.
     checkpoint : path, optional
-        A DeblurNet checkpoint; None = the shipped weights, or a random network with a warning.
+        A DeblurNet checkpoint; None = the shipped weights (an error when they are missing).
     device : "auto", "cpu", "cuda", ...
         Where the network runs. With ``model`` given, "auto" keeps the model's device.
     tile, overlap : int

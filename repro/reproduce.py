@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .files import atomic_write_text
+from .paths import shipped_checkpoint
 from .provenance import provenance
 
 log = logging.getLogger(__name__)
@@ -249,7 +250,7 @@ class Context:
         trained = self.runs_dir / kind / "best.pt"
         if trained.is_file():
             return trained
-        shipped = Path(__file__).resolve().parent / "weights" / f"deblurnet_{kind}.pt"
+        shipped = shipped_checkpoint(kind)
         if shipped.is_file():
             return shipped
         raise FileNotFoundError(f"no DeblurNet^{kind.upper()} checkpoint: not given, not trained under "

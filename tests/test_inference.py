@@ -167,17 +167,26 @@ def test_model_mode_is_restored_and_bad_images_rejected():
         deblur(np.zeros((16, 16, 3), np.int32), model=model)
 
 
-def test_without_weights_a_seeded_random_network_with_a_warning(monkeypatch, caplog):
-    monkeypatch.setattr(inference, "default_checkpoint", lambda: None)
-    state = torch.random.get_rng_state()
-    with caplog.at_level("WARNING", logger="repro.inference"):
-        a = load_deblurnet(None, "cpu")
-    assert "RANDOMLY initialised" in caplog.text
-    assert torch.equal(torch.random.get_rng_state(), state)  # caller's RNG untouched
-    assert not a.training and a.config == DeblurNetConfig()
-    b = load_deblurnet(None, "cpu")
-    assert torch.equal(a.n1.body[0][0].weight, b.n1.body[0][0].weight)  # same seed, same net
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in a.modules())  # folded for inference
+def test_without_weights_an_error_naming_the_file_and_the_command(monkeypatch, tmp_path):
+    """No silent fallback to a random network: a missing shipped checkpoint is an error."""
+    missing = tmp_path / "weights" / "deblurnet_wild.pt"
+    monkeypatch.setattr(inference, "default_checkpoint", lambda: missing)
+    with pytest.raises(FileNotFoundError) as err:
+        load_deblurnet(None, "cpu")
+    message = str(err.value)
+    assert str(missing) in message and "python -m repro train" in message and "\n" not in message
+    assert f"--export {missing}" in message
+
+
+def test_shipped_weights_load_with_one_short_line(caplog):
+    with caplog.at_level("INFO", logger="repro.inference"):
+        model = load_deblurnet(None, "cpu")
+    assert not model.training and model.config.width == 0.25
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # folded for inference
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("loaded")]
+    # the card's key fields (repro/weights/deblurnet_wild.json), not its ~1,500 characters
+    assert line == ("loaded deblurnet_wild.pt: DeblurNet width 0.25, trained on wild, preset fast, 10152 steps, "
+                    "PSNR 35.50 dB (input 35.51 dB), 2026-11-26")
 
 
 # ----------------------------------------------------------------------------- command line
@@ -189,13 +198,12 @@ def small_ckpt(tmp_path) -> Path:
     return path
 
 
-def test_cli_deblurs_clock_motion_with_the_random_network(tmp_path, monkeypatch):
-    """skimage's real motion-blurred photo (a crop, to keep the full-width network quick)."""
-    monkeypatch.setattr(inference, "default_checkpoint", lambda: None)
+def test_cli_deblurs_clock_motion(tmp_path, small_ckpt):
+    """skimage's real motion-blurred photo (a crop, with a small network to keep it quick)."""
     src = tmp_path / "clock.png"
     write_image(src, read_image(CLOCK)[100:196, 140:268])
     out = tmp_path / "out" / "clock_deblurred.png"
-    assert main(["deblur", str(src), str(out), "--device", "cpu"]) == 0
+    assert main(["deblur", str(src), str(out), "--checkpoint", str(small_ckpt), "--device", "cpu"]) == 0
     result = read_image(out)
     assert result.shape == (96, 128) and result.dtype == np.uint8
 

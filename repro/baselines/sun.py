@@ -100,7 +100,6 @@ log = logging.getLogger(__name__)
 FORMAT = "sun2015/1"
 PATCH = 30  # patch side (Sun et al. Sec. 3)
 ROTATIONS: tuple[int, ...] = (0, 6, 12, 18, 24)  # test-time image rotations, degrees (Sec. 4)
-_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 # Fallback photo split (identical to the renderer's), used only if repro.render is missing.
 _FALLBACK_PHOTOS = {
     "train": [
@@ -188,7 +187,9 @@ def standardize(patches: torch.Tensor, eps: float = 0.02) -> torch.Tensor:
 
 def default_checkpoint() -> Path:
     """The shipped checkpoint ``repro/weights/sun2015.pt``."""
-    return _WEIGHTS_DIR / "sun2015.pt"
+    from ..paths import weights_dir
+
+    return weights_dir() / "sun2015.pt"
 
 
 def save_sun_checkpoint(path: str | os.PathLike, model: SunCNN, meta: dict | None = None) -> None:
