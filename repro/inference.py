@@ -32,6 +32,7 @@ from torch import nn
 
 from .checkpoint import describe_checkpoint, load_model
 from .devices import resolve_device
+from .files import check_writable
 from .images import IMAGE_SUFFIXES, from_float, list_images, read_image, to_float, write_image
 from .model import DeblurNet
 from .paths import shipped_checkpoint
@@ -327,9 +328,11 @@ def run(args: argparse.Namespace) -> int:
     if not src.exists():
         raise FileNotFoundError(f"{src}: no such file or folder")
 
+    # Everything that can be checked is checked before the network is loaded and run.
     if src.is_dir():
         if dst.exists() and not dst.is_dir():
             raise NotADirectoryError(f"{dst}: exists and is not a folder (input {src} is a folder)")
+        check_writable(dst, folder=True)
         inputs = list_images(src)
         if not inputs:
             raise ValueError(f"{src}: folder contains no images ({', '.join(IMAGE_SUFFIXES)})")
@@ -337,6 +340,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         out = dst / src.name if dst.is_dir() else dst
         _check_output_suffix(out)
+        check_writable(out)
         read_image(src)  # fail on a bad input before loading the network
         inputs, outputs = [src], [out]
 
