@@ -20,7 +20,7 @@ import numpy as np
 
 from .images import list_images, natural_key, read_image, to_float, to_rgb
 
-__all__ = ["PairedFolder", "find_pairs"]
+__all__ = ["PairedFolder", "find_pairs", "one_per_scene"]
 
 
 def find_pairs(split_dir: str | os.PathLike, *, blur_dir: str = "blur",
@@ -50,6 +50,22 @@ def find_pairs(split_dir: str | os.PathLike, *, blur_dir: str = "blur",
             extra = sorted(sharps)[0]
             raise ValueError(f"{sdir / extra}: no blurry partner {bdir / extra}")
     return out
+
+
+def one_per_scene(names: list[str], k: int, seed: int = 0) -> list[int]:
+    """Indices of up to ``k`` pairs from ``k`` different scenes (``names`` are ``"<scene>/<stem>"``),
+    drawn with ``seed``: a seeded shuffle, keeping the first pair met of each scene. Fewer than
+    ``k`` when the split has fewer scenes."""
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    seen: set[str] = set()
+    picks: list[int] = []
+    for i in np.random.default_rng(seed).permutation(len(names)):
+        scene = names[int(i)].split("/")[0]
+        if scene not in seen and len(picks) < k:
+            seen.add(scene)
+            picks.append(int(i))
+    return picks
 
 
 class PairedFolder:
