@@ -290,17 +290,10 @@ def _to_image(y: torch.Tensor, img: np.ndarray, kind: str, rows: int = 256) -> n
 # --------------------------------------------------------------------------- command line
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", type=Path, help="an image file, or a folder of images")
-    parser.add_argument("output", type=Path,
-                        help="output image file (for a single input), or a folder (written to for a folder input)")
-    parser.add_argument("--checkpoint", type=Path, default=None,
-                        help="DeblurNet checkpoint (default: repro/weights/deblurnet_wild.pt, or a random "
-                             "network with a warning when it is absent)")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, ...")
-    parser.add_argument("--tile", type=int, default=DEFAULT_TILE,
-                        help=f"tile side in pixels, a multiple of 4; 0 = whole image at once (default {DEFAULT_TILE})")
-    parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP,
-                        help=f"overlap between tiles in pixels, a multiple of 4 (default {DEFAULT_OVERLAP})")
+    """The ``deblur`` command's arguments: defined in :mod:`repro.cli` (torch-free, for a fast --help)."""
+    from .cli import deblur_arguments
+
+    deblur_arguments(parser)
 
 
 def _check_output_suffix(path: Path) -> None:

@@ -955,14 +955,10 @@ def figure_motion_field(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=default_checkpoint(), help="checkpoint to write (card: same name, .json)")
-    parser.add_argument("--steps", type=int, default=8000, help="training steps (batches)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (patches, kernels, init)")
-    parser.add_argument("--batch", type=int, default=128, help="patches per step")
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (cosine decay)")
-    parser.add_argument("--eval-patches", type=int, default=4000, help="held-out patches for the accuracy")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--figure", type=Path, default=None, help="also write the motion-field figure here")
+    """The ``train-sun`` command's arguments: defined in :mod:`repro.cli` (torch-free, for a fast --help)."""
+    from ..cli import train_sun_arguments
+
+    train_sun_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
