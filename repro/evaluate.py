@@ -52,7 +52,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from .files import atomic_write_text
-from .images import natural_key, read_image, to_float, write_image
+from .images import natural_key, read_image, to_float, to_rgb, write_image
+from .paths import weights_dir
 
 __all__ = [
     "Method",
@@ -95,7 +96,7 @@ _BASELINES: dict[str, tuple[str, str, dict]] = {
     "sun": ("repro.baselines.sun", "SunEtAl2015", {}),
 }
 
-_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+_WEIGHTS_DIR = weights_dir()
 
 PER_IMAGE_FIELDS = ["method", "name", "index", "in_random", "psnr", "ssim", "psnr_shift", "shift_dy", "shift_dx",
                     "seconds", "error", "fingerprint", "shift_radius", "image_sha"]
@@ -284,10 +285,7 @@ def select_images(n_total: int, *, n_random: int = 15, seed: int = 0,
 
 def _load_rgb(path: Path) -> np.ndarray:
     """An image file as ``(H, W, 3)`` float32 in [0, 1] (gray replicated, alpha dropped)."""
-    img = to_float(read_image(path))
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    return np.ascontiguousarray(img[..., :3])
+    return to_rgb(to_float(read_image(path)))
 
 
 def _metrics_row(output: np.ndarray, sharp: np.ndarray, shift_radius: int) -> dict:
