@@ -108,7 +108,7 @@ def test_every_figure_says_its_preset_and_n(tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from repro.figures import save_figure, stamped
+    from repro.figures import save_figure
     from repro.reproduce import Context
 
     ctx = Context(preset="demo", device="cpu", data="virtual", data_root=tmp_path, seed=0, results_dir=tmp_path,
