@@ -1,8 +1,10 @@
 """Command line: ``python -m repro COMMAND ...``.
 
-Each command lives in the module named below, which defines ``add_arguments(parser)`` and
-``run(args) -> int``. Modules are imported only when their command runs, so a broken or slow
-import in one command never affects the others.
+Each command lives in the module named below, which defines ``run(args) -> int``. Its arguments
+come from ``add_arguments(parser)`` in that module, or, for modules that import torch at the
+top, from the torch-free function named in :data:`COMMANDS` (:mod:`repro.cli`). Modules are
+imported only when their command runs, so ``--help`` is instant and a broken or slow import in
+one command never affects the others.
 """
 
 from __future__ import annotations
@@ -12,47 +14,75 @@ import importlib
 import logging
 import sys
 
-# command -> (module, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "deblur": ("repro.inference", "deblur an image (or a folder of images) with DeblurNet"),
-    "render": ("repro.render", "render clips of the virtual 240 fps camera"),
-    "build-wild": ("repro.wild", "build a WILD dataset (blurry/sharp pairs) from high-frame-rate video"),
-    "train": ("repro.train", "train DeblurNet^WILD or DeblurNet^SI"),
-    "evaluate": ("repro.evaluate", "evaluate methods on a paired test split (Table 2)"),
-    "train-sun": ("repro.baselines.sun", "train the Sun et al. 2015 motion-kernel CNN"),
-    "reproduce": ("repro.reproduce", "run every notebook through papermill"),
+DESCRIPTION = ('A reproducible study of "Motion Deblurring in the Wild" (Noroozi et al., GCPR 2017). '
+               "Run `python -m repro COMMAND --help` for a command's options.")
+EPILOG = """examples:
+  python -m repro deblur blurry.jpg sharp.png        deblur your photo with the shipped DeblurNet^WILD
+  python -m repro reproduce                          every notebook on the default preset (quick)
+  python -m repro reproduce --preset demo            a short run; writes results/demo/, figures/demo/"""
+
+# command -> (module that runs it, one-line help, "module:function" defining its arguments or None
+# for the module's own add_arguments)
+COMMANDS: dict[str, tuple[str, str, str | None]] = {
+    "deblur": ("repro.inference", "deblur an image (or a folder of images) with DeblurNet",
+               "repro.cli:deblur_arguments"),
+    "render": ("repro.render", "render clips of the virtual 240 fps camera", "repro.cli:render_arguments"),
+    "build-wild": ("repro.wild", "build a WILD dataset (blurry/sharp pairs) from high-frame-rate video", None),
+    "train": ("repro.train", "train DeblurNet^WILD or DeblurNet^SI", "repro.cli:train_arguments"),
+    "evaluate": ("repro.evaluate", "evaluate methods on a paired test split (Table 2)", None),
+    "train-sun": ("repro.baselines.sun", "train the Sun et al. 2015 motion-kernel CNN",
+                  "repro.cli:train_sun_arguments"),
+    "reproduce": ("repro.reproduce", "run every notebook through papermill", None),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m repro", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m repro", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (module, help_) in COMMANDS.items():
+    for name, (_, help_, _) in COMMANDS.items():
         sub.add_parser(name, help=help_, add_help=False)
     return parser
+
+
+def command_parser(command: str) -> argparse.ArgumentParser:
+    """The parser of one command, built without importing the command's module when its
+    arguments are defined elsewhere (see :data:`COMMANDS`)."""
+    module_name, help_, arguments = COMMANDS[command]
+    parser = argparse.ArgumentParser(prog=f"python -m repro {command}", description=help_)
+    if arguments is None:
+        add = importlib.import_module(module_name).add_arguments
+    else:
+        where, function = arguments.split(":")
+        add = getattr(importlib.import_module(where), function)
+    add(parser)
+    return parser
+
+
+def one_line(message: str) -> str:
+    """An error message on one line (a multi-line one is joined with ' | ')."""
+    return " | ".join(part.strip() for part in str(message).strip().splitlines() if part.strip())
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     top = build_parser()
-    # Parse only the command name here; the command's own module parses the rest.
+    # Parse only the command name here; the command's own parser reads the rest.
     args, rest = top.parse_known_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
-    module_name, help_ = COMMANDS[args.command]
-    module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"python -m repro {args.command}", description=help_)
-    module.add_arguments(parser)
-    sub_args = parser.parse_args(rest)
+    sub_args = command_parser(args.command).parse_args(rest)
     try:
+        module = importlib.import_module(COMMANDS[args.command][0])
         return int(module.run(sub_args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, ValueError) as exc:
-        # Bad input: a clear one-line message and a non-zero exit, no traceback.
-        print(f"error: {exc}", file=sys.stderr)
+    except (OSError, ValueError) as exc:
+        # Bad input (missing or unwritable files, bad values, unreadable images or checkpoints):
+        # one line naming the file and the reason, a non-zero exit, no traceback.
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
 
 

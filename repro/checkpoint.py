@@ -23,7 +23,9 @@ from .model import DeblurNet, DeblurNetConfig
 
 FORMAT = "deblur-wild/1"
 
-__all__ = ["save_checkpoint", "load_checkpoint", "load_model", "CheckpointError", "FORMAT"]
+__all__ = ["save_checkpoint", "load_checkpoint", "load_model", "describe_checkpoint", "CheckpointError", "FORMAT"]
+
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive (since torch 1.6)
 
 
 class CheckpointError(ValueError):
@@ -55,12 +57,45 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
-        raise CheckpointError(f"{path}: not a readable checkpoint (corrupt or truncated?): {exc}") from exc
+        with open(path, "rb") as f:
+            head = f.read(4)
+        raise CheckpointError(f"{path}: {_unreadable_reason(head, exc)}") from exc
     if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:
         raise CheckpointError(f"{path}: not a deblur-wild checkpoint (no 'state_dict'/'config' entries)")
     if payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: unknown checkpoint format {payload.get('format')!r}, expected {FORMAT!r}")
     return payload
+
+
+def _unreadable_reason(head: bytes, exc: BaseException) -> str:
+    """Why ``torch.load`` failed, in words, from the file's first bytes and the exception."""
+    if head != _ZIP_MAGIC:
+        return "not a PyTorch checkpoint (torch.save writes a zip archive; this file is not one)"
+    text = str(exc)
+    if "central directory" in text:
+        return "truncated or corrupt checkpoint (its zip archive has no end; was the copy or download cut short?)"
+    if "Weights only load failed" in text:
+        return ("holds Python objects besides tensors and plain data, which safe loading (weights_only) refuses; "
+                "only load files you trust, and re-save them with repro.checkpoint.save_checkpoint")
+    return f"corrupt checkpoint: torch cannot read its archive ({type(exc).__name__})"
+
+
+def _shape_mismatch(model: DeblurNet, state_dict: dict) -> str:
+    """One line on how ``state_dict`` differs from ``model``'s: missing, unexpected, other shapes."""
+    own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    given = {k: tuple(v.shape) for k, v in state_dict.items()}
+    missing, unexpected = sorted(own.keys() - given.keys()), sorted(given.keys() - own.keys())
+    reshaped = [k for k in own if k in given and own[k] != given[k]]
+    parts = []
+    if reshaped:
+        k = reshaped[0]
+        parts.append(f"{len(reshaped)} tensors have other shapes (e.g. {k}: {given[k]} in the file, "
+                     f"{own[k]} in the model)")
+    if missing:
+        parts.append(f"{len(missing)} tensors missing (e.g. {missing[0]})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected tensors (e.g. {unexpected[0]})")
+    return "; ".join(parts) or "the tensors do not load"
 
 
 def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> tuple[DeblurNet, dict]:
@@ -74,5 +109,45 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as exc:
-        raise CheckpointError(f"{path}: weights do not match the model config: {exc}") from exc
+        raise CheckpointError(f"{path}: its weights do not fit the model its config describes (width "
+                              f"{config.width:g}): {_shape_mismatch(model, payload['state_dict'])}") from exc
     return model.to(map_location).eval(), dict(payload.get("meta", {}))
+
+
+def _number(value: object) -> float | None:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def describe_checkpoint(path: str | os.PathLike, config: DeblurNetConfig, meta: dict) -> str:
+    """One short line about a checkpoint: its file name, its model, and its card's key fields.
+
+    The card is the JSON file beside the checkpoint (``deblurnet_wild.json``); without one the
+    checkpoint's own ``meta`` is used. E.g. ``deblurnet_wild.pt: DeblurNet width 0.25, trained on
+    wild, preset fast, 10152 steps, PSNR 35.50 dB (input 35.51 dB), 2026-11-26``.
+    """
+    import json
+
+    path = Path(path)
+    card = dict(meta)
+    card_path = path.with_suffix(".json")
+    if card_path.is_file():
+        try:
+            card.update(json.loads(card_path.read_text()))
+        except (OSError, ValueError):
+            pass  # a broken card is no reason to refuse the weights; the line just says less
+    parts = [f"DeblurNet width {config.width:g}"]
+    if card.get("data"):
+        parts.append(f"trained on {card['data']}")
+    if card.get("preset"):
+        parts.append(f"preset {card['preset']}")
+    if _number(card.get("steps")) is not None:
+        parts.append(f"{int(_number(card['steps']))} steps")
+    psnr, inp = _number(card.get("psnr", card.get("final_psnr"))), _number(card.get("input_psnr"))
+    if psnr is not None:
+        parts.append(f"PSNR {psnr:.2f} dB" + (f" (input {inp:.2f} dB)" if inp is not None else ""))
+    if card.get("date"):
+        parts.append(str(card["date"]).split()[0])
+    return f"{path.name}: " + ", ".join(parts)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .images import list_images, natural_key, read_image, to_float
+from .images import list_images, natural_key, read_image, to_float, to_rgb
 
-__all__ = ["PairedFolder", "find_pairs"]
+__all__ = ["PairedFolder", "find_pairs", "one_per_scene"]
 
 
 def find_pairs(split_dir: str | os.PathLike, *, blur_dir: str = "blur",
@@ -52,10 +52,20 @@ def find_pairs(split_dir: str | os.PathLike, *, blur_dir: str = "blur",
     return out
 
 
-def _as_rgb(img: np.ndarray) -> np.ndarray:
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    return img[..., :3]
+def one_per_scene(names: list[str], k: int, seed: int = 0) -> list[int]:
+    """Indices of up to ``k`` pairs from ``k`` different scenes (``names`` are ``"<scene>/<stem>"``),
+    drawn with ``seed``: a seeded shuffle, keeping the first pair met of each scene. Fewer than
+    ``k`` when the split has fewer scenes."""
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    seen: set[str] = set()
+    picks: list[int] = []
+    for i in np.random.default_rng(seed).permutation(len(names)):
+        scene = names[int(i)].split("/")[0]
+        if scene not in seen and len(picks) < k:
+            seen.add(scene)
+            picks.append(int(i))
+    return picks
 
 
 class PairedFolder:
@@ -102,7 +112,7 @@ class PairedFolder:
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Whole ``(H, W, 3)`` float32 images in [0, 1] of pair ``index``, as numpy arrays."""
         b_path, s_path = self.pairs[index]
-        blurry, sharp = _as_rgb(to_float(read_image(b_path))), _as_rgb(to_float(read_image(s_path)))
+        blurry, sharp = to_rgb(to_float(read_image(b_path))), to_rgb(to_float(read_image(s_path)))
         if blurry.shape != sharp.shape:
             raise ValueError(f"{b_path}: size {blurry.shape[:2]} differs from its sharp image "
                              f"{s_path} {sharp.shape[:2]}")

@@ -45,7 +45,8 @@ import numpy as np
 
 from . import methods as methods_table
 from .files import atomic_write_text
-from .images import natural_key, read_image, to_float, write_image
+from .images import natural_key, read_image, to_float, to_rgb, write_image
+from .paths import weights_dir
 from .provenance import portable_path
 
 __all__ = [
@@ -70,7 +71,7 @@ log = logging.getLogger(__name__)
 PAPER_TABLE2: dict[str, float] = {k: s.paper_psnr for k, s in methods_table.METHODS.items()
                                   if s.paper_psnr is not None}
 
-_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+_WEIGHTS_DIR = weights_dir()
 
 PER_IMAGE_FIELDS = ["method", "name", "index", "in_random", "psnr", "ssim", "psnr_shift", "shift_dy", "shift_dx",
                     "seconds", "error", "fingerprint", "shift_radius", "image_sha"]
@@ -239,10 +240,7 @@ def select_images(n_total: int, *, n_random: int = 15, seed: int = 0,
 
 def _load_rgb(path: Path) -> np.ndarray:
     """An image file as ``(H, W, 3)`` float32 in [0, 1] (gray replicated, alpha dropped)."""
-    img = to_float(read_image(path))
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    return np.ascontiguousarray(img[..., :3])
+    return to_rgb(to_float(read_image(path)))
 
 
 def _metrics_row(output: np.ndarray, sharp: np.ndarray, shift_radius: int) -> dict:

@@ -7,20 +7,61 @@ writes it as PNG and PDF, atomically. Figures specific to one module live beside
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from .files import atomic_path
 
-__all__ = ["save_figure", "image_grid", "architecture_diagram", "residual_scatter"]
+__all__ = ["save_figure", "image_grid", "architecture_diagram", "residual_scatter", "figure_footer", "stamped",
+           "significance_note", "qualitative_figure"]
+
+_FOOTER: contextvars.ContextVar[str | None] = contextvars.ContextVar("figure_footer", default=None)
 
 
-def save_figure(fig, path: str | os.PathLike, *, formats: Sequence[str] = ("png", "pdf"), dpi: int = 130) -> list[Path]:
-    """Write ``fig`` to ``path`` with each suffix in ``formats`` (atomically); returns the paths."""
+def figure_footer(preset: str, n: int | None = None, what: str = "images", *, seed: int | None = None) -> str:
+    """The line under every figure of a reproduction: ``"preset demo, n = 24 test images, seed 0"``
+    (``n=None``: the figure does not depend on a sample size, and the line says only the preset)."""
+    parts = [f"preset {preset}"]
+    if n is not None:
+        parts.append(f"n = {n} {what}".rstrip())
+    if seed is not None:
+        parts.append(f"seed {seed}")
+    return ", ".join(parts)
+
+
+@contextlib.contextmanager
+def stamped(footer: str) -> Iterator[None]:
+    """Within the block, :func:`save_figure` writes ``footer`` under every figure it saves that
+    has no footer of its own (for figures saved by library functions, e.g. Fig. 4)."""
+    token = _FOOTER.set(footer)
+    try:
+        yield
+    finally:
+        _FOOTER.reset(token)
+
+
+def _add_footer(fig, text: str) -> None:
+    # below the axes (va="top" at y=0); bbox_inches="tight" widens the saved image to include it
+    fig.text(0.5, 0.0, text, ha="center", va="top", fontsize=8, color="0.3")
+
+
+def save_figure(fig, path: str | os.PathLike, *, formats: Sequence[str] = ("png", "pdf"), dpi: int = 130,
+                footer: str | None = None) -> list[Path]:
+    """Write ``fig`` to ``path`` with each suffix in ``formats`` (atomically); returns the paths.
+
+    ``footer`` (else the one of an enclosing :func:`stamped` block, if any) is written under
+    the figure, once.
+    """
     path = Path(path)
+    text = footer if footer is not None else _FOOTER.get()
+    if text and text not in (t.get_text() for t in fig.texts):
+        _add_footer(fig, text)
     written = []
     for fmt in formats:
         target = path.with_suffix(f".{fmt}")
@@ -131,8 +172,19 @@ def architecture_diagram(model=None, height: int = 240, width: int = 432):
     return fig
 
 
-def residual_scatter(blur_size: np.ndarray, residual_norm: np.ndarray, stats: dict, *, title: str | None = None):
-    """Fig. 9: normalised residual L1 norm against normalised mean blur size, with correlations."""
+def significance_note(p: float, n: int, alpha: float = 0.05) -> str:
+    """Whether a correlation's two-sided p-value is significant at ``alpha``, in words, with ``n``."""
+    if not math.isfinite(p):
+        return f"correlation undefined (a constant variable), n = {n}"
+    if p < alpha:
+        return f"significant at the {alpha:g} level (p = {p:.1e}, n = {n})"
+    return f"NOT significant at the {alpha:g} level (p = {p:.2f}, n = {n}): too few images or no effect"
+
+
+def residual_scatter(blur_size: np.ndarray, residual_norm: np.ndarray, stats: dict, *, title: str | None = None,
+                     alpha: float = 0.05):
+    """Fig. 9: normalised residual L1 norm against normalised mean blur size, with correlations
+    and whether the Pearson correlation is significant at ``alpha``."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.2, 4.6))
@@ -142,8 +194,8 @@ def residual_scatter(blur_size: np.ndarray, residual_norm: np.ndarray, stats: di
     ax.plot([lo, hi], [lo, hi], "k--", lw=0.8, label="y = x")
     ax.set_xlabel("mean blur size (normalised: mean 0, std 1)")
     ax.set_ylabel("L1 norm of N3's residual (normalised)")
-    ax.set_title(title or (f"Pearson r = {stats['pearson_r']:.2f} (p = {stats['pearson_p']:.1e}), "
-                           f"Spearman = {stats['spearman_r']:.2f}, n = {stats['n']}"), fontsize=9)
+    ax.set_title(title or (f"Pearson r = {stats['pearson_r']:.2f}, Spearman = {stats['spearman_r']:.2f}\n"
+                           f"{significance_note(stats['pearson_p'], stats['n'], alpha)}"), fontsize=9)
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -182,7 +234,7 @@ def shift_search_figure(shake: dict, dynamic: dict, *, tile: int):
     return fig
 
 
-def wild_statistics(manifest_rows: list[dict], *, max_flow: float = 1.0, n_max: int = 23, footer: str = ""):
+def wild_statistics(manifest_rows: list[dict], *, max_flow: float = 1.0, n_max: int = 23):
     """WILD build statistics, train and test side by side: N of accepted windows, the flow
     statistic of every window tried (accepted and rejected, with the rule), the mean blur size and
     the input PSNR (blurry vs sharp) of accepted pairs. The blur-size panel marks the paper's
@@ -228,7 +280,67 @@ def wild_statistics(manifest_rows: list[dict], *, max_flow: float = 1.0, n_max: 
     axes[3].legend(fontsize=8)
     for ax in axes:
         ax.grid(alpha=0.3)
-    if footer:
-        fig.text(0.5, 0.005, footer, ha="center", fontsize=7, color="0.3")
-    fig.tight_layout(rect=(0, 0.03 if footer else 0, 1, 1))
+    fig.tight_layout()
+    return fig
+
+
+def crop_side(height: int, width: int, zoom: float) -> int:
+    """Side of a square crop that, drawn as wide as the whole image, is magnified ``zoom`` times
+    (at most the image's height)."""
+    if zoom < 1:
+        raise ValueError(f"zoom must be at least 1, got {zoom}")
+    return int(max(1, min(height, round(width / zoom))))
+
+
+def qualitative_figure(scenes: Sequence[dict], columns: Sequence[str], *, zoom: float = 4.0,
+                       cell_width: float = 3.0, title: str | None = None):
+    """Fig. 1: each scene as a row of whole images and, below it, the same crop of each image
+    magnified about ``zoom`` times, with every image's PSNR against the last column.
+
+    ``scenes``: dicts with ``name`` and ``images``, a list of ``(H, W, 3)`` float images in [0, 1]
+    in the order of ``columns``; the first is the blurry input, the last the sharp reference.
+    The crop is where the input differs most from the reference (the most blurred region).
+    Column titles give the mean PSNR over the scenes; each image its own below it.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from .evaluate import _pick_crops
+    from .metrics import psnr
+
+    if not scenes:
+        raise ValueError("qualitative_figure needs at least one scene")
+    for s in scenes:
+        if len(s["images"]) != len(columns):
+            raise ValueError(f"scene {s['name']}: {len(s['images'])} images for {len(columns)} columns")
+    n_cols = len(columns)
+    ratios, crops, scores = [], [], []
+    for s in scenes:
+        imgs = [np.clip(np.asarray(im, dtype=np.float32), 0, 1) for im in s["images"]]
+        H, W = imgs[0].shape[:2]
+        side = crop_side(H, W, zoom)
+        found = _pick_crops(imgs[0], imgs[-1], side, 1)
+        crops.append((found[0] if found else ((H - side) // 2, (W - side) // 2), side))
+        scores.append([psnr(imgs[-1], im, data_range=1.0) for im in imgs[:-1]])
+        ratios += [H / W, 1.0]
+    fig, axes = plt.subplots(len(ratios), n_cols, figsize=(cell_width * n_cols, cell_width * sum(ratios) + 0.8),
+                             squeeze=False, gridspec_kw={"height_ratios": ratios})
+    means = np.mean(np.asarray(scores, dtype=np.float64), axis=0)
+    for i, (s, ((y0, x0), side), row_scores) in enumerate(zip(scenes, crops, scores)):
+        W = np.asarray(s["images"][0]).shape[1]
+        for j, im in enumerate(s["images"]):
+            im = np.clip(np.asarray(im, dtype=np.float32), 0, 1)
+            head = columns[j] + ("" if j == n_cols - 1 else f"\nmean PSNR {means[j]:.2f} dB")
+            _show(axes[2 * i, j], im, head if i == 0 else None)
+            axes[2 * i, j].set_xlabel("reference" if j == n_cols - 1 else f"{row_scores[j]:.2f} dB", fontsize=8)
+            axes[2 * i, j].add_patch(Rectangle((x0 - 0.5, y0 - 0.5), side, side, fill=False, lw=1.2, ec="#ff3030"))
+            _show(axes[2 * i + 1, j], im[y0:y0 + side, x0:x0 + side])
+            axes[2 * i + 1, j].images[0].set_interpolation("nearest")
+            for edge in axes[2 * i + 1, j].spines.values():
+                edge.set_edgecolor("#ff3030")
+        axes[2 * i, 0].set_ylabel(s["name"], fontsize=8)
+        axes[2 * i + 1, 0].set_ylabel(f"crop x{W / side:.1f}", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
     return fig

@@ -45,3 +45,28 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def check_writable(path: str | os.PathLike, *, folder: bool = False) -> None:
+    """Fail now, not after the work, when ``path`` cannot be written (nothing is created).
+
+    ``path`` is a file to write (``folder=False``) or a folder to write into. Raises
+    ``IsADirectoryError`` / ``NotADirectoryError`` when ``path`` exists as the other kind,
+    ``NotADirectoryError`` when a parent on the way is a file, ``PermissionError`` when the
+    nearest existing folder cannot be written; each one line naming ``path`` and the reason.
+    """
+    path = Path(path)
+    if path.exists():
+        if path.is_dir() and not folder:
+            raise IsADirectoryError(f"{path}: is a folder, expected a file name to write")
+        if not path.is_dir() and folder:
+            raise NotADirectoryError(f"{path}: exists and is not a folder")
+        target = path if folder else path.parent
+    else:
+        target = path.parent
+    while not target.exists():  # the nearest existing ancestor decides
+        target = target.parent
+    if not target.is_dir():
+        raise NotADirectoryError(f"{path}: cannot be written: {target} is a file, not a folder")
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise PermissionError(f"{path}: cannot be written: no permission to write in {target}")

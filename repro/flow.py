@@ -41,7 +41,7 @@ _DIS_PRESETS = {"dis": "MEDIUM", "dis-fast": "FAST", "dis-ultrafast": "ULTRAFAST
 def to_gray(frame: np.ndarray) -> np.ndarray:
     """``(H, W, 3)`` RGB or ``(H, W)`` gray, uint8 or float in [0, 1] -> ``(H, W)`` float32 in [0, 1].
 
-    RGB uses the ITU-R BT.601 luma weights (0.299, 0.587, 0.114), as OpenCV's ``cvtColor``.
+    Colour goes through :func:`repro.images.to_gray` (ITU-R BT.601 luma) in float32.
     """
     frame = np.asarray(frame)
     if frame.dtype == np.uint8:
@@ -51,7 +51,9 @@ def to_gray(frame: np.ndarray) -> np.ndarray:
     else:
         raise ValueError(f"frame dtype {frame.dtype} not supported; use uint8 or float in [0, 1]")
     if frame.ndim == 3 and frame.shape[2] in (3, 4):
-        frame = frame[..., 0] * 0.299 + frame[..., 1] * 0.587 + frame[..., 2] * 0.114
+        from .images import to_gray as luma
+
+        frame = luma(frame)
     elif frame.ndim != 2:
         raise ValueError(f"expected a frame of shape (H, W) or (H, W, 3), got {frame.shape}")
     return np.ascontiguousarray(frame, dtype=np.float32)

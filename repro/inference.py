@@ -30,10 +30,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import load_model
+from .checkpoint import describe_checkpoint, load_model
 from .devices import resolve_device
+from .files import check_writable
 from .images import IMAGE_SUFFIXES, from_float, list_images, read_image, to_float, write_image
-from .model import DeblurNet, DeblurNetConfig
+from .model import DeblurNet
+from .paths import shipped_checkpoint
 
 __all__ = [
     "deblur",
@@ -52,35 +54,33 @@ log = logging.getLogger(__name__)
 DEFAULT_TILE = 512  # tile side in pixels (a multiple of 4); None or 0 = no tiling
 DEFAULT_OVERLAP = 96  # overlap between neighbouring tiles (a multiple of 4); see the module docstring
 _ALIGN = 4  # DeblurNet downsamples by 4: tiles start on this grid
-_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+# the command that makes the shipped DeblurNet^WILD weights when they are missing
+_TRAIN_COMMAND = ("python -m repro train --preset quick --data wild --data-root data/wild --out runs/wild "
+                  "--export {path}")
 
 
-def default_checkpoint() -> Path | None:
-    """The shipped DeblurNet^WILD checkpoint ``repro/weights/deblurnet_wild.pt``, or None if absent."""
-    path = _WEIGHTS_DIR / "deblurnet_wild.pt"
-    return path if path.is_file() else None
+def default_checkpoint() -> Path:
+    """Where the shipped DeblurNet^WILD checkpoint is: ``repro/weights/deblurnet_wild.pt`` (it may be absent)."""
+    return shipped_checkpoint("wild")
 
 
 def load_deblurnet(checkpoint: str | os.PathLike | None = None,
                    device: str | torch.device = "auto") -> DeblurNet:
     """A DeblurNet in eval mode on ``device``, batch norm folded into the convolutions
-    (:func:`fold_batchnorm`).
+    (:func:`fold_batchnorm`). Logs one short line on what was loaded.
 
-    ``checkpoint=None`` takes :func:`default_checkpoint`; when there is none, a randomly
-    initialised paper-size network (seed 0, so runs agree) is returned and a warning logged.
-    Raises :class:`~repro.checkpoint.CheckpointError` (a ``ValueError``) naming a bad file.
+    ``checkpoint=None`` takes :func:`default_checkpoint`. There is no fallback: a missing file
+    is a ``FileNotFoundError`` that names it and the command that makes it, a bad one a
+    :class:`~repro.checkpoint.CheckpointError` (a ``ValueError``) naming the file and the reason.
     """
     dev = resolve_device(device)
     path = Path(checkpoint) if checkpoint is not None else default_checkpoint()
-    if path is None:
-        log.warning("no checkpoint given and no shipped weights at %s: using a RANDOMLY initialised "
-                    "DeblurNet (the output is not a real deblurring)", _WEIGHTS_DIR / "deblurnet_wild.pt")
-        with torch.random.fork_rng(devices=[]):  # no change to the caller's global RNG
-            torch.manual_seed(0)
-            model = DeblurNet(DeblurNetConfig())
-    else:
-        model, meta = load_model(path, map_location="cpu")
-        log.info("loaded %s (%s)", path, ", ".join(f"{k}={v}" for k, v in meta.items()) or "no metadata")
+    if checkpoint is None and not path.is_file():
+        raise FileNotFoundError(f"{path}: no DeblurNet weights (the shipped file is missing); make them with "
+                                f"`{_TRAIN_COMMAND.format(path=path)}` on a WILD dataset built by `python -m repro "
+                                "build-wild virtual data/wild --split train` (and --split test), or pass --checkpoint")
+    model, meta = load_model(path, map_location="cpu")
+    log.info("loaded %s", describe_checkpoint(path, model.config, meta))
     return fold_batchnorm(model).to(dev).eval()
 
 
@@ -219,7 +219,7 @@ def deblur(image: np.ndarray, checkpoint: str | os.PathLike | None = None, devic
         float in [0, 1] (float values outside are clipped). Gray is replicated to three channels
         for the network and averaged back; alpha is passed through untouched.
     checkpoint : path, optional
-        A DeblurNet checkpoint; None = the shipped weights, or a random network with a warning.
+        A DeblurNet checkpoint; None = the shipped weights (an error when they are missing).
     device : "auto", "cpu", "cuda", ...
         Where the network runs. With ``model`` given, "auto" keeps the model's device.
     tile, overlap : int
@@ -249,7 +249,8 @@ def deblur(image: np.ndarray, checkpoint: str | os.PathLike | None = None, devic
         model = model.to(resolve_device(device))
     H, W = img.shape[:2]
     whole = not tile or max(H, W) <= tile
-    # (1, 3, H, W) float32, built one channel at a time so a 12 MP photo needs no extra copies.
+    # (1, 3, H, W) float32, built one channel at a time so a 12 MP photo needs no extra copies
+    # (repro.images.to_rgb would copy a gray image three times first).
     x = torch.empty(1, 3, H, W, dtype=torch.float32)
     for c in range(3):
         src = img if kind == "gray" else img[..., 0 if kind == "gray1" else c]
@@ -273,6 +274,8 @@ def _to_image(y: torch.Tensor, img: np.ndarray, kind: str, rows: int = 256) -> n
     H = img.shape[0]
     for r0 in range(0, H, rows):
         block = y[:, r0:r0 + rows].clamp(0.0, 1.0).permute(1, 2, 0).cpu().numpy()  # (h, W, 3)
+        # back to gray: the mean of the three outputs, the inverse of replicating the input
+        # (not a luma weighting: the three channels came from one)
         if kind == "gray":
             result[r0:r0 + rows] = from_float(block.mean(axis=2), img.dtype)
         elif kind == "gray1":
@@ -287,17 +290,10 @@ def _to_image(y: torch.Tensor, img: np.ndarray, kind: str, rows: int = 256) -> n
 # --------------------------------------------------------------------------- command line
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", type=Path, help="an image file, or a folder of images")
-    parser.add_argument("output", type=Path,
-                        help="output image file (for a single input), or a folder (written to for a folder input)")
-    parser.add_argument("--checkpoint", type=Path, default=None,
-                        help="DeblurNet checkpoint (default: repro/weights/deblurnet_wild.pt, or a random "
-                             "network with a warning when it is absent)")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, ...")
-    parser.add_argument("--tile", type=int, default=DEFAULT_TILE,
-                        help=f"tile side in pixels, a multiple of 4; 0 = whole image at once (default {DEFAULT_TILE})")
-    parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP,
-                        help=f"overlap between tiles in pixels, a multiple of 4 (default {DEFAULT_OVERLAP})")
+    """The ``deblur`` command's arguments: defined in :mod:`repro.cli` (torch-free, for a fast --help)."""
+    from .cli import deblur_arguments
+
+    deblur_arguments(parser)
 
 
 def _check_output_suffix(path: Path) -> None:
@@ -306,8 +302,10 @@ def _check_output_suffix(path: Path) -> None:
 
 
 def _writable(img: np.ndarray, path: Path) -> np.ndarray:
-    """uint16/float images go to 8-bit for formats that hold only 8 bits."""
+    """uint16/float images go to 8-bit for formats that hold only 8 bits (a warning says so)."""
     if img.dtype != np.uint8 and path.suffix.lower() in (".jpg", ".jpeg", ".bmp", ".webp"):
+        log.warning("%s: %s holds 8 bits per channel: the %s result is written at 8 bits (use .png or .tif "
+                    "to keep 16)", path, path.suffix, img.dtype)
         return from_float(to_float(img), np.uint8)
     return img
 
@@ -323,9 +321,11 @@ def run(args: argparse.Namespace) -> int:
     if not src.exists():
         raise FileNotFoundError(f"{src}: no such file or folder")
 
+    # Everything that can be checked is checked before the network is loaded and run.
     if src.is_dir():
         if dst.exists() and not dst.is_dir():
             raise NotADirectoryError(f"{dst}: exists and is not a folder (input {src} is a folder)")
+        check_writable(dst, folder=True)
         inputs = list_images(src)
         if not inputs:
             raise ValueError(f"{src}: folder contains no images ({', '.join(IMAGE_SUFFIXES)})")
@@ -333,6 +333,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         out = dst / src.name if dst.is_dir() else dst
         _check_output_suffix(out)
+        check_writable(out)
         read_image(src)  # fail on a bad input before loading the network
         inputs, outputs = [src], [out]
 

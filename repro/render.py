@@ -615,35 +615,11 @@ def virtual_camera_strip(out: str | Path, *, seed: int = 0,
     return out
 
 
-def _parse_size(text: str) -> tuple[int, int]:
-    try:
-        h, w = text.lower().split("x")
-        return int(h), int(w)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be HxW (e.g. 240x320), got {text!r}") from None
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out", type=Path, help="output folder: OUT/<split>/virtual_NNNN/{NNNNNN.png, flows.npy, meta.json}")
-    parser.add_argument("--clips", type=int, default=4, help="number of clips (default 4)")
-    parser.add_argument("--frames", type=int, default=120, help="frames per clip at 240 fps (default 120)")
-    parser.add_argument("--size", type=_parse_size, default=DEFAULT_SIZE,
-                        help=f"HxW of the frames (default {DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]})")
-    parser.add_argument("--split", choices=SPLITS, default="train", help="photo set (default train)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the clip set (default 0)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
-    parser.add_argument("--supersample", type=int, default=1, help="spatial supersampling factor (default 1)")
-    parser.add_argument("--kind", choices=KINDS, default="random", help="clip kind (default random)")
-    parser.add_argument("--peak-flow", type=float, default=None,
-                        help="largest flow between consecutive frames, px/frame at 240 rows "
-                             f"(default: drawn per clip from {PEAK_FLOW_RANGE})")
-    parser.add_argument("--speed", type=float, default=None,
-                        help="instead of --peak-flow: the camera's mean flow, px/frame at 240 rows (objects keep theirs)")
-    parser.add_argument("--photos", type=Path, default=None,
-                        help="folder of JPEG/PNG photos to film instead of the bundled ones (split by file name)")
-    parser.add_argument("--noise-std", type=float, default=0.0, help="sensor noise std (default 0)")
-    parser.add_argument("--gamma", type=float, default=None, help="camera response exponent, e.g. 2.2 (default none)")
-    parser.add_argument("--strip", type=Path, default=None, help="also write the strip figure to this PNG")
+    """The ``render`` command's arguments: defined in :mod:`repro.cli` (torch-free, for a fast --help)."""
+    from .cli import render_arguments
+
+    render_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

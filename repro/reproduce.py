@@ -2,8 +2,12 @@
 
 Each notebook in ``notebooks/`` has a cell tagged ``parameters``; this module passes the common
 parameters (preset, device, data, seed, output folders), runs the notebooks one after another,
-keeps the executed copies under ``results/notebooks/``, stops at the first failing notebook
-naming it, and writes ``results/RUN.md`` (how the outputs were made, and how long each took).
+keeps the executed copies under ``<results>/notebooks/``, stops at the first failing notebook
+naming it, and writes ``<results>/RUN.md`` (how the outputs were made, and how long each took).
+
+Only the default preset (quick) writes the committed ``results/`` and ``figures/``; another
+preset writes ``results/<preset>/`` and ``figures/<preset>/`` (:func:`repro.paths.output_dirs`),
+so trying a preset never overwrites the committed results.
 
 What a preset means for each notebook is :func:`settings`, so notebooks stay thin.
 """
@@ -17,7 +21,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import methods
+from .devices import DEVICE_CHOICES, check_device
 from .files import atomic_write_text
+from .paths import DEFAULT_PRESET, output_dirs, resolve_in_repo, shipped_checkpoint
 from .provenance import provenance
 
 log = logging.getLogger(__name__)
@@ -112,16 +118,29 @@ class NotebookFailed(RuntimeError):
     """A notebook raised; the message names it and where its executed copy is."""
 
 
+def folders(preset: str, *, out: str | Path | None = None, results_dir: str | Path | None = None,
+            figures_dir: str | Path | None = None, runs_dir: str | Path | None = None,
+            data_root: str | Path | None = None) -> dict[str, Path]:
+    """Absolute ``results``, ``figures``, ``runs`` and ``data_root`` folders of a reproduction:
+    each one given is resolved against the current folder, the others are the preset's own
+    (:func:`repro.paths.output_dirs`, under ``out`` when given)."""
+    settings(preset)
+    routed = output_dirs(preset, out=Path(out).resolve() if out is not None else None)
+    given = {"results": results_dir, "figures": figures_dir, "runs": runs_dir, "data_root": data_root}
+    return {k: (Path(v).resolve() if v is not None else routed[k]) for k, v in given.items()}
+
+
 def run_notebooks(
     preset: str,
     *,
     device: str = "auto",
     data: str = "virtual",
-    data_root: str = "data/wild",
+    data_root: str | Path | None = None,
     seed: int = 0,
-    results_dir: str | Path = "results",
-    figures_dir: str | Path = "figures",
-    runs_dir: str | Path = "runs",
+    results_dir: str | Path | None = None,
+    figures_dir: str | Path | None = None,
+    runs_dir: str | Path | None = None,
+    out: str | Path | None = None,
     only: str | None = None,
     folder: Path = NOTEBOOK_DIR,
     extra_parameters: dict | None = None,
@@ -129,21 +148,24 @@ def run_notebooks(
 ) -> list[dict]:
     """Execute the notebooks with papermill; returns one record per notebook (name, seconds).
 
-    Raises :class:`NotebookFailed` at the first failing notebook. Paths are resolved against
-    the current folder so notebooks (which run in ``notebooks/``) find the same places.
+    Folders not given are the preset's own (:func:`folders`): only the default preset writes
+    ``results/`` and ``figures/``. Given paths are resolved against the current folder.
+    Raises :class:`NotebookFailed` at the first failing notebook.
     """
     import papermill as pm
 
-    settings(preset)  # validate early: a bad preset fails before anything runs
-    results_dir, figures_dir = Path(results_dir).resolve(), Path(figures_dir).resolve()
-    executed_dir = results_dir / "notebooks"
+    settings(preset)  # validate early: a bad preset or device fails before anything runs
+    check_device(device)
+    where = folders(preset, out=out, results_dir=results_dir, figures_dir=figures_dir, runs_dir=runs_dir,
+                    data_root=data_root)
+    executed_dir = where["results"] / "notebooks"
     executed_dir.mkdir(parents=True, exist_ok=True)
-    figures_dir.mkdir(parents=True, exist_ok=True)
+    where["figures"].mkdir(parents=True, exist_ok=True)
     data_path = data if data == "virtual" else str(Path(data).resolve())
     params = {
-        "preset": preset, "device": device, "data": data_path, "data_root": str(Path(data_root).resolve()),
-        "seed": seed, "results_dir": str(results_dir), "figures_dir": str(figures_dir),
-        "runs_dir": str(Path(runs_dir).resolve()),
+        "preset": preset, "device": device, "data": data_path, "data_root": str(where["data_root"]),
+        "seed": seed, "results_dir": str(where["results"]), "figures_dir": str(where["figures"]),
+        "runs_dir": str(where["runs"]),
         **(extra_parameters or {}),
     }
     records = []
@@ -175,37 +197,53 @@ def write_run_md(records: list[dict], path: Path, *, preset: str, device: str, s
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default="quick", help=f"one of {sorted(PRESETS)} (default quick)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=list(PRESETS),
+                        help=f"{', '.join(PRESETS)} (default {DEFAULT_PRESET}, the committed results); "
+                             "see repro.reproduce.PRESETS")
+    parser.add_argument("--device", default="auto", type=_device, help=f"{DEVICE_CHOICES} (default auto)")
     parser.add_argument("--only", default=None, help="notebook numbers to run, e.g. 1,3 or 2-4")
     parser.add_argument("--data", default="virtual",
                         help="'virtual' (the embedded virtual camera) or a path to high-frame-rate "
                              "footage (frame folder, video, GOPRO_Large_all)")
-    parser.add_argument("--data-root", default="data/wild", help="where the WILD dataset is built/read")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--results", default="results")
-    parser.add_argument("--figures", default="figures")
-    parser.add_argument("--runs", default="runs", help="training runs and checkpoints (not committed)")
+    parser.add_argument("--out", default=None,
+                        help="write results, figures and runs under OUT/ (default: results/ and figures/ "
+                             f"for {DEFAULT_PRESET}, results/<preset>/ and figures/<preset>/ for the others)")
+    parser.add_argument("--data-root", default=None,
+                        help=f"where the WILD dataset is built/read (default data/wild for {DEFAULT_PRESET}, "
+                             "data/wild-<preset> for the others)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every notebook's random choices (default 0)")
+    parser.add_argument("--results", default=None, help="tables, RUN.md and executed notebooks (overrides --out)")
+    parser.add_argument("--figures", default=None, help="figures, PNG and PDF (overrides --out)")
+    parser.add_argument("--runs", default=None, help="training runs and checkpoints, not committed (overrides --out)")
     parser.add_argument("--photos", default=None,
                         help="folder of JPEG/PNG photos for the virtual camera instead of the bundled ones "
                              "(split into train/val/test by file name; use a --data-root of its own)")
 
 
+def _device(text: str) -> str:
+    try:
+        return check_device(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    settings(args.preset)
+    where = folders(args.preset, out=args.out, results_dir=args.results, figures_dir=args.figures,
+                    runs_dir=args.runs, data_root=args.data_root)
+    print(f"preset {args.preset}: results in {where['results']}, figures in {where['figures']}", file=sys.stderr)
     t0 = time.perf_counter()
     try:
-        records = run_notebooks(args.preset, device=args.device, data=args.data, data_root=args.data_root,
-                                seed=args.seed, results_dir=args.results, figures_dir=args.figures,
-                                runs_dir=args.runs, only=args.only,
+        records = run_notebooks(args.preset, device=args.device, data=args.data, data_root=where["data_root"],
+                                seed=args.seed, results_dir=where["results"], figures_dir=where["figures"],
+                                runs_dir=where["runs"], only=args.only,
                                 extra_parameters={"photos": str(Path(args.photos).resolve())} if args.photos else None)
     except NotebookFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if not args.only:
-        write_run_md(records, Path(args.results) / "RUN.md", preset=args.preset, device=args.device,
+        write_run_md(records, where["results"] / "RUN.md", preset=args.preset, device=args.device,
                      seed=args.seed, data=args.data)
     for r in records:
         print(f"{r['notebook']:40s} {r['seconds']:8.1f} s")
@@ -252,7 +290,7 @@ class Context:
         trained = self.runs_dir / kind / "best.pt"
         if trained.is_file():
             return trained
-        shipped = Path(__file__).resolve().parent / "weights" / f"deblurnet_{kind}.pt"
+        shipped = shipped_checkpoint(kind)
         if shipped.is_file():
             return shipped
         raise FileNotFoundError(f"no DeblurNet^{kind.upper()} checkpoint: not given, not trained under "
@@ -271,10 +309,23 @@ class Context:
             card["training_log"] = str(Path(__file__).resolve().parent.parent / card["training_log"])
         return card
 
-    def save_figure(self, fig, name: str) -> list[Path]:
+    def footer(self, n: int | None = None, what: str = "images") -> str:
+        """The line under a figure: preset, ``n`` (what the figure is made of) and seed."""
+        from .figures import figure_footer
+
+        return figure_footer(self.preset, n, what, seed=self.seed)
+
+    def save_figure(self, fig, name: str, *, n: int | None = None, what: str = "images") -> list[Path]:
+        """Save ``fig`` as ``<figures_dir>/<name>.png`` and ``.pdf`` with :meth:`footer` under it."""
         from .figures import save_figure
 
-        return save_figure(fig, self.figures_dir / name)
+        return save_figure(fig, self.figures_dir / name, footer=self.footer(n, what))
+
+    def stamped(self, n: int | None = None, what: str = "images"):
+        """A ``with`` block in which figures saved by library functions get :meth:`footer`."""
+        from .figures import stamped
+
+        return stamped(self.footer(n, what))
 
     def write_table(self, rows: list[dict], name: str, *, title: str, notes=(), **prov: object):
         from .reports import write_table
@@ -283,20 +334,31 @@ class Context:
                            notes=notes)
 
 
-def context(*, preset: str, device: str = "auto", data: str = "virtual", data_root: str = "data/wild",
-            seed: int = 0, results_dir: str = "results", figures_dir: str = "figures", runs_dir: str = "runs",
+def context(*, preset: str, device: str = "auto", data: str = "virtual", data_root: str = "",
+            seed: int = 0, results_dir: str = "", figures_dir: str = "", runs_dir: str = "",
             checkpoint_wild: str = "", checkpoint_si: str = "") -> Context:
-    """Validate a notebook's parameters and make its :class:`Context` (creating output folders)."""
+    """Validate a notebook's parameters and make its :class:`Context` (creating output folders).
+
+    An empty folder parameter is the preset's own folder (:func:`repro.paths.output_dirs`); a
+    relative one is taken relative to the repository root, not to the current folder, so a
+    notebook writes to the same place from Jupyter, from papermill anywhere, and from
+    ``python -m repro reproduce``.
+    """
     settings(preset)
-    if device not in ("auto", "cpu") and not device.startswith("cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+    check_device(device)
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if data != "virtual" and not Path(data).exists():
+    if data != "virtual" and not resolve_in_repo(data).exists():
         raise FileNotFoundError(f"data={data!r}: no such file or folder (use 'virtual' for the embedded camera)")
-    ctx = Context(preset=preset, device=device, data=data, data_root=Path(data_root), seed=seed,
-                  results_dir=Path(results_dir), figures_dir=Path(figures_dir), runs_dir=Path(runs_dir),
-                  checkpoint_wild=checkpoint_wild, checkpoint_si=checkpoint_si)
+    routed = output_dirs(preset)
+    where = {k: resolve_in_repo(v) if v else routed[k]
+             for k, v in (("results", results_dir), ("figures", figures_dir), ("runs", runs_dir),
+                          ("data_root", data_root))}
+    ctx = Context(preset=preset, device=device, data=data if data == "virtual" else str(resolve_in_repo(data)),
+                  data_root=where["data_root"], seed=seed, results_dir=where["results"],
+                  figures_dir=where["figures"], runs_dir=where["runs"],
+                  checkpoint_wild=str(resolve_in_repo(checkpoint_wild)) if checkpoint_wild else "",
+                  checkpoint_si=str(resolve_in_repo(checkpoint_si)) if checkpoint_si else "")
     for folder in (ctx.results_dir, ctx.figures_dir, ctx.runs_dir):
         folder.mkdir(parents=True, exist_ok=True)
     return ctx

@@ -102,8 +102,8 @@ def sharpness_table(*, size: tuple[int, int] | None = None, seed: int = 0, keep_
             for n in tqdm(names, desc="sharpness", disable=not progress)]
 
 
-def sharpness_figure(rows: Sequence[dict], *, n_show: int = 3, crop: int = 48, zoom: int = 4,
-                     footer: str = "") -> "matplotlib.figure.Figure":  # noqa: F821
+def sharpness_figure(rows: Sequence[dict], *, n_show: int = 3, crop: int = 48,
+                     zoom: int = 4) -> "matplotlib.figure.Figure":  # noqa: F821
     """Rendered frames beside the native photo region: for ``n_show`` photos (the least sharp
     first), the whole frame, a ``crop`` x ``crop`` crop of it at ``zoom`` x, the same region
     area-averaged from native resolution (the reference) and at native resolution, both at the
@@ -143,8 +143,8 @@ def sharpness_figure(rows: Sequence[dict], *, n_show: int = 3, crop: int = 48, z
     ax.tick_params(axis="x", labelrotation=30, labelsize=8)
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(axis="y", alpha=0.3)
-    fig.suptitle("Sharp frames of the virtual camera against the photos (blue train, green val, orange test)"
-                 + (f"\n{footer}" if footer else ""), fontsize=10)
+    fig.suptitle("Sharp frames of the virtual camera against the photos (blue train, green val, orange test)",
+                 fontsize=10)
     fig.tight_layout()
     return fig
 

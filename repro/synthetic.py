@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .images import IMAGE_SUFFIXES, list_images, read_image, to_float
+from .images import IMAGE_SUFFIXES, list_images, read_image, to_float, to_rgb
 from .kernels import KernelBank, blur_numpy, blur_torch
 
 __all__ = [
@@ -86,10 +86,7 @@ def _as_paths(sharp) -> list[Path]:
 
 
 def _rgb(img: np.ndarray) -> np.ndarray:
-    img = to_float(img)
-    if img.ndim == 2:
-        img = np.repeat(img[:, :, None], 3, axis=2)
-    return np.ascontiguousarray(img[:, :, :3])
+    return to_rgb(to_float(img))
 
 
 def _dihedral(img: np.ndarray, t: int) -> np.ndarray:

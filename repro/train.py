@@ -827,26 +827,10 @@ def export_weights(checkpoint: str | os.PathLike, dest: str | os.PathLike, *, co
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default="quick", help=f"named settings: {', '.join(PRESETS)} (default quick)")
-    parser.add_argument("--data", choices=("wild", "si"), default="wild",
-                        help="wild = WILD pairs; si = synthetic shift-invariant blur of the WILD sharp frames")
-    parser.add_argument("--data-root", type=Path, required=True, help="a WILD dataset (python -m repro build-wild)")
-    parser.add_argument("--val-root", type=Path, default=None, help="dataset whose validation split is used (default --data-root)")
-    parser.add_argument("--out", type=Path, required=True, help="folder for last.pt, best.pt, log.csv")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default auto)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-minutes", type=float, default=None, help="stop after this much training time")
-    parser.add_argument("--steps", type=int, default=None, help="number of iterations (overrides the preset)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override any TrainConfig field, e.g. --set width=0.5 --set crop=64")
-    parser.add_argument("--run", default=None, help="run name for results/train_<run>.csv (default <preset>_<data>)")
-    parser.add_argument("--results", type=Path, default=Path("results"))
-    parser.add_argument("--figures", type=Path, default=Path("figures"))
-    parser.add_argument("--workers", type=int, default=4, help="threads reading the dataset")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--export", type=Path, default=None,
-                        help="after training, export best.pt to this weights file with a JSON card")
+    """The ``train`` command's arguments: defined in :mod:`repro.cli` (torch-free, for a fast --help)."""
+    from .cli import train_arguments
+
+    train_arguments(parser)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

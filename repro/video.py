@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .images import IMAGE_SUFFIXES, list_images, natural_key, read_image
+from .images import IMAGE_SUFFIXES, list_images, natural_key, read_image, to_rgb
 
 __all__ = ["FrameSource", "FolderSource", "VideoSource", "open_sources", "VIDEO_SUFFIXES", "DEFAULT_FPS"]
 
@@ -68,11 +68,7 @@ def _as_rgb_uint8(img: np.ndarray, where: str) -> np.ndarray:
             img = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
         else:
             raise ValueError(f"{where}: unsupported pixel type {img.dtype}")
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    elif img.shape[2] == 4:
-        img = img[..., :3]
-    return np.ascontiguousarray(img)
+    return to_rgb(img)
 
 
 class FolderSource(FrameSource):

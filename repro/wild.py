@@ -834,8 +834,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="train", help="output split (and GOPRO_Large_all split / virtual photo set)")
     parser.add_argument("--pairs", type=int, default=None,
                         help=f"stop at this many accepted pairs (virtual default {DEFAULT_VIRTUAL_PAIRS})")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--seed", type=int, default=0, help="seed of the window lengths N (and of the virtual clips)")
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                        help="processes working on scenes in parallel (default: min(2, cores))")
     parser.add_argument("--downsample", type=int, default=None,
                         help="area-average factor (default 3; 1 for 'virtual', which renders at 240x320)")
     parser.add_argument("--n-min", type=int, default=7, help="smallest N (odd)")
@@ -859,8 +860,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--virtual-device", default=None, help="virtual camera: render on this device (e.g. cuda)")
     parser.add_argument("--virtual-supersample", type=int, default=None,
                         help="virtual camera: spatial supersampling of the renderer (its default 1: photos are area-averaged to the frame first)")
-    parser.add_argument("--max-scenes", type=int, default=None)
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--max-scenes", type=int, default=None,
+                        help="read at most this many scenes (videos, folders, clips) of the source")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. for logs)")
 
 
 def run(args: argparse.Namespace) -> int:

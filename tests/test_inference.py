@@ -167,17 +167,26 @@ def test_model_mode_is_restored_and_bad_images_rejected():
         deblur(np.zeros((16, 16, 3), np.int32), model=model)
 
 
-def test_without_weights_a_seeded_random_network_with_a_warning(monkeypatch, caplog):
-    monkeypatch.setattr(inference, "default_checkpoint", lambda: None)
-    state = torch.random.get_rng_state()
-    with caplog.at_level("WARNING", logger="repro.inference"):
-        a = load_deblurnet(None, "cpu")
-    assert "RANDOMLY initialised" in caplog.text
-    assert torch.equal(torch.random.get_rng_state(), state)  # caller's RNG untouched
-    assert not a.training and a.config == DeblurNetConfig()
-    b = load_deblurnet(None, "cpu")
-    assert torch.equal(a.n1.body[0][0].weight, b.n1.body[0][0].weight)  # same seed, same net
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in a.modules())  # folded for inference
+def test_without_weights_an_error_naming_the_file_and_the_command(monkeypatch, tmp_path):
+    """No silent fallback to a random network: a missing shipped checkpoint is an error."""
+    missing = tmp_path / "weights" / "deblurnet_wild.pt"
+    monkeypatch.setattr(inference, "default_checkpoint", lambda: missing)
+    with pytest.raises(FileNotFoundError) as err:
+        load_deblurnet(None, "cpu")
+    message = str(err.value)
+    assert str(missing) in message and "python -m repro train" in message and "\n" not in message
+    assert f"--export {missing}" in message
+
+
+def test_shipped_weights_load_with_one_short_line(caplog):
+    with caplog.at_level("INFO", logger="repro.inference"):
+        model = load_deblurnet(None, "cpu")
+    assert not model.training and model.config.width == 0.25
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # folded for inference
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("loaded")]
+    # the card's key fields (repro/weights/deblurnet_wild.json), not its ~1,500 characters
+    assert line == ("loaded deblurnet_wild.pt: DeblurNet width 0.25, trained on wild, preset fast, 10152 steps, "
+                    "PSNR 35.50 dB (input 35.51 dB), 2026-11-26")
 
 
 # ----------------------------------------------------------------------------- command line
@@ -189,13 +198,12 @@ def small_ckpt(tmp_path) -> Path:
     return path
 
 
-def test_cli_deblurs_clock_motion_with_the_random_network(tmp_path, monkeypatch):
-    """skimage's real motion-blurred photo (a crop, to keep the full-width network quick)."""
-    monkeypatch.setattr(inference, "default_checkpoint", lambda: None)
+def test_cli_deblurs_clock_motion(tmp_path, small_ckpt):
+    """skimage's real motion-blurred photo (a crop, with a small network to keep it quick)."""
     src = tmp_path / "clock.png"
     write_image(src, read_image(CLOCK)[100:196, 140:268])
     out = tmp_path / "out" / "clock_deblurred.png"
-    assert main(["deblur", str(src), str(out), "--device", "cpu"]) == 0
+    assert main(["deblur", str(src), str(out), "--checkpoint", str(small_ckpt), "--device", "cpu"]) == 0
     result = read_image(out)
     assert result.shape == (96, 128) and result.dtype == np.uint8
 
@@ -274,3 +282,82 @@ def test_cli_bad_output_name_and_subprocess_exit_code(tmp_path, small_ckpt):
     assert proc.returncode == 2
     assert "out.xyz" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out.xyz").exists()
+
+
+_REASONS = {  # what each bad input of _bad_inputs must say, in words
+    "corrupt checkpoint": "not a PyTorch checkpoint (torch.save writes a zip archive; this file is not one)",
+    "truncated checkpoint": "truncated or corrupt checkpoint (its zip archive has no end",
+    "mismatched checkpoint": "its weights do not fit the model its config describes (width 0.25): 73 tensors have "
+                             "other shapes (e.g. n1.body.0.0.weight: (12, 3, 11, 11) in the file, (24, 3, 11, 11) "
+                             "in the model)",
+    "empty checkpoint": "checkpoint file is empty",
+    "checkpoint is a folder": "is a folder, expected a checkpoint file",
+    "missing checkpoint": "checkpoint not found",
+    "empty image": "file is empty",
+    "unreadable image": "its PNG data cannot be decoded (truncated or corrupt file?)",
+    "missing image": "no such file",
+    "folder without images": "folder contains no images",
+}
+
+
+def test_cli_errors_are_one_line_in_words(tmp_path, small_ckpt, capsys, monkeypatch):
+    cases = _bad_inputs(tmp_path, small_ckpt)
+    assert set(cases) == set(_REASONS)
+    img = tmp_path / "img.png"
+    monkeypatch.setattr(inference, "default_checkpoint", lambda: tmp_path / "no_weights" / "deblurnet_wild.pt")
+    cases["missing shipped weights"] = ([str(img)], "no_weights")
+    cases["unknown device"] = ([str(img), "--checkpoint", str(small_ckpt), "--device", "gpu"], "'gpu'")
+    reasons = {**_REASONS,
+               "missing shipped weights": "no DeblurNet weights (the shipped file is missing); make them with "
+                                          "`python -m repro train --preset quick",
+               "unknown device": "unknown device 'gpu'; choose one of: auto, cpu, cuda, cuda:N, mps"}
+    for case, (args, name) in cases.items():
+        out = tmp_path / "out" / f"{case.replace(' ', '_')}.png"
+        device = [] if "--device" in args else ["--device", "cpu"]
+        rc = main(["deblur", args[0], str(out), *args[1:], *device])
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2, case
+        assert len(lines) == 1 and lines[0].startswith("error: "), (case, lines)
+        assert name in lines[0] and reasons[case] in lines[0], (case, lines[0])
+        assert not out.exists(), case
+
+
+def test_output_under_a_file_fails_before_the_network_is_loaded(tmp_path, small_ckpt, capsys, monkeypatch):
+    img = tmp_path / "img.png"
+    write_image(img, np.zeros((20, 24, 3), np.uint8))
+
+    def must_not_load(*args, **kwargs):
+        raise AssertionError("the network was loaded before the output path was checked")
+
+    monkeypatch.setattr(inference, "load_deblurnet", must_not_load)
+    out = img / "out.png"  # "under" an existing file
+    rc = main(["deblur", str(img), str(out), "--checkpoint", str(small_ckpt), "--device", "cpu"])
+    assert rc == 2
+    assert capsys.readouterr().err.strip() == f"error: {out}: cannot be written: {img} is a file, not a folder"
+    rc = main(["deblur", str(tmp_path), str(img / "outs"), "--checkpoint", str(small_ckpt)])  # folder in, folder out
+    assert rc == 2
+    assert capsys.readouterr().err.strip() == f"error: {img / 'outs'}: cannot be written: {img} is a file, not a folder"
+
+
+def test_output_under_a_file_exit_code_of_the_real_command(tmp_path, small_ckpt):
+    img = tmp_path / "img.png"
+    write_image(img, np.zeros((20, 24, 3), np.uint8))
+    proc = subprocess.run([sys.executable, "-m", "repro", "deblur", str(img), str(img / "out.png"),
+                           "--checkpoint", str(small_ckpt)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"error: {img / 'out.png'}: cannot be written: {img} is a file, "
+                                                "not a folder"]
+
+
+def test_a_16bit_rgb_png_is_deblurred_to_16_bits(tmp_path):
+    """An identity network (zero-initialised residuals) must give back all 16 bits, through files."""
+    ckpt = tmp_path / "identity.pt"
+    save_checkpoint(ckpt, _small(zero=True))
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 65536, size=(28, 36, 3), dtype=np.uint16)
+    src, out = tmp_path / "in16.png", tmp_path / "out16.png"
+    write_image(src, img)
+    assert main(["deblur", str(src), str(out), "--checkpoint", str(ckpt), "--device", "cpu"]) == 0
+    result = read_image(out)
+    assert result.dtype == np.uint16
+    np.testing.assert_array_equal(result, img)

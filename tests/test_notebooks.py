@@ -1,10 +1,17 @@
 """Every notebook, executed end to end by papermill on the smoke preset, writes its outputs."""
 
 import csv
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
-from repro.reproduce import NotebookFailed, run_notebooks
+from repro.__main__ import main
+from repro.paths import output_dirs, repo_root
+from repro.reproduce import NOTEBOOK_DIR, NotebookFailed, run_notebooks
 
 pytestmark = pytest.mark.slow
 
@@ -22,35 +29,68 @@ EXPECTED = {
 }
 
 
+def _git_status(root: Path, *paths: str) -> str:
+    return subprocess.run(["git", "status", "--porcelain", "--", *paths], cwd=root, capture_output=True, text=True,
+                          check=True).stdout
+
+
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("smoke")
-    records = run_notebooks("smoke", device="cpu", data_root=root / "wild", results_dir=root / "results",
-                            figures_dir=root / "figures", runs_dir=root / "runs")
-    return root, records
+    """``python -m repro reproduce --preset smoke`` with its default output folders, which are
+    inside the repository (results/smoke/, figures/smoke/): the committed results/ and figures/
+    must be left alone. Data and training runs go to a temporary folder (built afresh)."""
+    tmp = tmp_path_factory.mktemp("smoke")
+    where = output_dirs("smoke")
+    repo = repo_root()
+    for folder in (where["results"], where["figures"]):  # smoke's own, ignored outputs: start clean
+        shutil.rmtree(folder, ignore_errors=True)
+    before = _git_status(repo, "results", "figures")
+    rc = main(["reproduce", "--preset", "smoke", "--device", "cpu", "--data-root", str(tmp / "wild"),
+               "--runs", str(tmp / "runs")])
+    assert rc == 0
+    after = _git_status(repo, "results", "figures")
+    roots = {"results": where["results"], "figures": where["figures"], "runs": tmp / "runs"}
+    return roots, before, after
+
+
+def _path(roots: dict, rel: str) -> Path:
+    top, rest = rel.split("/", 1)
+    return roots[top] / rest
+
+
+def test_a_non_default_preset_leaves_the_committed_results_alone(smoke_run):
+    roots, before, after = smoke_run
+    assert after == before  # `git status --porcelain results figures` unchanged: nothing committed was touched
+    repo = repo_root()
+    assert roots["results"] == repo / "results" / "smoke" and roots["figures"] == repo / "figures" / "smoke"
+    run_md = (roots["results"] / "RUN.md").read_text()
+    assert "- **preset**: smoke" in run_md
+    assert "- **preset**: smoke" not in (repo / "results" / "RUN.md").read_text()
 
 
 def test_all_notebooks_ran(smoke_run):
-    root, records = smoke_run
-    assert [r["notebook"] for r in records] == list(EXPECTED)
+    roots, _, _ = smoke_run
+    rows = [line.split("|")[1].strip() for line in (roots["results"] / "RUN.md").read_text().splitlines()
+            if line.startswith("| 0")]
+    assert rows == list(EXPECTED)  # every notebook, in order, timed in results/smoke/RUN.md
     for name in EXPECTED:
-        assert (root / "results" / "notebooks" / name).is_file()
+        assert (roots["results"] / "notebooks" / name).is_file()
 
 
 @pytest.mark.parametrize("notebook", list(EXPECTED))
 def test_notebook_wrote_its_outputs(smoke_run, notebook):
-    root, _ = smoke_run
+    roots, _, _ = smoke_run
     for rel in EXPECTED[notebook]:
-        path = root / rel
+        path = _path(roots, rel)
         assert path.is_file() and path.stat().st_size > 0, f"{notebook} did not write {rel}"
 
 
 def test_tables_say_how_they_were_made(smoke_run):
-    root, _ = smoke_run
+    roots, _, _ = smoke_run
     for name in ("table1", "model_cost", "wild_dataset", "training", "shift_search", "residual_correlation"):
-        first = (root / "results" / f"{name}.csv").read_text().splitlines()[0]
+        first = (roots["results"] / f"{name}.csv").read_text().splitlines()[0]
         assert first.startswith("# ") and "preset=smoke" in first and "seed=0" in first, (name, first)
-    with open(root / "results" / "table2_per_image.csv") as f:
+    with open(roots["results"] / "table2_per_image.csv") as f:
         rows = [r for r in csv.reader(f) if r and not r[0].startswith("#")]
     assert len(rows) > 1
 
@@ -74,3 +114,23 @@ def test_failing_notebook_is_named(tmp_path):
     with pytest.raises(NotebookFailed, match="01_broken.ipynb"):
         run_notebooks("smoke", folder=tmp_path / "nbs", results_dir=tmp_path / "r", figures_dir=tmp_path / "f",
                       runs_dir=tmp_path / "runs", data_root=tmp_path / "w")
+
+
+def test_papermill_from_another_folder_writes_inside_the_repository(tmp_path):
+    """The README's command, run from a folder outside the repository: the notebook finds the
+    repository itself (outputs in results/smoke/, figures/smoke/), and nothing lands beside it."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    where = output_dirs("smoke")
+    t0 = time.time()
+    proc = subprocess.run([sys.executable, "-m", "papermill", str(NOTEBOOK_DIR / "02_architecture.ipynb"), "out.ipynb",
+                           "-p", "preset", "smoke", "-p", "device", "cpu"],
+                          cwd=elsewhere, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (elsewhere / "out.ipynb").is_file()
+    for path in (where["results"] / "table1.md", where["results"] / "model_cost.csv",
+                 where["figures"] / "fig3_architecture.png"):
+        assert path.is_file() and path.stat().st_mtime >= t0 - 1, path
+    # before: ../results, ../figures and ../runs relative to the current folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere"]
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["out.ipynb"]

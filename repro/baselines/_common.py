@@ -26,7 +26,6 @@ __all__ = [
     "gradients",
     "pad_for_fft",
     "edgetaper",
-    "to_gray",
     "normalize_kernel",
     "clean_kernel",
     "center_kernel",
@@ -183,15 +182,6 @@ def edgetaper(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     spec = rfft2(image)
     blurred = irfft2(spec * (otf[..., None] if image.ndim == 3 else otf), (H, W))
     return alpha * image + (1 - alpha) * blurred
-
-
-def to_gray(image: np.ndarray) -> np.ndarray:
-    """Luma (ITU-R 601: 0.299 R + 0.587 G + 0.114 B) of a ``(H, W, 3)`` image; 2-D passes through."""
-    if image.ndim == 2:
-        return image.astype(np.float64)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected (H, W) or (H, W, 3), got {image.shape}")
-    return image.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
 
 
 def normalize_kernel(kernel: np.ndarray) -> np.ndarray:

@@ -181,6 +181,7 @@ def figure_baseline_kernels(
     import matplotlib.pyplot as plt
 
     from ..files import atomic_path
+    from ..images import to_rgb
     from .l0 import XuZhengJia2013
     from .xu_jia import XuJia2010
 
@@ -198,8 +199,7 @@ def figure_baseline_kernels(
     )
     axes = np.atleast_2d(axes)
     for r, (pname, prob) in enumerate(problems.items()):
-        blurry = prob.blurry if prob.blurry.ndim == 3 else np.repeat(prob.blurry[..., None], 3, axis=2)
-        sharp = prob.sharp if prob.sharp.ndim == 3 else np.repeat(prob.sharp[..., None], 3, axis=2)
+        blurry, sharp = to_rgb(prob.blurry), to_rgb(prob.sharp)
         p_blur = aligned_psnr(blurry, sharp)
         shown = np.zeros((kernel_size, kernel_size))  # the truth on the estimates' canvas
         o = (kernel_size - prob.kernel.shape[0]) // 2

@@ -44,8 +44,8 @@ from ._common import (
     resize_kernel,
     rfft2,
     select_gradients,
-    to_gray,
 )
+from ..images import to_gray
 from .deconv import deconvolve, deconvolve_spatially_varying, tile_grid
 
 __all__ = ["l0_restore", "estimate_kernel_l0", "XuZhengJia2013"]
@@ -234,7 +234,7 @@ class XuZhengJia2013:
         img = check_image(image)
         if img.ndim != 3 or img.shape[2] != 3:
             raise ValueError(f"image must be (H, W, 3), got {img.shape}")
-        gray = to_gray(img)
+        gray = to_gray(img.astype(np.float64))
         deconv_kw = dict(prior=self.deconv_prior, lam=self.deconv_lam, alpha=self.deconv_alpha)
         if not self.space_varying:
             k = self._estimate(gray)

@@ -100,7 +100,6 @@ log = logging.getLogger(__name__)
 FORMAT = "sun2015/1"
 PATCH = 30  # patch side (Sun et al. Sec. 3)
 ROTATIONS: tuple[int, ...] = (0, 6, 12, 18, 24)  # test-time image rotations, degrees (Sec. 4)
-_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,7 +174,9 @@ def standardize(patches: torch.Tensor, eps: float = 0.02) -> torch.Tensor:
 
 def default_checkpoint() -> Path:
     """The shipped checkpoint ``repro/weights/sun2015.pt``."""
-    return _WEIGHTS_DIR / "sun2015.pt"
+    from ..paths import weights_dir
+
+    return weights_dir() / "sun2015.pt"
 
 
 def save_sun_checkpoint(path: str | os.PathLike, model: SunCNN, meta: dict | None = None) -> None:
@@ -239,12 +240,10 @@ def training_photos(split: str) -> list[Path]:
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
-    """``(H, W)`` / ``(H, W, 3|4)`` image in [0, 1] -> float32 luminance (alpha dropped)."""
-    from skimage.color import rgb2gray
+    """``(H, W)`` / ``(H, W, 3|4)`` image in [0, 1] -> float32 luma (:func:`repro.images.to_gray`)."""
+    from ..images import to_gray
 
-    if image.ndim == 3:
-        image = rgb2gray(image[..., :3])
-    return np.asarray(image, dtype=np.float32)
+    return np.asarray(to_gray(image), dtype=np.float32)
 
 
 def _load_pyramid(paths: list[Path], scales: tuple[float, ...] = (1.0, 0.7, 0.5)) -> list[np.ndarray]:
@@ -853,7 +852,7 @@ def figure_motion_field(
     import matplotlib.pyplot as plt
     from matplotlib.collections import LineCollection
 
-    from ..images import read_image, to_float
+    from ..images import read_image, to_float, to_rgb
 
     method = method or SunEtAl2015(checkpoint)
     truth = None
@@ -863,9 +862,7 @@ def figure_motion_field(
             raise ValueError(f"photo {photo!r} is not a held-out photo; choose from {sorted(paths)}")
         from skimage.transform import resize
 
-        src = to_float(read_image(paths[photo]))[..., :3]
-        if src.ndim == 2:
-            src = np.repeat(src[..., None], 3, axis=2)
+        src = to_rgb(to_float(read_image(paths[photo])))
         H, W = size
         s = max(H / src.shape[0], W / src.shape[1])
         src = resize(src, (math.ceil(src.shape[0] * s), math.ceil(src.shape[1] * s)), anti_aliasing=True)
@@ -935,14 +932,10 @@ def figure_motion_field(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=default_checkpoint(), help="checkpoint to write (card: same name, .json)")
-    parser.add_argument("--steps", type=int, default=8000, help="training steps (batches)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (patches, kernels, init)")
-    parser.add_argument("--batch", type=int, default=128, help="patches per step")
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (cosine decay)")
-    parser.add_argument("--eval-patches", type=int, default=4000, help="held-out patches for the accuracy")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--figure", type=Path, default=None, help="also write the motion-field figure here")
+    """The ``train-sun`` command's arguments: defined in :mod:`repro.cli` (torch-free, for a fast --help)."""
+    from ..cli import train_sun_arguments
+
+    train_sun_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -60,8 +60,8 @@ from ._common import (
     resize_kernel,
     rfft2,
     select_gradients,
-    to_gray,
 )
+from ..images import to_gray
 from .deconv import deconvolve
 
 __all__ = ["shock_filter", "r_map", "estimate_kernel_xu_jia", "isd_refine", "XuJia2010"]
@@ -291,7 +291,7 @@ class XuJia2010:
         if img.ndim != 3 or img.shape[2] != 3:
             raise ValueError(f"image must be (H, W, 3), got {img.shape}")
         self.kernel = estimate_kernel_xu_jia(
-            to_gray(img), self.kernel_size, iters=self.iters, gamma=self.gamma, lam=self.lam,
+            to_gray(img.astype(np.float64)), self.kernel_size, iters=self.iters, gamma=self.gamma, lam=self.lam,
             isd=self.isd, isd_outer=self.isd_outer, isd_weight=self.isd_weight, progress=self.progress,
         )
         return deconvolve(img, self.kernel, prior="tv", data="l1", lam=self.deconv_lam)
