@@ -82,12 +82,15 @@ __all__ = [
     "Clip", "render_clip", "VirtualCamera", "VirtualSource", "photo_paths", "clip_seed", "flow_to_rgb",
     "virtual_camera_strip", "write_clip", "flow_pass_rates", "benchmark_fps", "add_arguments", "run",
     "REFERENCE_ROWS", "SPEED_RANGE", "OBJECT_SPEED_RANGE", "PEAK_FLOW_RANGE", "MAGNIFICATION_RANGE", "KINDS", "FPS",
-    "DEFAULT_SIZE",
+    "DEFAULT_SIZE", "CAMERA_VERSION",
 ]
 
 log = logging.getLogger(__name__)
 
 FPS = 240.0
+# Recorded in every WILD build of the virtual camera, so that a build never resumes over frames
+# rendered by another version; raise it whenever the same seed would render other frames.
+CAMERA_VERSION = "2: peak-flow scaling, magnification < 1, bicubic"
 DEFAULT_SIZE = (240, 320)  # (H, W) of the virtual camera's frames: the WILD height, a width the photos cover
 _MAX_PIXELS_PER_CHUNK = {"cpu": 3_000_000, "cuda": 24_000_000}  # supersampled pixels rendered at once
 

@@ -38,13 +38,14 @@ class ReproSettings:
     name: str
     wild_train_pairs: int  # WILD training pairs built from the virtual camera (nb 1)
     wild_test_pairs: int  # WILD test pairs (other photos: "shot at another place") (nb 1)
+    wild_val_pairs: int  # WILD validation pairs (photos of neither): training picks checkpoints on them (nb 1, 3)
     averaging_seeds: int  # clips per speed in the averaging-approximation check (nb 1)
     train_preset: str  # repro.train preset (nb 3)
     train: bool  # train in nb 3 (False: use the shipped checkpoints)
     eval_n_random: int  # Table 2: the paper's 15 random test images
     eval_limit: int | None  # Table 2 "whole split": at most this many images (None = all)
     eval_methods: tuple[str, ...]
-    residual_images: int  # Fig. 9: images in the residual analysis (paper: 700)
+    residual_images: int  # Fig. 9: pairs of the separate "residual" split (test photos, other clips; paper: 700)
     qualitative_images: int  # Figs. 1, 5-7
     averaging_speeds: tuple[float, ...] | None = None  # peak flows (px/frame) checked; None = default
     photos: str | None = None  # folder of photos for the virtual camera (None: the bundled photos)
@@ -55,22 +56,22 @@ _ALL_METHODS = methods.keys()  # every method of repro.methods, in Table 2's ord
 
 PRESETS: dict[str, ReproSettings] = {
     "smoke": ReproSettings(
-        name="smoke", wild_train_pairs=12, wild_test_pairs=6,
+        name="smoke", wild_train_pairs=12, wild_test_pairs=6, wild_val_pairs=4,
         averaging_seeds=1, averaging_speeds=(0.3, 0.6, 1.0, 2.0), train_preset="smoke", train=True, eval_n_random=3, eval_limit=4,
         eval_methods=("identity", "deblurnet-wild", "deblurnet-si"), residual_images=6,
         qualitative_images=2, notes="seconds per notebook; for tests only, numbers are meaningless"),
     "demo": ReproSettings(
-        name="demo", wild_train_pairs=0, wild_test_pairs=24,
+        name="demo", wild_train_pairs=0, wild_test_pairs=24, wild_val_pairs=0,
         averaging_seeds=1, averaging_speeds=(0.3, 0.6, 1.0, 2.8), train_preset="quick", train=False,
         eval_n_random=15, eval_limit=24, eval_methods=("identity", "deblurnet-si", "deblurnet-wild"), residual_images=24,
         qualitative_images=3, notes="shipped checkpoints, no training, no slow baselines: teaching sessions"),
     "quick": ReproSettings(
-        name="quick", wild_train_pairs=120, wild_test_pairs=120,
+        name="quick", wild_train_pairs=120, wild_test_pairs=120, wild_val_pairs=48,
         averaging_seeds=2, train_preset="quick", train=False, eval_n_random=15, eval_limit=20,
-        eval_methods=_ALL_METHODS, residual_images=120, qualitative_images=4,
+        eval_methods=_ALL_METHODS, residual_images=300, qualitative_images=4,
         notes="default of `make reproduce` on a 2-core CPU"),
     "paper": ReproSettings(
-        name="paper", wild_train_pairs=50_000, wild_test_pairs=1_000,
+        name="paper", wild_train_pairs=50_000, wild_test_pairs=1_000, wild_val_pairs=1_000,
         averaging_seeds=8, train_preset="paper", train=True, eval_n_random=15, eval_limit=None,
         eval_methods=_ALL_METHODS, residual_images=700, qualitative_images=8,
         notes="the paper's sizes; for a GPU machine (days of training)"),

@@ -103,6 +103,7 @@ class BuildConfig:
     flow_backend: str = DEFAULT_BACKEND  # see repro.flow.BACKENDS
     save_blursize: bool = False        # also write the per-pixel blur-size map as .npy
     virtual: dict = field(default_factory=dict)  # options of the virtual camera (n_frames, size, ...)
+    camera: str = ""                   # the virtual camera's version (repro.render.CAMERA_VERSION); "" for footage
 
     def __post_init__(self) -> None:
         lo, hi = self.n_range
@@ -499,6 +500,12 @@ class _SceneTask:
     source_obj: Any = None  # a FrameSource-like object given directly (must pickle for workers > 1)
 
 
+def _camera_version() -> str:
+    from .render import CAMERA_VERSION
+
+    return CAMERA_VERSION
+
+
 def _virtual_camera(config: BuildConfig, n_clips: int):
     """The virtual camera of a build: ``n_clips`` lazy :class:`repro.render.VirtualSource` clips
     (their length is ``virtual["n_frames"]``, or a placeholder when each clip is one window)."""
@@ -694,7 +701,8 @@ def build_wild(source: str | os.PathLike | Sequence[Any], out: str | os.PathLike
                          flow_percentile=float(flow_percentile),
                          max_match_error=None if max_match_error is None else float(max_match_error),
                          linear=bool(linear), gamma=float(gamma), flow_backend=flow_backend,
-                         save_blursize=bool(save_blursize), virtual=dict(virtual or {}))
+                         save_blursize=bool(save_blursize), virtual=dict(virtual or {}),
+                         camera=_camera_version() if source_str == "virtual" else "")
     if pairs is not None and pairs < 1:
         raise ValueError(f"pairs must be a positive number or None, got {pairs}")
     if callback is not None and workers > 1:

@@ -48,13 +48,17 @@ def test_arguments_kept_here_match_the_modules():
     assert (cli.DEFAULT_TILE, cli.DEFAULT_OVERLAP) == (inference.DEFAULT_TILE, inference.DEFAULT_OVERLAP)
     assert command_parser("train-sun").parse_args([]).out == sun.default_checkpoint()
     assert command_parser("render").parse_args(["o", "--size", "120x216"]).size == (120, 216)
+    from repro import render
+
+    defaults = command_parser("render").parse_args(["o"])
+    assert defaults.size == render.DEFAULT_SIZE and defaults.supersample == 1
 
 
 @pytest.mark.parametrize("argv,expected", [
     (["reproduce", "--preset", "fastest"], "invalid choice: 'fastest' (choose from 'smoke', 'demo', 'quick', 'paper')"),
     (["reproduce", "--device", "gpu"], "unknown device 'gpu'; choose one of: auto, cpu, cuda, cuda:N, mps"),
     (["train", "--preset", "big", "--data-root", "d", "--out", "o"],
-     "error: unknown preset 'big'; known presets: smoke, quick, paper, fast, paper-half"),
+     "error: unknown preset 'big'; known presets: smoke, quick, cpu, paper, fast, paper-half"),
 ])
 def test_unknown_values_are_refused_with_the_valid_ones(argv, expected, capsys):
     try:
