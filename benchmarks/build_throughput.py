@@ -1,38 +1,56 @@
-"""Accepted WILD pairs per minute of the virtual-camera build on this machine.
+"""Accepted WILD pairs per minute of the virtual-camera build, for before/after comparisons.
 
-    python benchmarks/build_throughput.py --pairs 40 --workers 2 --out results/build_throughput.json
+    python benchmarks/build_throughput.py --label after --out results/build_throughput.json
+    PYTHONPATH=/path/to/old/checkout python benchmarks/build_throughput.py --label before --out ...
 
-Builds ``--pairs`` accepted training pairs (start-up included) into a temporary folder and
-records the rate with the commit, date and machine, so a before/after comparison names what it
-compares. The CPU should be quiet: the rate is wall-clock.
+Builds ``--pairs`` accepted training pairs (start-up included) with ``--workers`` processes into
+a temporary folder, with whichever ``repro`` is imported (the PYTHONPATH form measures another
+checkout with the same script), and appends the rate, the code's commit, the date and the
+machine to ``--out``. The rate is wall-clock: run it on a quiet machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
+import os
+import platform
+import subprocess
+import tempfile
+import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main() -> None:
-    from run import bench_build
-
-    from repro.files import atomic_write_text
-    from repro.provenance import provenance
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=40, help="accepted pairs to build (default 40)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--label", default="", help="a name for this measurement (e.g. before, after)")
     parser.add_argument("--out", type=Path, default=None, help="append the result to this JSON list")
     args = parser.parse_args()
-    row = {**bench_build(args.pairs, args.workers), **provenance(preset="build-benchmark", device="cpu", seed=0, data="virtual")}
+
+    import repro
+    from repro.wild import build_wild, read_manifest
+
+    code = Path(repro.__file__).resolve().parent.parent
+    commit = subprocess.run(["git", "-C", str(code), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        build_wild("virtual", Path(tmp) / "wild", pairs=args.pairs, workers=args.workers, seed=0, progress=False)
+        seconds = time.perf_counter() - t0
+        rows = read_manifest(Path(tmp) / "wild")
+    accepted = sum(r["accepted"] for r in rows)
+    row = {"label": args.label, "commit": commit, "accepted_pairs": accepted, "windows_tried": len(rows),
+           "workers": args.workers, "seconds": round(seconds, 1), "pairs_per_min": round(accepted / seconds * 60, 1),
+           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+           "machine": f"{os.cpu_count()} cores, {platform.machine()}"}
     print(json.dumps(row))
     if args.out:
-        rows = json.loads(args.out.read_text()) if args.out.is_file() else []
-        atomic_write_text(args.out, json.dumps(rows + [row], indent=2, default=str) + "\n")
+        rows_out = json.loads(args.out.read_text()) if args.out.is_file() else []
+        tmp_path = args.out.with_suffix(".tmp")
+        tmp_path.write_text(json.dumps(rows_out + [row], indent=2) + "\n")
+        os.replace(tmp_path, args.out)
 
 
 if __name__ == "__main__":
