@@ -251,7 +251,7 @@ def wild_statistics(manifest_rows: list[dict], *, max_flow: float = 1.0, n_max: 
         axes[0].hist([r["n"] for r in acc[s]], bins=np.arange(6.5, n_max + 1.5, 2), label=f"{s} ({len(acc[s])})", **kw)
     axes[0].set_xticks(range(7, n_max + 1, 2))
     axes[0].set_xlabel("N (frames averaged)")
-    axes[0].set_ylabel("share of accepted pairs")
+    axes[0].set_ylabel("density of accepted pairs")
     axes[0].legend(fontsize=8)
     flows_a = [r["flow_stat"] for s in splits for r in acc[s] if np.isfinite(r["flow_stat"])]
     flows_r = [r["flow_stat"] for r in rej if np.isfinite(r["flow_stat"])]

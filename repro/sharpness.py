@@ -96,7 +96,7 @@ def sharpness_table(*, size: tuple[int, int] | None = None, seed: int = 0, keep_
 
     from ._render_scene import _PHOTOS, SPLIT_PHOTOS
 
-    split_of = {n: s for s, names in SPLIT_PHOTOS.items() for n in names}
+    split_of = {n: s for s in ("train", "val", "test") for n in SPLIT_PHOTOS[s]}  # "residual" reuses test's
     names = [n for n, (_, _, role) in _PHOTOS.items() if role != "sprite"]
     return [photo_sharpness(n, split_of[n], size=size, seed=seed, keep_images=keep_images)
             for n in tqdm(names, desc="sharpness", disable=not progress)]

@@ -134,3 +134,13 @@ def test_papermill_from_another_folder_writes_inside_the_repository(tmp_path):
     # before: ../results, ../figures and ../runs relative to the current folder
     assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere"]
     assert sorted(p.name for p in elsewhere.iterdir()) == ["out.ipynb"]
+
+
+def test_papermill_reads_every_parameter_of_every_notebook():
+    # papermill skips (with a warning) any parameter line holding a second "=", e.g. in a comment;
+    # such a parameter is then "unknown" to it and its help is lost
+    import papermill as pm
+
+    for book in sorted(NOTEBOOK_DIR.glob("*.ipynb")):
+        names = set(pm.inspect_notebook(str(book)))
+        assert {"preset", "device", "data", "data_root", "seed", "results_dir", "figures_dir", "runs_dir"} <= names, book.name

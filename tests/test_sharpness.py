@@ -37,3 +37,12 @@ def test_rendered_frames_keep_most_of_the_photo_detail(name, split):
     low = np.abs(ndimage.gaussian_filter(row["frame"], (3, 3, 0)) - ndimage.gaussian_filter(row["reference"], (3, 3, 0)))
     assert low.mean() < 0.01
     assert row["hf_energy_ratio"] > 0.7
+
+
+def test_the_table_names_each_photo_by_its_split():
+    from repro._render_scene import SPLIT_PHOTOS
+    from repro.sharpness import sharpness_table
+
+    rows = {r["photo"]: r for r in sharpness_table(progress=False, size=(60, 80))}
+    assert {r["split"] for r in rows.values()} == {"train", "val", "test"}
+    assert all(rows[n]["split"] == "test" for n in SPLIT_PHOTOS["test"])
