@@ -24,7 +24,7 @@ from . import methods
 from .devices import DEVICE_CHOICES, check_device
 from .files import atomic_write_text
 from .paths import DEFAULT_PRESET, output_dirs, resolve_in_repo, shipped_checkpoint
-from .provenance import provenance
+from .provenance import portable_path, provenance
 
 log = logging.getLogger(__name__)
 
@@ -162,11 +162,13 @@ def run_notebooks(
     executed_dir = where["results"] / "notebooks"
     executed_dir.mkdir(parents=True, exist_ok=True)
     where["figures"].mkdir(parents=True, exist_ok=True)
-    data_path = data if data == "virtual" else str(Path(data).resolve())
+    data_path = data if data == "virtual" else portable_path(Path(data).resolve())
+    # folders inside the repository are passed relative to it (the notebooks read them so), so
+    # the executed copies under results/notebooks/ do not name the clone they ran in
     params = {
-        "preset": preset, "device": device, "data": data_path, "data_root": str(where["data_root"]),
-        "seed": seed, "results_dir": str(where["results"]), "figures_dir": str(where["figures"]),
-        "runs_dir": str(where["runs"]),
+        "preset": preset, "device": device, "data": data_path, "data_root": portable_path(where["data_root"]),
+        "seed": seed, "results_dir": portable_path(where["results"]), "figures_dir": portable_path(where["figures"]),
+        "runs_dir": portable_path(where["runs"]),
         **(extra_parameters or {}),
     }
     records = []
