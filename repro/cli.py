@@ -17,7 +17,7 @@ from .paths import weights_dir
 __all__ = ["deblur_arguments", "render_arguments", "train_arguments", "train_sun_arguments", "parse_size",
            "TRAIN_PRESETS", "DEFAULT_TILE", "DEFAULT_OVERLAP"]
 
-TRAIN_PRESETS = ("smoke", "quick", "cpu", "paper", "fast", "paper-half")  # = repro.train.PRESETS (checked by a test)
+TRAIN_PRESETS = ("smoke", "quick", "cpu", "paper", "fast", "paper-half", "cpu-finetune")  # = repro.train.PRESETS (checked by a test)
 DEFAULT_TILE = 512  # = repro.inference.DEFAULT_TILE
 DEFAULT_OVERLAP = 96  # = repro.inference.DEFAULT_OVERLAP
 

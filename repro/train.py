@@ -114,6 +114,9 @@ class TrainConfig:
     si_psz: tuple[int, ...] = ()  # Chakrabarti grid sizes cycled over the bank (empty: 24, 16, 8 as the paper)
     # validation: checkpoints are chosen on this split of the dataset, never on the test split
     val_split: str = "val"
+    # initialisation: "" = random (seeded), else a checkpoint whose network weights start the run
+    # (same model configuration; its optimizer state is not used)
+    init: str = ""
     # bookkeeping
     val_every: int = 0  # validate every N steps (0 = once per epoch of the training pairs)
     val_images: int = 0  # validate on this many evenly spaced test pairs (0 = all)
@@ -259,6 +262,16 @@ PRESETS: dict[str, TrainConfig] = {
 }
 
 
+# the CPU recipe started from the DeblurNet^WILD that shipped before issue 14 (width 0.25, 2 minutes
+# on an H100 over the first, milder virtual data; `git show f1c2ab5:repro/weights/deblurnet_wild.pt`)
+PRESETS["cpu-finetune"] = PRESETS["cpu"].replace(
+    name="cpu-finetune", init="runs/init/deblurnet_wild_f1c2ab5.pt", lr=5e-4,
+    departures=PRESETS["cpu"].departures + (
+        "initialised from an earlier DeblurNet^WILD (2 GPU-minutes on milder virtual data) instead of at "
+        "random; learning rate 5e-4",),
+)
+
+
 def get_preset(name: str) -> TrainConfig:
     """The preset called ``name`` (``ValueError`` listing the known ones otherwise)."""
     if name not in PRESETS:
@@ -349,6 +362,21 @@ def _crop(img: torch.Tensor, corner: np.ndarray, size: int) -> torch.Tensor:
     y = int(corner[0] * (H - size + 1))
     x = int(corner[1] * (W - size + 1))
     return img[:, y:y + size, x:x + size]
+
+
+def _initialise_from(net: DeblurNet, path: str) -> None:
+    """Load the network weights of checkpoint ``path`` into ``net`` (a clear error when the file is
+    missing or its model differs from ``net``'s configuration)."""
+    from .checkpoint import load_model
+
+    source = Path(path)
+    if not source.is_file():
+        raise FileNotFoundError(f"init={path}: no such checkpoint")
+    model, _ = load_model(source)
+    if model.config.to_dict() != net.config.to_dict():
+        raise ValueError(f"init={path}: its model {model.config.to_dict()} differs from this run's "
+                         f"{net.config.to_dict()}")
+    net.load_state_dict(model.state_dict())
 
 
 def si_kernel_bank(config: TrainConfig, seed: int):
@@ -597,6 +625,8 @@ def train(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = DeblurNet(config.model_config())
+    if config.init and not resume:
+        _initialise_from(net, config.init)
     net = net.to(dev)
     if cuda and config.channels_last:
         net = net.to(memory_format=torch.channels_last)

@@ -267,3 +267,16 @@ def test_export_half_weights_load_back(smoke_run, tmp_path):
     for (k, a), b in zip(ref.state_dict().items(), model.state_dict().values()):
         if a.is_floating_point():
             assert torch.allclose(a, b, atol=1e-2, rtol=1e-2), k
+
+
+def test_init_starts_from_a_checkpoints_weights(smoke_run, data_root, tmp_path):
+    start = smoke_run.checkpoint
+    res = _train(_smoke(steps=1, init=str(start), val_at_start=True), data_root, tmp_path / "init")
+    rows = T.read_log(res.log_csv)
+    first = next(r for r in rows if r["step"] == 0)
+    # step 0 validates the loaded network: the PSNR it had at the end of the run it came from
+    assert first["val_psnr"] == pytest.approx(load_model(start)[1]["psnr"], abs=1e-3)
+    with pytest.raises(ValueError, match="differs"):
+        _train(_smoke(steps=1, init=str(start), width=0.125), data_root, tmp_path / "bad")
+    with pytest.raises(FileNotFoundError, match="no such checkpoint"):
+        _train(_smoke(steps=1, init=str(tmp_path / "none.pt")), data_root, tmp_path / "none")
