@@ -61,8 +61,8 @@ _PHOTOS: dict[str, tuple[str, str, str]] = {
     "gravel": ("skimage", "gravel.png", "tex"),
 }
 # Test backgrounds are photos on which optical flow is reliable: on coffee's fine stripes and
-# rocket's empty sky DIS overestimates sub-pixel motion, so the 1 px rule rejected about 70 %
-# of their windows (issue 14's measurement); they serve as training photos instead.
+# rocket's empty sky DIS overestimates sub-pixel motion, so the 1 px rule rejected about 60 %
+# of their windows (docs/virtual_camera.md); they serve as the training split's object textures.
 TEST_PHOTOS = ("grace_hopper", "chelsea", "ihc", "moon", "gravel")
 VAL_PHOTOS = ("astronaut", "grass")
 TRAIN_PHOTOS = tuple(n for n in _PHOTOS if n not in TEST_PHOTOS + VAL_PHOTOS)
@@ -115,9 +115,10 @@ def photo_split(paths: list[Path], split: str) -> list[Path]:
 
     The CRC-32 of each file name, as a fraction of its range, decides: below 0.2 test, from 0.2
     to 0.3 validation, else train (:data:`USER_SPLIT_FRACTIONS`), so adding photos to a folder
-    never moves the others between splits. With three or more photos every split gets at least
-    one (the photo whose CRC is nearest to the split's range); with fewer, every split uses all
-    of them (there is nothing to hold out).
+    does not move the others between splits (unless a split was empty and had borrowed one).
+    With three or more photos every split gets at least one (an empty split borrows the photo
+    whose CRC is nearest to its range); with fewer, every split uses all of them. The
+    "residual" split films the test photos.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -383,9 +384,10 @@ KINDS = ("random", "camera", "parallax", "objects", "pan")
 BACKGROUND_DEPTH = 3.0  # world units; only ratios of depths and translations matter
 SPEED_RANGE = (0.1, 0.8)  # camera speed scale when only the camera is drawn: px/frame at 240 rows, log-uniform
 OBJECT_SPEED_RANGE = (0.1, 0.8)  # moving objects' screen speed, px/frame at 240 rows (log-uniform)
-# The default: each clip's peak flow (the largest per-pixel flow between consecutive frames, over
-# camera, parallax and objects together: what the WILD rule tests) is drawn uniformly from this
-# range, px/frame at 240 rows; the whole range passes the paper's <= 1 px rule.
+# The default: each clip's peak flow (its flow statistic: the largest over consecutive frame
+# pairs of the 99th percentile of |flow|, over camera, parallax and objects together: what the
+# WILD rule tests) is drawn from this range (see draw_peak_flow), px/frame at 240 rows; the whole
+# range passes the paper's <= 1 px rule.
 PEAK_FLOW_RANGE = (0.3, 1.0)
 PEAK_FLOW_SHAPE = 2.0  # density of the drawn peak flow grows as (p - low) ** shape (see draw_peak_flow)
 PEAK_PERCENTILE = 99.0  # the flow statistic: this percentile of |flow| per frame pair (as the WILD builder)
@@ -685,7 +687,7 @@ def build_scene(seed: int, *, kind: str, split: str, n_frames: int, size: tuple[
 
     Motion: with ``speed`` the camera alone is scaled to that mean background flow (objects keep
     their drawn speeds); otherwise camera and objects are scaled together so that the clip's
-    :func:`peak_flow` is ``peak`` (drawn uniformly from :data:`PEAK_FLOW_RANGE` when None).
+    :func:`peak_flow` is ``peak`` (drawn by :func:`draw_peak_flow` when None).
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")

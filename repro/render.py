@@ -15,28 +15,29 @@ matplotlib, with the difficulties the paper names:
 Every layer is a plane, so every warp is an exact homography (geometry in
 ``repro/_render_scene.py``). Frames are rendered with ``torch.nn.functional.grid_sample``
 (bicubic) batched over frames, at ``supersample`` times the output size and then area-averaged
-down when ``supersample > 1``; on a GPU when ``device="cuda"``.
+down when ``supersample > 1``; on a GPU when ``device="cuda"``. The true forward flow from frame
+``t`` to ``t + 1`` is computed from the same homographies at the centres of frame ``t``'s output
+pixels, for the front-most layer whose (anti-aliased) alpha there is at least 0.5: where an
+occluding object covers a pixel, the flow is the object's.
 
 Sharp frames as sharp as a camera's
     A real 240 fps frame downsampled by 3 is sharp to the pixel. Photos are therefore shown at a
     magnification below 1 (0.6-0.75 output pixels per photo pixel by default, more only where a
     photo is too small to cover the frame), area-averaged to one texel per rendered pixel and
     sampled bicubically: a motionless frame keeps most of the high-frequency energy of the same
-    photo region area-averaged from native resolution (``repro.sharpness`` measures it). The true forward flow from frame ``t`` to
-``t + 1`` is computed from the same homographies at the centres of frame ``t``'s output pixels,
-for the front-most layer whose (anti-aliased) alpha there is at least 0.5: where an occluding
-object covers a pixel, the flow is the object's.
+    photo region area-averaged from native resolution (``repro.sharpness`` measures it).
 
 Speeds and the 1 px rule
     The scene is defined in resolution-free coordinates, so the same seed renders the same clip at
     any size. Speeds (``speed``, ``pan``, ``object_speed``) are in **pixels per frame at a 240-row
     frame** (:data:`REFERENCE_ROWS`), i.e. at the size where the WILD builder applies its <= 1 px
     rule (the paper's 720-row GoPro frames downsampled by 3). Rendered at ``H`` rows, flows in
-    pixels are ``H / 240`` times larger. By default each clip draws a **peak flow** uniformly from
-    :data:`PEAK_FLOW_RANGE` (0.3-1 px/frame: the whole range the rule allows) and scales the
-    camera and every object together so that the largest per-pixel flow between consecutive
-    frames of the clip (camera rotation, zoom, parallax and objects together: the statistic the
-    WILD builder thresholds) equals it (``peak_flow=``). ``speed=`` instead scales the camera
+    pixels are ``H / 240`` times larger. By default each clip draws a **peak flow** from
+    :data:`PEAK_FLOW_RANGE` (0.3-1 px/frame: the whole range the rule allows, denser towards 1;
+    ``repro._render_scene.draw_peak_flow``) and scales the camera and every object together so
+    that the clip's flow statistic equals it (``peak_flow=``): the largest, over consecutive
+    frame pairs, of the 99th percentile of the per-pixel flow magnitude, with camera rotation,
+    zoom, parallax and objects together, i.e. the statistic the WILD builder thresholds. ``speed=`` instead scales the camera
     alone to a mean background flow (objects then draw theirs from :data:`OBJECT_SPEED_RANGE`).
     :func:`flow_pass_rates` measures how many pairs and windows pass the rule (true flows).
     **Default size**: ``(240, 320)``: the WILD frame height (720-row video downsampled by 3), at a
@@ -278,9 +279,10 @@ def render_clip(seed: int, *, n_frames: int = 120, size: tuple[int, int] = DEFAU
     device : "cpu", "cuda", "auto", ...
     supersample : render at this many times the size, then area-average down (>= 1; default 1:
         the textures are already area-averaged to the output's density).
-    peak_flow : the clip's largest per-pixel flow between consecutive frames, px/frame at 240 rows
-        (camera and objects scaled together); None (and no ``speed``) draws it uniformly from
-        :data:`PEAK_FLOW_RANGE`. Ignored by the "pan" kind, whose motion is ``pan``.
+    peak_flow : the clip's flow statistic (largest over frame pairs of the 99th percentile of
+        |flow|), px/frame at 240 rows (camera and objects scaled together); None (and no
+        ``speed``) draws it from :data:`PEAK_FLOW_RANGE`. Ignored by the "pan" kind, whose motion
+        is ``pan``.
     speed : instead of ``peak_flow``: scale the camera alone to this mean background flow, px/frame
         at 240 rows (objects keep their own drawn speeds).
 
@@ -296,8 +298,8 @@ def render_clip(seed: int, *, n_frames: int = 120, size: tuple[int, int] = DEFAU
         same background and camera as the default (objects are drawn from their own stream).
     object_speed : speed of every moving object, px/frame at 240 rows (default drawn).
     background : photo name of the split (or a file) to use as background.
-    photos : a folder or list of photo files replacing the bundled photos; split into train and
-        test by file name (:func:`repro.render.photo_split`).
+    photos : a folder or list of photo files replacing the bundled photos; split into train,
+        val and test by file name (:func:`repro._render_scene.photo_split`).
     tint : give gray photos a random colour tint (default True).
     magnification : output pixels per photo pixel of the background (default drawn from
         :data:`MAGNIFICATION_RANGE`; raised where the photo would not cover the frame).
