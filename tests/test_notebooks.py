@@ -144,3 +144,18 @@ def test_papermill_reads_every_parameter_of_every_notebook():
     for book in sorted(NOTEBOOK_DIR.glob("*.ipynb")):
         names = set(pm.inspect_notebook(str(book)))
         assert {"preset", "device", "data", "data_root", "seed", "results_dir", "figures_dir", "runs_dir"} <= names, book.name
+
+
+def test_the_demo_preset_leaves_the_committed_results_alone(tmp_path):
+    # the teaching preset end to end (about 95 s on the quiet 2-core CPU, results/timings.md)
+    where = output_dirs("demo")
+    repo = repo_root()
+    for folder in (where["results"], where["figures"]):
+        shutil.rmtree(folder, ignore_errors=True)
+    before = _git_status(repo, "results", "figures")
+    rc = main(["reproduce", "--preset", "demo", "--device", "cpu", "--data-root", str(tmp_path / "wild"),
+               "--runs", str(tmp_path / "runs")])
+    assert rc == 0
+    assert _git_status(repo, "results", "figures") == before  # nothing committed was touched
+    assert (where["results"] / "table2.md").is_file() and (where["figures"] / "fig4.png").is_file()
+    assert "**preset**: demo" in (where["results"] / "RUN.md").read_text()
