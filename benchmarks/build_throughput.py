@@ -21,6 +21,21 @@ import time
 from pathlib import Path
 
 
+def measure(pairs: int, workers: int) -> dict:
+    """Build ``pairs`` accepted virtual-camera pairs into a temporary folder; the rate, start-up
+    included (also ``benchmarks/run.py``'s build benchmark)."""
+    from repro.wild import build_wild, read_manifest
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        build_wild("virtual", Path(tmp) / "wild", pairs=pairs, workers=workers, seed=0, progress=False)
+        seconds = time.perf_counter() - t0
+        rows = read_manifest(Path(tmp) / "wild")
+    accepted = sum(r["accepted"] for r in rows)  # windows tried minus rejected ones
+    return {"accepted_pairs": accepted, "windows_tried": len(rows), "workers": workers, "seconds": seconds,
+            "pairs_per_min": accepted / seconds * 60}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=40, help="accepted pairs to build (default 40)")
@@ -30,19 +45,13 @@ def main() -> None:
     args = parser.parse_args()
 
     import repro
-    from repro.wild import build_wild, read_manifest
 
     code = Path(repro.__file__).resolve().parent.parent
     commit = subprocess.run(["git", "-C", str(code), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        build_wild("virtual", Path(tmp) / "wild", pairs=args.pairs, workers=args.workers, seed=0, progress=False)
-        seconds = time.perf_counter() - t0
-        rows = read_manifest(Path(tmp) / "wild")
-    accepted = sum(r["accepted"] for r in rows)
-    row = {"label": args.label, "commit": commit, "accepted_pairs": accepted, "windows_tried": len(rows),
-           "workers": args.workers, "seconds": round(seconds, 1), "pairs_per_min": round(accepted / seconds * 60, 1),
+    res = measure(args.pairs, args.workers)
+    row = {"label": args.label, "commit": commit, **res, "seconds": round(res["seconds"], 1),
+           "pairs_per_min": round(res["pairs_per_min"], 1),
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "machine": f"{os.cpu_count()} cores, {platform.machine()}"}
     print(json.dumps(row))

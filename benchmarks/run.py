@@ -397,16 +397,12 @@ def bench_flow(backends: tuple[str, ...], budget: Budget) -> list[dict]:
 
 
 def bench_build(pairs: int, workers: int) -> dict:
-    from repro.wild import build_wild, read_manifest
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from build_throughput import measure
 
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        build_wild("virtual", Path(tmp) / "wild", pairs=pairs, workers=workers, seed=0, progress=False)
-        sec = time.perf_counter() - t0
-        rows = read_manifest(Path(tmp) / "wild")
-    accepted = sum(r["accepted"] for r in rows)  # windows tried minus rejected ones
-    return {"source": "virtual", "pairs": accepted, "windows": len(rows), "workers": workers, "seconds": sec,
-            "pairs_min": accepted / sec * 60}
+    res = measure(pairs, workers)
+    return {"source": "virtual", "pairs": res["accepted_pairs"], "windows": res["windows_tried"], "workers": workers,
+            "seconds": res["seconds"], "pairs_min": res["pairs_per_min"]}
 
 
 def bench_shift_search() -> tuple[list[dict] | None, str]:

@@ -356,6 +356,14 @@ def apply_homography(mats: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return q[..., :2] / q[..., 2:3]
 
 
+def pair_flow_magnitudes(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """|flow| between consecutive times at ``pts`` (P, 2) of the view, for a plane whose
+    normalized pixel coordinates map by ``m`` (T, 3, 3) to fixed plane/texture coordinates:
+    (T-1, P), in normalized units (x 120 for px at 240 rows)."""
+    rel = np.linalg.inv(m[1:]) @ m[:-1]  # pixel at t -> pixel at t + 1
+    return np.linalg.norm(apply_homography(rel, pts) - pts[None], axis=-1)
+
+
 def camera_flow_stat(path: CameraPath, planes: list[tuple[np.ndarray, float]], aspect: float, n_frames: int) -> float:
     """Camera speed of ``path`` over a background made of ``planes`` [(normal, delta), ...].
 
@@ -367,11 +375,7 @@ def camera_flow_stat(path: CameraPath, planes: list[tuple[np.ndarray, float]], a
     pts = np.stack([u.ravel(), v.ravel()], 1)
     t = np.arange(n_frames, dtype=np.float64)
     proj = np.diag([F0, F0, 1.0])
-    mags = []
-    for normal, delta in planes:
-        m = proj @ plane_matrices(path, t, normal, delta)
-        rel = np.linalg.inv(m[1:]) @ m[:-1]
-        mags.append(np.linalg.norm(apply_homography(rel, pts) - pts[None], axis=-1))
+    mags = [pair_flow_magnitudes(proj @ plane_matrices(path, t, normal, delta), pts) for normal, delta in planes]
     mag = np.max(mags, axis=0)  # (T-1, P)
     return float(np.percentile(mag, 90, axis=1).mean() * REFERENCE_ROWS / 2)
 
@@ -627,7 +631,7 @@ def peak_flow(scene: Scene, n_frames: int, aspect: float, *, percentile: float =
     flow = np.zeros((n_frames - 1, len(pts)))
     for layer in scene.layers:  # back to front: nearer layers overwrite where they are
         m = layer_matrices(scene, layer, t)  # (T, 3, 3): pixel at t -> texture (grid_sample) coordinates
-        mag = np.linalg.norm(apply_homography(np.linalg.inv(m[1:]) @ m[:-1], pts) - pts[None], axis=-1)
+        mag = pair_flow_magnitudes(m, pts)
         if layer.padding == "reflection":  # the farthest background is everywhere
             flow = mag
             continue
@@ -762,6 +766,7 @@ def build_scene(seed: int, *, kind: str, split: str, n_frames: int, size: tuple[
         # nearest point of the plane inside the (slightly enlarged) view
         corners = np.array([[x, y, F0] for x in (-aspect * 1.2, aspect * 1.2) for y in (-1.2, 1.2)]) / F0
         nearest = float(min(D * n[2] / max(c @ n, 1e-6) * c[2] for c in corners))
+    planes = [(layer.normal, layer.delta) for layer in layers]  # the background, before objects join
     # ---- camera -----------------------------------------------------------------------------
     if kind_used == "pan":
         drift = np.zeros(7)
@@ -778,8 +783,7 @@ def build_scene(seed: int, *, kind: str, split: str, n_frames: int, size: tuple[
         camera = _camera_path(rng, n_frames=n_frames, ref_depth=ref_depth, translation_weight=tw,
                               rotation_weight=rw)
         speed_used = float(speed) if speed is not None else float(np.exp(rng.uniform(*np.log(SPEED_RANGE))))
-        _set_speed(camera, speed_used, [(layer.normal, layer.delta) for layer in layers], aspect, n_frames)
-    planes = [(layer.normal, layer.delta) for layer in layers]  # the background, before objects join
+        _set_speed(camera, speed_used, planes, aspect, n_frames)
     # ---- objects ----------------------------------------------------------------------------
     if objects is None:
         n_obj = {"camera": 0, "parallax": int(rng.integers(1, 3)), "objects": int(rng.integers(2, 5)),

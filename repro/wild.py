@@ -684,7 +684,7 @@ def build_wild(source: str | os.PathLike | Sequence[Any], out: str | os.PathLike
         N frames, N as drawn for the scene), ``size`` (``(240k, 320k)``),
         and any further keyword of :func:`repro.render.render_clip` (``supersample``, ``speed``,
         ``kind``, ``noise_std``, ``device``...).
-    max_scenes : at most this many scenes (virtual default: ``10 + 2 * pairs``).
+    max_scenes : at most this many scenes (virtual default: ``10 + 3 * pairs``, one window each).
     callback : called with each window's row as it is recorded (only with ``workers <= 1``).
     Other parameters: :class:`BuildConfig`.
     """
