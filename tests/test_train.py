@@ -104,6 +104,39 @@ def test_batch_plan_is_a_function_of_seed_and_step(seed, step, n):
     assert not np.array_equal(a.corner, c.corner)
 
 
+def test_batch_plan_draws_of_runs_made_before_the_symmetries_are_unchanged():
+    # the symmetries come from their own stream: the pair/crop/flip/kernel draws are the old ones,
+    # so a run started before them resumes on the very same batches
+    rng = np.random.default_rng([7, 123, 0x7EA1])
+    plan = T.batch_plan(7, 123, 50, 6, 1000)
+    assert np.array_equal(plan.index, rng.integers(0, 50, 6))
+    assert np.array_equal(plan.corner, rng.random((6, 2)))
+    assert np.array_equal(plan.flip, rng.random(6) < 0.5)
+    assert sorted(plan.colours[0].tolist()) == [0, 1, 2]
+
+
+def test_augment_applies_the_plans_symmetry_to_blur_and_sharp_alike():
+    # Known answer on a 2x2 image per channel: rotating [[a, b], [c, d]] a quarter turn
+    # counter-clockwise gives [[b, d], [a, c]]; channels follow the drawn permutation.
+    img = torch.arange(12, dtype=torch.float32).reshape(3, 2, 2)
+    plan = T.BatchPlan(index=np.zeros(1, int), corner=np.zeros((1, 2)), flip=np.array([False]),
+                       kernel=np.zeros(1, int), noise_seed=0, rot90=np.array([1]), vflip=np.array([False]),
+                       colours=np.array([[2, 0, 1]]))
+    cfg = T.TrainConfig(rotate=True, permute_colours=True)
+    out = T.augment(img, plan, 0, cfg)
+    assert out[1].tolist() == [[1.0, 3.0], [0.0, 2.0]]  # channel 0, turned
+    assert out[0].tolist() == [[9.0, 11.0], [8.0, 10.0]]  # channel 2 first
+    # off by default: only the horizontal flip
+    plan_f = T.BatchPlan(**{**plan.__dict__, "flip": np.array([True])})
+    assert T.augment(img, plan_f, 0, T.TrainConfig()).tolist() == img.flip(-1).tolist()
+    # in a training batch, blur and sharp of every item get the same symmetry: a pair whose blur
+    # is a pixelwise function of its sharp frame keeps that relation
+    sharp = torch.rand(3, 8, 8)
+    for k in range(4):
+        p = T.BatchPlan(**{**plan.__dict__, "rot90": np.array([k]), "vflip": np.array([k % 2 == 0])})
+        torch.testing.assert_close(T.augment(0.5 * sharp, p, 0, cfg), 0.5 * T.augment(sharp, p, 0, cfg))
+
+
 # ----------------------------------------------------------------------------- training
 
 
