@@ -263,3 +263,26 @@ def test_blur_torch_on_cuda_matches_cpu():
     assert gpu[0].device.type == "cuda"
     torch.testing.assert_close(gpu[1].cpu(), cpu[1])
     assert float((gpu[0].cpu() - cpu[0]).std()) == pytest.approx(0.01, rel=0.1)
+
+
+def test_kernel_length_counts_the_path_pixels():
+    from repro.kernels import kernel_length
+
+    k = np.zeros((9, 9))
+    k[4, 1:8] = 1 / 7  # a horizontal line of 7 px
+    assert kernel_length(k) == 7
+    k[2, 2] = 0.0  # zero weights are not on the path
+    assert kernel_length(k) == 7
+    with pytest.raises(ValueError, match="2-D"):
+        kernel_length(np.ones(3))
+
+
+def test_bank_lengths_grow_with_the_grid_and_the_figure_draws():
+    from repro.kernels import KernelBank, bank_lengths, plot_length_match
+
+    small = bank_lengths(KernelBank(200, seed=0, size=13, psz=(3,)), 50)
+    large = bank_lengths(KernelBank(200, seed=0, size=41, psz=(24,)), 50)
+    assert small.shape == (50,) and np.median(small) < np.median(large)
+    assert (small <= 13 * 13).all() and (small >= 1).all()
+    fig = plot_length_match(small, [5.0, 7.0, 9.0])
+    assert "median" in fig.axes[0].get_legend().get_texts()[0].get_text()
