@@ -78,7 +78,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-LOG_FIELDS = ("step", "epoch", "lr", "loss", "val_psnr", "val_psnr_input", "minutes", "steps_per_s")
+LOG_FIELDS = ("step", "epoch", "lr", "loss", "val_psnr", "val_psnr_input", "minutes", "steps_per_s", "data_fraction")
 
 
 # --------------------------------------------------------------------------- configuration
@@ -104,6 +104,9 @@ class TrainConfig:
     decay_every: int = 10_000  # paper: x0.75 every 10^k iterations (k garbled; 10^4 likely)
     decay_factor: float = 0.75  # paper
     warmup_steps: int = 0  # linear learning-rate warm-up from lr/warmup_steps (0 = none, paper)
+    # "step": x decay_factor every decay_every iterations (paper); "cosine": lr * (1 + cos(pi s / steps)) / 2,
+    # which anneals to 0 at the last step (decay_every and decay_factor are then unused)
+    lr_schedule: str = "step"
     head_lr_scale: float = 1.0  # learning-rate factor of the 3 residual-emitting layers (1 = paper)
     loss_reduction: str = "sum"  # "sum" = the paper's sum of squares; see repro.model.multiscale_loss
     grad_clip: float = 0.0  # clip the gradient norm (0 = off, paper)
@@ -149,6 +152,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.loss_reduction must be one of {LOSS_REDUCTIONS}, got {self.loss_reduction!r}")
         if not self.head_lr_scale > 0:
             raise ValueError(f"TrainConfig.head_lr_scale must be > 0, got {self.head_lr_scale}")
+        if self.lr_schedule not in ("step", "cosine"):
+            raise ValueError(f"TrainConfig.lr_schedule must be 'step' or 'cosine', got {self.lr_schedule!r}")
         if not self.lr > 0:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
         object.__setattr__(self, "strides", tuple(int(s) for s in self.strides))
@@ -292,8 +297,11 @@ def get_preset(name: str) -> TrainConfig:
 
 def lr_at(config: TrainConfig, step: int) -> float:
     """Learning rate of (0-based) iteration ``step``: warm-up, then x``decay_factor`` every
-    ``decay_every`` iterations."""
-    lr = config.lr * config.decay_factor ** (step // config.decay_every)
+    ``decay_every`` iterations (``lr_schedule="step"``) or a cosine from ``lr`` to 0 at ``steps``."""
+    if config.lr_schedule == "cosine":
+        lr = config.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, config.steps) / config.steps))
+    else:
+        lr = config.lr * config.decay_factor ** (step // config.decay_every)
     if config.warmup_steps > 0 and step < config.warmup_steps:
         lr *= (step + 1) / config.warmup_steps
     return lr
@@ -805,13 +813,16 @@ def train(
         validate_now()
     t_last = time.perf_counter()
     t_rate, s_rate = t_last, state["step"]
+    data_s = 0.0  # time spent making batches since the last log row (its share is logged)
     stop = False
     while state["step"] < target_steps and not stop:
         step = state["step"]
         lr = lr_at(config, step)
         for group in optimizer.param_groups:
             group["lr"] = lr * group["lr_scale"]
+        t_data = time.perf_counter()
         blurry, sharp = train_data.batch(step, rank, world)
+        data_s += time.perf_counter() - t_data
         if cuda and config.channels_last:
             blurry = blurry.contiguous(memory_format=torch.channels_last)
             sharp = sharp.contiguous(memory_format=torch.channels_last)
@@ -851,15 +862,19 @@ def train(
             rate = (step - s_rate) / max(1e-9, now - t_rate)
             rows.append({"step": step, "epoch": round(step / steps_per_epoch, 4), "lr": lr,
                          "loss": state["acc_loss"] / state["acc_n"], "minutes": round(state["seconds"] / 60, 4),
-                         "steps_per_s": round(rate, 4)})
+                         "steps_per_s": round(rate, 4), "data_fraction": round(data_s / max(1e-9, now - t_rate), 4)})
             state["acc_loss"], state["acc_n"] = 0.0, 0
+            data_s = 0.0
             t_rate, s_rate = now, step
         if step % val_every == 0 or step == target_steps or stop:
             validate_now()
-            t_last = time.perf_counter()  # validation time is not training time
+            # validation and checkpoint time are not training time (nor in the logged rates)
+            t_last = t_rate = time.perf_counter()
+            s_rate, data_s = step, 0.0
         if step % config.checkpoint_every == 0 or step == target_steps or stop:
             save_last()
-            t_last = time.perf_counter()
+            t_last = t_rate = time.perf_counter()
+            s_rate, data_s = step, 0.0
         last_loss = next((r["loss"] for r in reversed(rows) if r.get("loss") is not None), None)
         postfix = {"loss": "-" if last_loss is None else f"{last_loss:.4g}"}
         if state["last_psnr"] is not None:

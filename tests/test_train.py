@@ -313,3 +313,12 @@ def test_init_starts_from_a_checkpoints_weights(smoke_run, data_root, tmp_path):
         _train(_smoke(steps=1, init=str(start), width=0.125), data_root, tmp_path / "bad")
     with pytest.raises(FileNotFoundError, match="no such checkpoint"):
         _train(_smoke(steps=1, init=str(tmp_path / "none.pt")), data_root, tmp_path / "none")
+
+
+def test_cosine_schedule_anneals_to_zero_at_the_last_step():
+    cfg = T.TrainConfig(lr=1e-3, steps=1000, lr_schedule="cosine", warmup_steps=10)
+    assert T.lr_at(cfg, 5) == pytest.approx(1e-3 * 0.5 * (1 + np.cos(np.pi * 5 / 1000)) * 6 / 10)
+    assert T.lr_at(cfg, 500) == pytest.approx(0.5e-3)
+    assert T.lr_at(cfg, 1000) == pytest.approx(0.0, abs=1e-15)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        T.TrainConfig(lr_schedule="linear")
