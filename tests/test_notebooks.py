@@ -96,6 +96,65 @@ def test_tables_say_how_they_were_made(smoke_run):
     assert len(rows) > 1
 
 
+def _numbers(roots: dict, notebook: str) -> dict:
+    import json
+
+    record = json.loads((roots["results"] / f"{notebook}.json").read_text())
+    assert record["notebook"] == notebook and "preset=smoke" in record["made_by"]
+    return record["numbers"]
+
+
+def test_notebooks_record_numbers_that_agree_with_known_answers(smoke_run):
+    # every notebook's last cell writes its key numbers; check them against what they must be
+    from repro.model import DeblurNet, count_parameters
+    from repro.reproduce import PRESETS as REPRO_PRESETS
+    from repro.train import PRESETS as TRAIN_PRESETS
+
+    roots, _, _ = smoke_run
+    s = REPRO_PRESETS["smoke"]
+    wild = _numbers(roots, "01_wild_dataset")
+    # the builder stops at exactly the requested number of accepted pairs per split
+    assert wild["pairs"] == {"train": s.wild_train_pairs, "val": s.wild_val_pairs, "test": s.wild_test_pairs,
+                             "residual": s.residual_images}
+    assert all(1.0 < v < 40.0 for v in wild["median_blur_px"].values())  # paper-strength blur, not none
+    assert all(15.0 < v < 45.0 for v in wild["median_input_psnr_db"].values())
+    # averaging N frames at <= 1 px/frame is within a few grey levels of a continuous exposure
+    assert wild["averaging_psnr_db"]["1.0"] > 45.0 and wild["averaging_psnr_db"]["0.3"] > wild["averaging_psnr_db"]["1.0"]
+    assert 0.5 < wild["sharpness_median"] <= 1.2
+
+    arch = _numbers(roots, "02_architecture")
+    assert arch["parameters_M"] == pytest.approx(count_parameters(DeblurNet()) / 1e6)
+    assert arch["parameters_M"] == pytest.approx(24.7, abs=0.3)  # the paper's network at full width
+    assert arch["layers"] == 17  # 7 + 5 + 5 layers of Table 1
+
+    training = _numbers(roots, "03_training")
+    assert [m["steps"] for m in training["models"]] == [TRAIN_PRESETS["smoke"].steps] * 2
+    assert 1.0 < training["si_kernel_median_px"] < 60.0 and training["wild_blur_median_px"] > 1.0
+
+    table2 = _numbers(roots, "04_table2")
+    with open(roots["results"] / "table2_per_image.csv") as f:
+        per_image = [r for r in csv.DictReader(line for line in f if not line.startswith("#"))]
+    identity = [float(r["psnr"]) for r in per_image if r["method"] == "identity"]
+    assert table2["identity/split"]["n"] == s.eval_limit == len(identity)
+    assert table2["identity/split"]["psnr"] == pytest.approx(sum(identity) / len(identity))
+    assert table2["identity/random"]["n"] == s.eval_n_random
+    for method in s.eval_methods:
+        assert f"{method}/split" in table2
+
+    shift = _numbers(roots, "06_shift_search")["rows"]
+    for row in shift:  # the search includes the zero shift: it can only raise the PSNR
+        assert row["shift-search PSNR (dB)"] >= row["PSNR (dB)"] - 1e-6
+
+    residuals = _numbers(roots, "07_residuals")
+    assert residuals["images"] == residuals["n"] == s.residual_images
+    import math
+
+    if math.isnan(residuals["pearson_r"]):  # the smoke network's residual can still be constant (zero-init)
+        assert math.isnan(residuals["pearson_p"]) and math.isnan(residuals["spearman_r"])
+    else:
+        assert -1.0 <= residuals["pearson_r"] <= 1.0 and 0.0 <= residuals["pearson_p"] <= 1.0
+
+
 def test_bad_preset_fails_before_running(tmp_path):
     with pytest.raises(ValueError, match="unknown preset"):
         run_notebooks("fastest", results_dir=tmp_path / "r", figures_dir=tmp_path / "f")
