@@ -184,8 +184,8 @@ def test_resume_after_interruption_is_byte_identical(tmp_path, monkeypatch):
     (tmp_path / "resumed" / "train" / "b" / "blur").mkdir(parents=True, exist_ok=True)
     (tmp_path / "resumed" / "train" / "b" / "blur" / ".000003.x1.tmp.png").write_bytes(b"half")
     computed = []
-    real = wild.analyse_window
-    monkeypatch.setattr(wild, "analyse_window", lambda *a, **k: computed.append(1) or real(*a, **k))
+    real = wild.scene.analyse_window
+    monkeypatch.setattr(wild.scene, "analyse_window", lambda *a, **k: computed.append(1) or real(*a, **k))
     build_wild(sources, tmp_path / "resumed", **kw)
     assert tree_bytes(tmp_path / "clean") == tree_bytes(tmp_path / "resumed")
     # Only the windows not finished before the interruption were computed again.
