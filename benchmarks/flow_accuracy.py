@@ -33,7 +33,7 @@ def flow_benchmark(backends: Sequence[str] = BACKENDS, *, n_clips: int = 10, n_f
                    **render_options) -> list[dict]:
     """End-point error, speed and 1 px decisions of each flow backend on virtual-camera clips.
 
-    Renders ``n_clips`` clips of ``n_frames`` frames (240x320, :func:`repro.render.render_clip`;
+    Renders ``n_clips`` clips of ``n_frames`` frames (240x320, :func:`repro.camera.render_clip`;
     clip ``i`` with camera speed ``speeds[i % len(speeds)]`` px/frame, so that pairs fall on both
     sides of the 1 px rule) and, for every consecutive pair and backend, compares the estimate
     with the true flow:
@@ -46,7 +46,7 @@ def flow_benchmark(backends: Sequence[str] = BACKENDS, *, n_clips: int = 10, n_f
 
     from tqdm.auto import tqdm
 
-    from repro.render import clip_seed, render_clip
+    from repro.camera import clip_seed, render_clip
 
     per: dict[str, dict[str, list[float]]] = {b: {"epe": [], "epe_small": [], "stat_err": [], "agree": [],
                                                   "cpu": [], "wall": [], "true_over": []} for b in backends}

@@ -1,6 +1,6 @@
 """Optical flow between two frames, behind one function, in one sign convention.
 
-Convention (the same as ``repro.render.Clip.flows``): ``flow = estimate_flow(frame0, frame1)``
+Convention (the same as ``repro.camera.Clip.flows``): ``flow = estimate_flow(frame0, frame1)``
 is the *forward* flow sampled on frame 0's pixel grid, ``flow[y, x] = (dx, dy)`` in pixels, so
 that the scene point at pixel ``(x, y)`` of ``frame0`` is at ``(x + dx, y + dy)`` in ``frame1``;
 equivalently ``frame0(x, y) ~ frame1(x + dx, y + dy)`` (see :func:`warp_backward`).

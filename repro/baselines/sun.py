@@ -231,10 +231,10 @@ def load_sun_checkpoint(path: str | os.PathLike | None = None) -> tuple[SunCNN, 
 
 def training_photos(split: str) -> list[Path]:
     """Photo files of ``split`` ("train"/"test"): the renderer's disjoint split of the photos
-    shipped with scikit-image and matplotlib (:func:`repro.render.photo_paths`)."""
+    shipped with scikit-image and matplotlib (:func:`repro.camera.photo_paths`)."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    from ..render import photo_paths
+    from ..camera import photo_paths
 
     return [Path(p) for p in photo_paths(split)]
 

@@ -31,7 +31,7 @@ def averaging_check(*, speeds: Sequence[float] = AVERAGING_SPEEDS, seeds: Sequen
     |flow| of its fastest frame pair, camera and objects together, as the virtual camera sets it
     for the WILD build) a virtual-camera clip of ``n + 2`` frames (``size``: the camera's default)
     is rendered with ``temporal_supersample`` (k = 8)
-    sub-frames per frame interval (:func:`repro.render.render_clip`). The window is frames
+    sub-frames per frame interval (:func:`repro.camera.render_clip`). The window is frames
     ``1 .. n``; its average (the WILD blurry image) is compared with the *continuous* exposure
     over the same time, ``[1 - 1/2, n + 1/2]`` frame intervals (each frame stands for its own
     1/240 s; a 360-degree shutter), integrated by the trapezoid rule over the ``n k + 1``
@@ -45,7 +45,7 @@ def averaging_check(*, speeds: Sequence[float] = AVERAGING_SPEEDS, seeds: Sequen
     from skimage.metrics import peak_signal_noise_ratio
     from tqdm.auto import tqdm
 
-    from ..render import DEFAULT_SIZE, clip_seed, render_clip
+    from ..camera import DEFAULT_SIZE, clip_seed, render_clip
 
     k = int(temporal_supersample)
     if k < 2 or k % 2:

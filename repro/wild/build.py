@@ -42,15 +42,15 @@ class _SceneTask:
 
 
 def _camera_version() -> str:
-    from ..render import CAMERA_VERSION
+    from ..camera import CAMERA_VERSION
 
     return CAMERA_VERSION
 
 
 def _virtual_camera(config: BuildConfig, n_clips: int):
-    """The virtual camera of a build: ``n_clips`` lazy :class:`repro.render.VirtualSource` clips
+    """The virtual camera of a build: ``n_clips`` lazy :class:`repro.camera.VirtualSource` clips
     (their length is ``virtual["n_frames"]``, or a placeholder when each clip is one window)."""
-    from ..render import DEFAULT_SIZE, VirtualCamera
+    from ..camera import DEFAULT_SIZE, VirtualCamera
 
     opts = dict(config.virtual)
     k = config.downsample
@@ -150,7 +150,7 @@ def build_wild(source: str | os.PathLike | Sequence[Any], out: str | os.PathLike
 
     Parameters
     ----------
-    source : ``"virtual"`` (the virtual 240 fps camera, :mod:`repro.render`), a path opened by
+    source : ``"virtual"`` (the virtual 240 fps camera, :mod:`repro.camera`), a path opened by
         :func:`repro.video.open_sources` (frame folder, video file, ``GOPRO_Large_all``), or a
         sequence of FrameSource-like objects (``.name``, iterable of uint8 ``(H, W, 3)`` frames).
     config : the parameters that decide the build's content (:class:`BuildConfig`, whose defaults
@@ -164,7 +164,7 @@ def build_wild(source: str | os.PathLike | Sequence[Any], out: str | os.PathLike
         ``downsample=3`` renders 720x960 and follows the paper literally. ``virtual``: options
         of the virtual camera: ``n_frames`` (default: each clip is one window of N frames, N as
         drawn for the scene), ``size`` (``(240k, 320k)``), and any further keyword of
-        :func:`repro.render.render_clip` (``supersample``, ``speed``, ``kind``, ``noise_std``,
+        :func:`repro.camera.render_clip` (``supersample``, ``speed``, ``kind``, ``noise_std``,
         ``device``...).
     pairs : stop after exactly this many accepted pairs (scenes taken in order; the last one cut);
         ``None``: every window of every scene (for ``"virtual"``: ``DEFAULT_VIRTUAL_PAIRS``).

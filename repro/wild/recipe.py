@@ -41,7 +41,7 @@ class BuildConfig:
     flow_backend: str = DEFAULT_BACKEND  # see repro.flow.BACKENDS
     save_blursize: bool = False        # also write the per-pixel blur-size map as .npy
     virtual: dict = field(default_factory=dict)  # options of the virtual camera (n_frames, size, ...)
-    camera: str = ""                   # the virtual camera's version (repro.render.CAMERA_VERSION); "" for footage
+    camera: str = ""                   # the virtual camera's version (repro.camera.CAMERA_VERSION); "" for footage
 
     def __post_init__(self) -> None:
         # One type per field, whatever the caller passed: build.json's text depends on it (50 != 50.0).
