@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str | None]] = {
     "build-wild": ("repro.wild.cli", "build a WILD dataset (blurry/sharp pairs) from high-frame-rate video", None),
     "train": ("repro.train", "train DeblurNet^WILD or DeblurNet^SI", "repro.cli:train_arguments"),
     "evaluate": ("repro.evaluate.cli", "evaluate methods on a paired test split (Table 2)", None),
-    "train-sun": ("repro.baselines.sun", "train the Sun et al. 2015 motion-kernel CNN",
+    "train-sun": ("repro.baselines.sun.cli", "train the Sun et al. 2015 motion-kernel CNN",
                   "repro.cli:train_sun_arguments"),
     "reproduce": ("repro.reproduce", "run every notebook through papermill", None),
 }
