@@ -250,6 +250,15 @@ def test_other_parameters_refuse_to_resume_and_bad_input_is_named(tmp_path):
         read_manifest(tmp_path / "nothing")
 
 
+def test_a_build_config_passed_whole_builds_what_its_fields_as_keywords_build(tmp_path):
+    kw = dict(workers=0, progress=False)
+    build_wild([Pan("a", n_frames=12)], tmp_path / "kw", n_range=(7, 9), max_flow=2.0, seed=1, **kw)
+    build_wild([Pan("a", n_frames=12)], tmp_path / "cfg", BuildConfig(n_range=(7, 9), max_flow=2, seed=1), **kw)
+    assert tree_bytes(tmp_path / "kw") == tree_bytes(tmp_path / "cfg")
+    with pytest.raises(TypeError, match="unknown parameters"):
+        build_wild([Pan("a")], tmp_path / "x", max_flw=2.0)
+
+
 def test_averaging_check_error_grows_with_the_flow_and_plots(tmp_path):
     from repro.wild import averaging_check, plot_averaging_check
 

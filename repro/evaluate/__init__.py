@@ -38,4 +38,3 @@ from .tables import PAPER_TABLE2
 
 __all__ = ["Method", "Identity", "DeblurNetMethod", "PAPER_TABLE2", "make_method", "list_pairs", "select_images",
            "evaluate", "figure4", "figure4_figure", "add_arguments", "run"]
-

@@ -111,7 +111,6 @@ def _worker_init() -> None:
         pass
 
 
-
 def _clean_temporaries(split_dir: Path) -> None:
     """Remove temporary files left by a killed build (atomic writes name them ``.<stem>.*.tmp.*``)."""
     if not split_dir.is_dir():
@@ -140,7 +139,6 @@ def _remove_scene_files(out: Path, split: str, scene: str, rows: Sequence[dict])
         if r["accepted"]:
             for kind, suffix in (("blur", ".png"), ("sharp", ".png"), ("blursize", ".npy")):
                 (out / window_file(split, scene, kind, r["center"], suffix)).unlink(missing_ok=True)
-
 
 
 def build_wild(source: str | os.PathLike | Sequence[Any], out: str | os.PathLike, config: BuildConfig | None = None,

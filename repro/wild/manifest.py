@@ -59,4 +59,3 @@ def read_manifest(out: str | os.PathLike) -> list[dict]:
             r["accepted"] = r["accepted"] == "1"
             rows.append(r)
     return rows
-

@@ -71,7 +71,6 @@ class BuildConfig:
         return json.dumps(d, indent=2, sort_keys=True, default=str) + "\n"
 
 
-
 _FIELD_TYPES = {  # BuildConfig fields whose type is normalised (see BuildConfig.__post_init__)
     "n_range": lambda v: tuple(int(x) for x in v),
     "gap": int,
@@ -264,7 +263,6 @@ def draw_window_sizes(rng: np.random.Generator, n_range: tuple[int, int]) -> Ite
 def scene_rng(seed: int, name: str) -> np.random.Generator:
     """The random stream of scene ``name``'s window sizes: the same in every process and run."""
     return np.random.default_rng([int(seed), zlib.crc32(name.encode("utf-8"))])
-
 
 
 def downsample_flow(flow: np.ndarray, k: int) -> np.ndarray:

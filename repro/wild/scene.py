@@ -195,4 +195,3 @@ def process_scene(frames: Iterable[np.ndarray], scene: str, out: str | os.PathLi
         cache.drop_before(start)
     save_state(True)
     return rows
-
