@@ -19,7 +19,7 @@ bench=$!
 OUT="$W/train" PY=$PY TRAIN_MIN=${TRAIN_MIN:-3.5} TRAIN_PAIRS=${TRAIN_PAIRS:-1200} bash benchmarks/gpu_train.sh > "$W/train.log" 2>&1 &
 train=$!
 wait $bench; stamp "benchmarks done (rc $?)"; tail -n 30 "$W/bench.log"
-$PY -m repro._render_gpucheck "$W/render_gpu.json" > "$W/render_gpu.log" 2>&1; stamp "render check rc $?"
+$PY benchmarks/camera.py "$W/render_gpu.json" > "$W/render_gpu.log" 2>&1; stamp "render check rc $?"
 $PY -m pytest -q -p no:cacheprovider tests/test_kernels.py -k cuda > "$W/pytest_cuda.log" 2>&1; stamp "cuda pytest rc $?"
 tail -n 3 "$W/pytest_cuda.log"
 wait $train; stamp "training done (rc $?)"; tail -n 25 "$W/train.log"

@@ -26,11 +26,11 @@ EPILOG = """examples:
 COMMANDS: dict[str, tuple[str, str, str | None]] = {
     "deblur": ("repro.inference", "deblur an image (or a folder of images) with DeblurNet",
                "repro.cli:deblur_arguments"),
-    "render": ("repro.render", "render clips of the virtual 240 fps camera", "repro.cli:render_arguments"),
-    "build-wild": ("repro.wild", "build a WILD dataset (blurry/sharp pairs) from high-frame-rate video", None),
+    "render": ("repro.camera.cli", "render clips of the virtual 240 fps camera", "repro.cli:render_arguments"),
+    "build-wild": ("repro.wild.cli", "build a WILD dataset (blurry/sharp pairs) from high-frame-rate video", None),
     "train": ("repro.train", "train DeblurNet^WILD or DeblurNet^SI", "repro.cli:train_arguments"),
-    "evaluate": ("repro.evaluate", "evaluate methods on a paired test split (Table 2)", None),
-    "train-sun": ("repro.baselines.sun", "train the Sun et al. 2015 motion-kernel CNN",
+    "evaluate": ("repro.evaluate.cli", "evaluate methods on a paired test split (Table 2)", None),
+    "train-sun": ("repro.baselines.sun.cli", "train the Sun et al. 2015 motion-kernel CNN",
                   "repro.cli:train_sun_arguments"),
     "reproduce": ("repro.reproduce", "run every notebook through papermill", None),
 }

@@ -46,7 +46,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def render_arguments(parser: argparse.ArgumentParser) -> None:
-    from ._render_scene import KINDS, SPLITS  # numpy only
+    from .camera import KINDS, SPLITS  # numpy only (repro.camera imports torch only for rendering)
 
     parser.add_argument("out", type=Path, help="output folder: OUT/<split>/virtual_NNNN/{NNNNNN.png, flows.npy, meta.json}")
     parser.add_argument("--clips", type=int, default=4, help="number of clips (default 4)")

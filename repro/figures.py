@@ -305,7 +305,7 @@ def qualitative_figure(scenes: Sequence[dict], columns: Sequence[str], *, zoom: 
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    from .evaluate import _pick_crops
+    from .evaluate.fig4 import pick_crops
     from .metrics import psnr
 
     if not scenes:
@@ -319,7 +319,7 @@ def qualitative_figure(scenes: Sequence[dict], columns: Sequence[str], *, zoom: 
         imgs = [np.clip(np.asarray(im, dtype=np.float32), 0, 1) for im in s["images"]]
         H, W = imgs[0].shape[:2]
         side = crop_side(H, W, zoom)
-        found = _pick_crops(imgs[0], imgs[-1], side, 1)
+        found = pick_crops(imgs[0], imgs[-1], side, 1)
         crops.append((found[0] if found else ((H - side) // 2, (W - side) // 2), side))
         scores.append([psnr(imgs[-1], im, data_range=1.0) for im in imgs[:-1]])
         ratios += [H / W, 1.0]

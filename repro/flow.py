@@ -1,6 +1,6 @@
 """Optical flow between two frames, behind one function, in one sign convention.
 
-Convention (the same as ``repro.render.Clip.flows``): ``flow = estimate_flow(frame0, frame1)``
+Convention (the same as ``repro.camera.Clip.flows``): ``flow = estimate_flow(frame0, frame1)``
 is the *forward* flow sampled on frame 0's pixel grid, ``flow[y, x] = (dx, dy)`` in pixels, so
 that the scene point at pixel ``(x, y)`` of ``frame0`` is at ``(x + dx, y + dy)`` in ``frame1``;
 equivalently ``frame0(x, y) ~ frame1(x + dx, y + dy)`` (see :func:`warp_backward`).
@@ -13,7 +13,7 @@ The two libraries use different conventions, converted here:
   column) displacements with ``reference(r, c) ~ moving(r + v, c + u)``; with
   ``reference = frame0`` and ``moving = frame1`` this is ours with the two channels swapped.
 
-Backends (measured in ``repro.wild`` against the renderer's true flow; see the module notes there):
+Backends (measured against the renderer's true flow by ``benchmarks/flow_accuracy.py``, ``results/flow_benchmark.md``):
 
 ===================  ===============================================================
 ``"dis"``            OpenCV DIS, preset ``medium`` (default: accurate and fast)

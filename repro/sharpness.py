@@ -71,8 +71,7 @@ def photo_sharpness(name: str, split: str, *, size: tuple[int, int] | None = Non
     with ``keep_images`` also ``frame``, ``reference`` (``(H, W, 3)`` float32) and ``native``
     (the region at the photo's own resolution) for figures.
     """
-    from ._render_scene import load_photo, photo_path
-    from .render import DEFAULT_SIZE, render_clip
+    from .camera import DEFAULT_SIZE, load_photo, photo_path, render_clip
 
     size = tuple(size or DEFAULT_SIZE)
     clip = render_clip(seed, n_frames=1, size=size, split=split, kind="pan", pan=(0.0, 0.0), objects=0,
@@ -94,10 +93,10 @@ def sharpness_table(*, size: tuple[int, int] | None = None, seed: int = 0, keep_
     (sprites, which have their own alpha, are left out), in catalogue order."""
     from tqdm.auto import tqdm
 
-    from ._render_scene import _PHOTOS, SPLIT_PHOTOS
+    from .camera import PHOTOS, SPLIT_PHOTOS
 
     split_of = {n: s for s in ("train", "val", "test") for n in SPLIT_PHOTOS[s]}  # "residual" reuses test's
-    names = [n for n, (_, _, role) in _PHOTOS.items() if role != "sprite"]
+    names = [n for n, (_, _, role) in PHOTOS.items() if role != "sprite"]
     return [photo_sharpness(n, split_of[n], size=size, seed=seed, keep_images=keep_images)
             for n in tqdm(names, desc="sharpness", disable=not progress)]
 

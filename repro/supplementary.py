@@ -45,7 +45,7 @@ def _camera_shake(path: Path, seed: int, results_dir: Path) -> list[Path]:
 
 
 def _virtual_camera_strip(path: Path, seed: int, results_dir: Path) -> list[Path]:
-    from .render import virtual_camera_strip
+    from .camera import virtual_camera_strip
 
     return [virtual_camera_strip(path, seed=seed)]
 
@@ -85,7 +85,7 @@ FIGURES: dict[str, tuple[Callable[[Path, int, Path], list[Path]], str]] = {
     "camera_shake.png": (_camera_shake, "Köhler-style camera shake with its local kernels and 6-D trajectory, "
                                         "the input of Fig. 8 (repro.synthetic.figure_camera_shake)"),
     "virtual_camera_strip.png": (_virtual_camera_strip, "the virtual 240 fps camera: frames, true flow and an "
-                                                        "average per clip kind (repro.render.virtual_camera_strip)"),
+                                                        "average per clip kind (repro.camera.virtual_camera_strip)"),
     "sun_motion_field.png": (_sun_motion_field, "Sun et al. 2015: estimated vs true motion field on a known "
                                                 "non-uniform blur (repro.baselines.sun.figure_motion_field)"),
     "baseline_kernels.png": (_baseline_kernels, "Xu & Jia 2010 and Xu, Zheng & Jia 2013: estimated vs true kernels "

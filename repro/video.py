@@ -235,11 +235,11 @@ def open_sources(source: str | os.PathLike, split: str | None = None, *, fps: fl
 
     ``split`` picks ``source/<split>`` when that folder exists (``GOPRO_Large_all`` root).
     ``fps`` overrides the frame rate (default: the video's own, 240 for frame folders).
-    The string ``"virtual"`` is not handled here: see :class:`repro.render.VirtualCamera`.
+    The string ``"virtual"`` is not handled here: see :class:`repro.camera.VirtualCamera`.
     """
     path = Path(source)
     if str(source) == "virtual":
-        raise ValueError("'virtual' is the rendered camera: use repro.render.VirtualCamera")
+        raise ValueError("'virtual' is the rendered camera: use repro.camera.VirtualCamera")
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")
     folder_fps = DEFAULT_FPS if fps is None else fps

@@ -48,10 +48,10 @@ def test_arguments_kept_here_match_the_modules():
     assert (cli.DEFAULT_TILE, cli.DEFAULT_OVERLAP) == (inference.DEFAULT_TILE, inference.DEFAULT_OVERLAP)
     assert command_parser("train-sun").parse_args([]).out == sun.default_checkpoint()
     assert command_parser("render").parse_args(["o", "--size", "120x216"]).size == (120, 216)
-    from repro import render
+    from repro import camera
 
     defaults = command_parser("render").parse_args(["o"])
-    assert defaults.size == render.DEFAULT_SIZE and defaults.supersample == 1
+    assert defaults.size == camera.DEFAULT_SIZE and defaults.supersample == 1
 
 
 @pytest.mark.parametrize("argv,expected", [

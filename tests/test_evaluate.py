@@ -10,6 +10,7 @@ import pytest
 from scipy import ndimage
 
 from repro import evaluate as ev
+from repro.evaluate.fig4 import pick_crops
 from repro import methods
 from repro.images import read_image, to_float, write_image
 from repro.metrics import psnr, ssim
@@ -225,7 +226,7 @@ def test_figure4_layout(data, tmp_path):
     blurry = np.zeros((H, W, 3))
     sharp = blurry.copy()
     sharp[10:20, 30:40] = 1.0  # the only place where blur changed the image
-    corners = ev._pick_crops(blurry, sharp, 10, 1)
+    corners = pick_crops(blurry, sharp, 10, 1)
     assert corners == [(10, 30)]
 
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from repro.render import (
+from repro.camera import (
     REFERENCE_ROWS,
     VirtualCamera,
     photo_paths,
@@ -207,7 +207,7 @@ def test_peak_flow_sets_the_flow_statistic_of_the_whole_scene(seed):
 
 
 def test_drawn_peak_flows_span_the_legal_range_and_crowd_at_the_top():
-    from repro._render_scene import PEAK_FLOW_RANGE, draw_peak_flow
+    from repro.camera import PEAK_FLOW_RANGE, draw_peak_flow
 
     rng = np.random.default_rng(0)
     p = np.array([draw_peak_flow(rng) for _ in range(20_000)])
@@ -225,7 +225,7 @@ def test_photos_are_shown_below_native_resolution_and_the_scene_is_size_free():
 
 
 def test_user_photo_folder_splits_by_file_name(tmp_path):
-    from repro._render_scene import photo_split
+    from repro.camera import photo_split
     from repro.images import write_image
 
     img = (np.random.default_rng(0).random((300, 400, 3)) * 255).astype(np.uint8)

@@ -40,7 +40,7 @@ def test_rendered_frames_keep_most_of_the_photo_detail(name, split):
 
 
 def test_the_table_names_each_photo_by_its_split():
-    from repro._render_scene import SPLIT_PHOTOS
+    from repro.camera import SPLIT_PHOTOS
     from repro.sharpness import sharpness_table
 
     rows = {r["photo"]: r for r in sharpness_table(progress=False, size=(60, 80))}

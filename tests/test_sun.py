@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from repro.baselines import sun
-from repro.baselines.motion_kernels import (
+from repro.baselines.sun.motion_kernels import (
     angle_difference,
     kernel_labels,
     kernel_stack,

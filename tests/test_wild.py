@@ -184,8 +184,8 @@ def test_resume_after_interruption_is_byte_identical(tmp_path, monkeypatch):
     (tmp_path / "resumed" / "train" / "b" / "blur").mkdir(parents=True, exist_ok=True)
     (tmp_path / "resumed" / "train" / "b" / "blur" / ".000003.x1.tmp.png").write_bytes(b"half")
     computed = []
-    real = wild.analyse_window
-    monkeypatch.setattr(wild, "analyse_window", lambda *a, **k: computed.append(1) or real(*a, **k))
+    real = wild.scene.analyse_window
+    monkeypatch.setattr(wild.scene, "analyse_window", lambda *a, **k: computed.append(1) or real(*a, **k))
     build_wild(sources, tmp_path / "resumed", **kw)
     assert tree_bytes(tmp_path / "clean") == tree_bytes(tmp_path / "resumed")
     # Only the windows not finished before the interruption were computed again.
@@ -248,6 +248,15 @@ def test_other_parameters_refuse_to_resume_and_bad_input_is_named(tmp_path):
         build_wild([Pan("a"), Pan("a")], tmp_path / "z", workers=0)
     with pytest.raises(FileNotFoundError):
         read_manifest(tmp_path / "nothing")
+
+
+def test_a_build_config_passed_whole_builds_what_its_fields_as_keywords_build(tmp_path):
+    kw = dict(workers=0, progress=False)
+    build_wild([Pan("a", n_frames=12)], tmp_path / "kw", n_range=(7, 9), max_flow=2.0, seed=1, **kw)
+    build_wild([Pan("a", n_frames=12)], tmp_path / "cfg", BuildConfig(n_range=(7, 9), max_flow=2, seed=1), **kw)
+    assert tree_bytes(tmp_path / "kw") == tree_bytes(tmp_path / "cfg")
+    with pytest.raises(TypeError, match="unknown parameters"):
+        build_wild([Pan("a")], tmp_path / "x", max_flw=2.0)
 
 
 def test_averaging_check_error_grows_with_the_flow_and_plots(tmp_path):

@@ -1,0 +1,274 @@
+"""The Table 2 run: every method on every evaluated pair, CPU-bound methods in worker processes,
+a crash recorded as the row's error, resumable from the per-image CSV."""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+import numpy as np
+
+from ..files import atomic_write_text
+from ..images import write_image
+from ..provenance import portable_path
+from .data import checked_output, list_pairs, load_rgb, output_path, pair_digest, select_images
+from .method import Method, fingerprint, make_method
+from .tables import (METRIC_KEYS, PER_IMAGE_FIELDS, SUMMARY_FIELDS, csv_text, failed_row, markdown, parse_number,
+                     read_per_image, summarise)
+
+__all__ = ["evaluate"]
+
+log = logging.getLogger(__name__)
+
+
+def _metrics_row(output: np.ndarray, sharp: np.ndarray, shift_radius: int) -> dict:
+    """PSNR, SSIM and (``shift_radius > 0``) the shift-search PSNR of ``output`` against ``sharp``,
+    both ``(H, W, 3)`` float32 in [0, 1]."""
+    from ..metrics import psnr, shift_search_psnr, ssim
+
+    row = {"psnr": psnr(sharp, output, data_range=1.0), "ssim": ssim(sharp, output, data_range=1.0),
+           "psnr_shift": math.nan, "shift_dy": math.nan, "shift_dx": math.nan}
+    if shift_radius > 0:
+        try:
+            s = shift_search_psnr(output, sharp, radius=shift_radius, border=shift_radius + 1, subpixel=False)
+            row.update(psnr_shift=s.psnr, shift_dy=s.integer_shift[0], shift_dx=s.integer_shift[1])
+        except ValueError:  # image too small for the radius: leave NaN
+            pass
+    return row
+
+
+def _evaluate_one(method: Method, blur_path: Path, sharp_path: Path, shift_radius: int,
+                  save_path: Path | None) -> dict:
+    """Run ``method`` on one pair and score it; any exception becomes the row's ``error``."""
+    row = failed_row()
+    try:
+        blurry, sharp = load_rgb(blur_path), load_rgb(sharp_path)
+        if blurry.shape != sharp.shape:
+            raise ValueError(f"{blur_path}: shape {blurry.shape} differs from {sharp_path}: {sharp.shape}")
+        start = time.perf_counter()
+        output = np.asarray(method.deblur(blurry))
+        row["seconds"] = time.perf_counter() - start
+        output = checked_output(output, sharp.shape)
+        row.update(_metrics_row(output, sharp, shift_radius))
+        if save_path is not None:
+            write_image(save_path, output)
+    except Exception as exc:  # recorded, not fatal: one method failing on one image
+        row["error"] = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:500]
+        log.warning("%s failed on %s: %s", getattr(method, "name", "?"), blur_path, row["error"])
+    return row
+
+
+def _mp_context():
+    """Worker processes that start clean (no inherited torch/OpenMP threads, which ``fork`` would
+    copy in a broken state) but fast: forked from a server that has imported ``repro`` once."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["repro.evaluate"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+_WORKER_METHODS: list = []  # set in each worker process by _init_worker
+
+
+def _init_worker(methods: list) -> None:
+    _WORKER_METHODS[:] = methods
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+
+
+def _worker_task(index: int, blur_path: Path, sharp_path: Path, shift_radius: int, save_path: Path | None) -> dict:
+    return _evaluate_one(_WORKER_METHODS[index], blur_path, sharp_path, shift_radius, save_path)
+
+
+def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split: str = "test", n_random: int = 15,
+             seed: int = 0, out: str | os.PathLike, workers: int | None = None,
+             limit: int | None = None, shift_radius: int = 10, save_outputs: str = "random", resume: bool = False,
+             provenance: dict | None = None, progress: bool = True) -> dict:
+    """Evaluate ``methods`` on the pairs of ``data/<split>`` and write the Table 2 files to ``out``.
+
+    Parameters
+    ----------
+    methods : :class:`Method` objects or names for :func:`make_method`; names must be unique.
+    data : a GoPro-layout folder (see :func:`list_pairs`).
+    out : folder of the tables (and of ``outputs/``); required, so nothing lands in the current
+        folder unasked.
+    n_random, seed, limit : the random subset and the evaluated images (see :func:`select_images`).
+    workers : processes for CPU-bound methods (``parallel`` not False); 0 or 1 runs everything in
+        this process. Default: ``min(4, cpu count)``.
+    shift_radius : radius of the shift-search PSNR column (0 = skip it).
+    save_outputs : "random" (outputs of the random subset), "all" or "none", as PNG under
+        ``out/outputs/<method>/<scene>/<stem>.png`` (used by :func:`figure4`).
+    resume : reuse rows of an existing ``table2_per_image.csv`` computed without error for the
+        same method fingerprint, image and ``shift_radius``; rows of methods not in ``methods``
+        are kept and appear in the tables too (so DeblurNet on a GPU and the classical methods
+        on a CPU can be run separately into one table, with the same seed/n_random/limit).
+    provenance : how the run was made (preset, device, seed, date, ...); default
+        :func:`repro.provenance.provenance`.
+
+    Returns ``{"summary": [...], "per_image": [...], "files": {...}, "random_names": [...],
+    "data": str, "provenance": str}``.
+    """
+    methods = [make_method(m) if isinstance(m, str) else m for m in methods]
+    names = [m.name for m in methods]
+    if len(set(names)) != len(names):
+        raise ValueError(f"method names must be unique, got {names}")
+    if save_outputs not in ("random", "all", "none"):
+        raise ValueError(f"save_outputs must be 'random', 'all' or 'none', got {save_outputs!r}")
+    if shift_radius < 0:
+        raise ValueError(f"shift_radius must be >= 0, got {shift_radius}")
+    out = Path(out)
+    data = Path(data)
+    image_names, pairs = list_pairs(data, split)
+    random_idx, eval_idx = select_images(len(pairs), n_random=n_random, seed=seed, limit=limit)
+    random_set = set(random_idx)
+    workers = min(4, os.cpu_count() or 1) if workers is None else int(workers)
+
+    n_scenes = len({n.split("/")[0] for n in image_names})
+    data_line = f"{portable_path(data)} (split '{split}': {len(pairs)} pairs in {n_scenes} scenes"
+    if (data / "manifest.csv").is_file():
+        data_line += "; built by repro.wild, see manifest.csv"
+    data_line += ")"
+    if provenance is None:
+        try:
+            from ..provenance import provenance as _prov
+
+            provenance = _prov(seed=seed)
+        except Exception as exc:  # provenance is informative; never fail the run for it
+            log.warning("could not collect provenance: %s", exc)
+            provenance = {"seed": seed}
+    provenance = {**provenance, "random_seed": seed, "n_random": n_random, "split": split, "limit": limit,
+                  "shift_radius": shift_radius}
+    prov_line = "; ".join(f"{k}={v}" for k, v in provenance.items() if v is not None)
+
+    per_image_path = out / "table2_per_image.csv"
+    previous = {}
+    carried: list[dict] = []  # resume: rows of methods not in this run, kept in the tables
+    # resume matches rows by the images' content too, so a rebuilt dataset with the same file
+    # names never reuses stale numbers
+    digests = {ii: pair_digest(pairs[ii]) for ii in eval_idx} if resume else {}
+    if resume:
+        index_of = {image_names[i]: i for i in eval_idx}
+        for r in read_per_image(per_image_path):
+            if r["method"] not in names:
+                if (r["name"] in index_of and r.get("shift_radius", "") == str(shift_radius)
+                        and r.get("image_sha", "") == digests[index_of[r["name"]]]):
+                    ii = index_of[r["name"]]
+                    carried.append({**r, **{k: parse_number(r.get(k)) for k in METRIC_KEYS},
+                                    "index": ii, "in_random": ii in random_set, "error": r.get("error") or ""})
+            elif not r.get("error"):
+                previous[(r["method"], r.get("fingerprint", ""), r["name"], r.get("shift_radius", ""),
+                          r.get("image_sha", ""))] = r
+
+    rows: dict[tuple[int, int], dict] = {}
+    tasks: list[tuple[int, int]] = []  # (method index, image index) still to compute
+    fingerprints = [fingerprint(m) for m in methods]
+    for mi, m in enumerate(methods):
+        for ii in eval_idx:
+            key = (m.name, fingerprints[mi], image_names[ii], str(shift_radius), digests.get(ii, ""))
+            if key in previous:
+                old = previous[key]
+                rows[(mi, ii)] = {**{k: parse_number(old.get(k)) for k in METRIC_KEYS}, "error": ""}
+            else:
+                tasks.append((mi, ii))
+    if previous:
+        log.info("resume: reused %d of %d rows", len(rows), len(rows) + len(tasks))
+
+    def save_path(mi: int, ii: int) -> Path | None:
+        if save_outputs == "all" or (save_outputs == "random" and ii in random_set):
+            return output_path(out, methods[mi].name, image_names[ii])
+        return None
+
+    def full_row(mi: int, ii: int) -> dict:
+        return {"method": methods[mi].name, "name": image_names[ii], "index": ii, "in_random": ii in random_set,
+                "fingerprint": fingerprints[mi], "shift_radius": shift_radius,
+                "image_sha": digests.get(ii) or pair_digest(pairs[ii]), **rows[(mi, ii)]}
+
+    def per_image_rows() -> list[dict]:
+        return carried + [full_row(mi, ii) for mi in range(len(methods)) for ii in eval_idx if (mi, ii) in rows]
+
+    last_write = [time.monotonic()]
+
+    def checkpoint_rows(force: bool = False) -> None:
+        if force or time.monotonic() - last_write[0] > 30:
+            atomic_write_text(per_image_path, csv_text(per_image_rows(), PER_IMAGE_FIELDS))
+            last_write[0] = time.monotonic()
+
+    from tqdm.auto import tqdm
+
+    pool_tasks = [t for t in tasks if workers > 1 and getattr(methods[t[0]], "parallel", True)]
+    in_pool = set(pool_tasks)
+    pool_methods = {mi for mi, _ in pool_tasks}  # only these are sent to the workers
+    local_tasks = [t for t in tasks if t not in in_pool]
+    bar = tqdm(total=len(tasks), desc="evaluate", unit="run", disable=not progress)
+    pending: dict[Future, tuple[int, int]] = {}
+    executor = None
+    try:
+        if pool_tasks:
+            executor = ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(),
+                                           initializer=_init_worker,
+                                           initargs=([m if i in pool_methods else None
+                                                      for i, m in enumerate(methods)],))
+            for mi, ii in pool_tasks:
+                b, s = pairs[ii]
+                pending[executor.submit(_worker_task, mi, b, s, shift_radius, save_path(mi, ii))] = (mi, ii)
+
+        def collect(block: bool) -> None:
+            done = as_completed(list(pending)) if block else [f for f in pending if f.done()]
+            for fut in done:
+                mi, ii = pending.pop(fut)
+                try:
+                    rows[(mi, ii)] = fut.result()
+                except Exception as exc:  # the worker died (BrokenProcessPool) or could not start
+                    kind = "worker process died" if isinstance(exc, BrokenProcessPool) else "worker failed"
+                    rows[(mi, ii)] = failed_row(f"{kind}: {type(exc).__name__}: {exc}"[:500])
+                bar.set_postfix_str(methods[mi].name, refresh=False)
+                bar.update()
+                checkpoint_rows()
+
+        for mi, ii in local_tasks:
+            b, s = pairs[ii]
+            rows[(mi, ii)] = _evaluate_one(methods[mi], b, s, shift_radius, save_path(mi, ii))
+            bar.set_postfix_str(methods[mi].name, refresh=False)
+            bar.update()
+            collect(block=False)
+            checkpoint_rows()
+        collect(block=True)
+    finally:
+        bar.close()
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+        if rows:
+            checkpoint_rows(force=True)
+
+    per_image = per_image_rows()
+    summary = summarise(per_image, list(dict.fromkeys([r["method"] for r in carried] + names)), data_line,
+                         prov_line)
+    descriptions = {}
+    for m in methods:
+        if hasattr(m, "describe"):
+            try:
+                descriptions[m.name] = m.describe()
+            except Exception as exc:
+                descriptions[m.name] = f"(no description: {exc})"
+    for r in carried:
+        descriptions.setdefault(r["method"], f"rows kept from an earlier run into {per_image_path.name} "
+                                             f"(fingerprint {r.get('fingerprint', '?')})")
+    failures = [r for r in per_image if r["error"]]
+    random_names = [image_names[i] for i in random_idx]
+    md = markdown(summary, data_line=data_line, prov_line=prov_line, n_random=len(random_idx),
+                   n_eval=len(eval_idx), n_total=len(pairs), random_names=random_names, descriptions=descriptions,
+                   shift_radius=shift_radius, failures=failures)
+    files = {"per_image": per_image_path, "csv": out / "table2.csv", "md": out / "table2.md"}
+    atomic_write_text(files["csv"], csv_text(summary, SUMMARY_FIELDS))
+    atomic_write_text(files["md"], md)
+    return {"summary": summary, "per_image": per_image, "files": files, "random_names": random_names,
+            "data": data_line, "provenance": prov_line, "markdown": md}
