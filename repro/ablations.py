@@ -283,11 +283,42 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, root: str | os.PathLike, 
 # --------------------------------------------------------------------------- the study
 
 
-def _fingerprint(config, data_root: Path, val_root: Path, seed: int, n: int) -> str:
+def _fingerprint(config, data_root: Path, val_root: Path, seed: int, n: int) -> dict:
+    """What makes a variant's run: its training config, data, seed and number of pairs."""
     from .provenance import portable_path
 
-    return json.dumps({"config": config.to_dict(), "data_root": portable_path(data_root),
-                       "val_root": portable_path(val_root), "seed": seed, "pairs": n}, sort_keys=True)
+    return {"config": config.to_dict(), "data_root": portable_path(data_root), "val_root": portable_path(val_root),
+            "seed": seed, "pairs": n}
+
+
+def _set_aside_other_run(out: Path, fp: dict) -> None:
+    """A ``last.pt`` in ``out`` made with another config or seed is not resumed: its folder is
+    renamed ``<variant>.old-<time>`` (nothing is deleted) and the variant starts afresh."""
+    last = out / "last.pt"
+    if not last.is_file():
+        return
+    from .checkpoint import load_checkpoint
+
+    meta = load_checkpoint(last, map_location="cpu").get("meta", {})
+    saved = {"config": meta.get("train_config") or {}, "seed": meta.get("seed")}
+    if _same_run({**fp, **saved}, fp):
+        return
+    aside = out.with_name(f"{out.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+    log.warning("%s was made with other settings: moved to %s, training %s afresh", last, aside, out.name)
+    out.rename(aside)
+
+
+def _same_run(saved: dict | None, current: dict) -> bool:
+    """Whether a recorded fingerprint is ``current``'s; TrainConfig fields added since the record
+    was written count as their defaults (so a new option does not invalidate finished runs)."""
+    from .train import TrainConfig
+
+    if not isinstance(saved, dict):
+        return False
+    config = {**TrainConfig().to_dict(), **saved.get("config", {})}
+    json_ = lambda d: json.loads(json.dumps(d))  # noqa: E731 (tuples as lists, as stored)
+    return (json_(config) == json_(current["config"])
+            and all(saved.get(k) == current[k] for k in ("data_root", "val_root", "seed", "pairs")))
 
 
 def run_study(size: str = "full", *, data_root: str | os.PathLike, runs_dir: str | os.PathLike,
@@ -325,7 +356,7 @@ def run_study(size: str = "full", *, data_root: str | os.PathLike, runs_dir: str
         fp = _fingerprint(config, vroot, root, vseed, n)
         if record_path.is_file():
             record = json.loads(record_path.read_text())
-            if record.get("fingerprint") == fp:
+            if _same_run(record.get("fingerprint"), fp):
                 log.info("ablation %s: done (%s)", name, record_path)
                 records[name] = record
                 continue
@@ -334,6 +365,7 @@ def run_study(size: str = "full", *, data_root: str | os.PathLike, runs_dir: str
         if not train:
             continue
         vroot = variant_data(v, root, sz, n, seed=seed, build=True)
+        _set_aside_other_run(out, fp)
         result = train_run(config, data="wild", data_root=vroot, val_root=root, out=out, device=device,
                            resume=(out / "last.pt").is_file(), seed=vseed, run_name=f"ablation_{name}",
                            progress=progress, workers=workers)

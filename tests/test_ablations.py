@@ -197,3 +197,13 @@ def test_smoke_study_skips_what_is_done_and_redoes_what_is_missing(smoke_study):
     assert only["rows"] == again["rows"]
     assert A.run_study("smoke", device="cpu", train=False, runs_dir=where["runs_dir"] / "none",
                        data_root=where["data_root"], results_dir=None, figures_dir=None) is None
+
+
+@pytest.mark.slow
+def test_a_run_made_with_other_settings_is_set_aside_not_resumed(smoke_study):
+    _, where = smoke_study
+    old = json.loads((where["runs_dir"] / "paper" / "ablation.json").read_text())
+    report = A.run_study("smoke", device="cpu", progress=False, workers=1, seed=5, variants=["paper"], **where)
+    assert report["rows"][0]["seed"] == 5 and report["rows"][0]["steps"] == old["steps"]
+    aside = [p for p in where["runs_dir"].iterdir() if p.name.startswith("paper.old-")]
+    assert len(aside) == 1 and (aside[0] / "ablation.json").is_file() and (aside[0] / "last.pt").is_file()
