@@ -327,25 +327,27 @@ def run_study(size: str = "full", *, data_root: str | os.PathLike, runs_dir: str
               progress: bool = True, workers: int = 2) -> dict | None:
     """Train (resuming) and evaluate every variant not done yet, then write the report.
 
+    ``variants``: train only these (default all); the report has every variant done.
     ``train=False`` trains and builds nothing: it reports the variants already done (returns
     None and writes nothing when none is). Returns what :func:`write_report` returns.
     """
+    from .provenance import describe_device
     from .train import train as train_run
 
     if size not in SIZES:
         raise ValueError(f"unknown study size {size!r}; choose from {', '.join(SIZES)}")
     sz = SIZES[size]
-    names = list(VARIANT_NAMES) if not variants else [_variant(v).name for v in variants]
+    chosen = set(VARIANT_NAMES) if not variants else {_variant(v).name for v in variants}
     root, runs = Path(data_root), Path(runs_dir)
     t0 = time.perf_counter()
     counts = ensure_standard_data(root, sz, seed=seed, build=train)
     if train and (counts["val"] == 0 or counts["test"] == 0 or counts["train"] == 0):
         raise FileNotFoundError(f"{root}: the standard WILD splits are missing ({counts})")
-    n = min(sz.train_pairs, counts["train"])
+    n = min(sz.train_pairs, counts["train"]) if counts["train"] else sz.train_pairs
     base = sz.train_config().replace(max_pairs=n)
     records: dict[str, dict] = {}
-    for name in names:
-        v = _variant(name)
+    for v in VARIANTS:
+        name = v.name
         out = runs / name
         record_path = out / "ablation.json"
         config = base.replace(**dict(v.changes)) if v.changes else base
@@ -361,8 +363,8 @@ def run_study(size: str = "full", *, data_root: str | os.PathLike, runs_dir: str
                 records[name] = record
                 continue
             log.warning("ablation %s: %s was made with other settings; %s", name, record_path,
-                        "redoing it" if train else "not reported")
-        if not train:
+                        "redoing it" if train and name in chosen else "not reported")
+        if not train or name not in chosen:
             continue
         vroot = variant_data(v, root, sz, n, seed=seed, build=True)
         _set_aside_other_run(out, fp)
@@ -372,7 +374,7 @@ def run_study(size: str = "full", *, data_root: str | os.PathLike, runs_dir: str
         record = {"variant": name, "fingerprint": fp, "seed": vseed, "steps": result.steps,
                   "train_minutes": result.seconds / 60, "seconds_per_step": result.seconds_per_step,
                   "data_root": str(vroot), "pairs": n, "config": config.to_dict(),
-                  "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "device": device,
+                  "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "device": describe_device(device),
                   "val": evaluate_checkpoint(result.checkpoint, root, "val", device=device),
                   "test": evaluate_checkpoint(result.checkpoint, root, "test", device=device)}
         atomic_write_text(record_path, json.dumps(record, indent=1) + "\n")
