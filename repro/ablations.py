@@ -90,7 +90,11 @@ class StudySize:
         base = get_preset(self.base_preset)
         changes = dict(self.recipe)
         changes.setdefault("name", f"ablation-{self.name}")
-        return base.replace(**changes)
+        config = base.replace(**changes)
+        budget = (f"ablation study ({self.name}): {config.steps} steps, learning rate x{config.decay_factor:g} every "
+                  f"{config.decay_every} steps, warm-up {config.warmup_steps} steps, the same for every variant "
+                  f"(these replace the preset's own length and schedule)")
+        return config.replace(departures=config.departures + (budget,))
 
 
 SIZES: dict[str, StudySize] = {
