@@ -19,6 +19,12 @@ negative residuals).
 
 The stride row of the paper's table is garbled; the default reads it as stride 2 on layers 1 and
 4 of N1. ``DeblurNetConfig.strides`` keeps the other reading (layers 1 and 2) reachable.
+
+Two options exist for the ablation study (:mod:`repro.ablations`), both off by default:
+``skip=False`` makes every stage output its image directly (``o1 = N1(g)``, ``o2 = N2(o1)``,
+``o3 = N3(o2)``) instead of a residual added to its input, and ``architecture="single-scale"``
+chains the same layers into one network from the full-resolution input to the full-resolution
+output (no intermediate images, no downsampled copies of the input; see :class:`DeblurNet`).
 """
 
 from __future__ import annotations
@@ -47,6 +53,9 @@ _N1_LAYERS: tuple[tuple[int, int], ...] = (
 )
 _N23_CHANNELS = 256  # the four 5x5 convolutions of N2 and N3
 _N23_KERNEL = 5
+# single-scale: channels of the two feature maps that replace the 3-channel images o1 and o2
+_SINGLE_SCALE_BOTTLENECK = 32
+ARCHITECTURES = ("multiscale", "single-scale")
 
 
 @dataclass(frozen=True)
@@ -57,10 +66,14 @@ class DeblurNetConfig:
     strides: tuple[int, ...] = (2, 1, 1, 2, 1, 1, 1)  # strides of N1's 7 convs; must reduce by 4
     batch_norm: bool = True  # BN after every non-residual conv, as the paper
     zero_init_residual: bool = False  # start the residual-emitting layers at 0 (output = input)
+    skip: bool = True  # each stage adds its output to (a downsampled copy of) the input (paper)
+    architecture: str = "multiscale"  # "multiscale" (paper) or "single-scale" (ablation, see DeblurNet)
 
     def __post_init__(self) -> None:
         if not self.width > 0:
             raise ValueError(f"width must be > 0, got {self.width}")
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
         strides = tuple(int(s) for s in self.strides)
         object.__setattr__(self, "strides", strides)
         if len(strides) != len(_N1_LAYERS) or any(s not in (1, 2) for s in strides):
@@ -75,7 +88,8 @@ class DeblurNetConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "DeblurNetConfig":
-        known = {k: d[k] for k in ("width", "strides", "batch_norm", "zero_init_residual") if k in d}
+        keys = ("width", "strides", "batch_norm", "zero_init_residual", "skip", "architecture")
+        known = {k: d[k] for k in keys if k in d}
         if "strides" in known:
             known["strides"] = tuple(known["strides"])
         return cls(**known)
@@ -139,6 +153,19 @@ class DeblurNet(nn.Module):
     Inputs whose size is not a multiple of 4 are reflect-padded inside ``forward`` and the
     outputs cropped back, so ``restored`` always has the input's shape (``o1``/``o2`` are cropped
     to ``ceil(H/4)``/``ceil(H/2)``).
+
+    Ablation options of :class:`DeblurNetConfig`:
+
+    - ``skip=False``: ``o1 = N1(g)``, ``o2 = N2(o1)``, ``o3 = N3(o2)``: each stage outputs the
+      image itself. ``residuals`` are then ``o_k - D(g)``, what the stage would have had to add;
+    - ``architecture="single-scale"``: the same layers as one chain. N1's last layer emits a
+      feature map of 32 x width channels (BN, ReLU) instead of a 3-channel image, N2 starts from
+      it and its deconvolution emits another such map at 1/2 scale, and N3's deconvolution emits
+      the full-resolution residual: ``o3 = N3(N2(N1(g))) + g`` (without ``+ g`` when
+      ``skip=False``). It has no intermediate images and no downsampled copies of the input,
+      about the same parameters (+2.5 %) and FLOPs, and one output: ``outputs`` are
+      ``(D_4(o3), D_2(o3), o3)`` so that code reading three scales still works (train it with
+      the loss at full scale only, ``multiscale_loss(..., weights=(0, 0, 1))``).
     """
 
     def __init__(self, config: DeblurNetConfig | None = None) -> None:
@@ -152,20 +179,34 @@ class DeblurNet(nn.Module):
             body.append(_conv_block(cin, _ch(cout, w), k, s, bn))
             cin = _ch(cout, w)
         k_last = _N1_LAYERS[-1][1]
-        head = nn.Conv2d(cin, 3, k_last, stride=config.strides[-1], padding=k_last // 2)
-        self.n1 = _Stage(body, head)
-        self.n2 = self._upsampling_stage(w, bn)
-        self.n3 = self._upsampling_stage(w, bn)
+        self.single_scale = config.architecture == "single-scale"
+        if self.single_scale:
+            cb = _ch(_SINGLE_SCALE_BOTTLENECK, w)
+            head = _conv_block(cin, cb, k_last, config.strides[-1], bn)
+            self.n1 = _Stage(body, head)
+            self.n2 = self._upsampling_stage(w, bn, cin=cb, cout=cb)
+            self.n3 = self._upsampling_stage(w, bn, cin=cb)
+        else:
+            head = nn.Conv2d(cin, 3, k_last, stride=config.strides[-1], padding=k_last // 2)
+            self.n1 = _Stage(body, head)
+            self.n2 = self._upsampling_stage(w, bn)
+            self.n3 = self._upsampling_stage(w, bn)
         if config.zero_init_residual:
-            for stage in (self.n1, self.n2, self.n3):
+            # the layers that emit an image (single-scale: only N3's, the others emit features)
+            for stage in (self.n3,) if self.single_scale else (self.n1, self.n2, self.n3):
                 nn.init.zeros_(stage.head.weight)
                 nn.init.zeros_(stage.head.bias)
 
     @staticmethod
-    def _upsampling_stage(width: float, batch_norm: bool) -> _Stage:
+    def _upsampling_stage(width: float, batch_norm: bool, cin: int = 3, cout: int = 3) -> _Stage:
+        """4 convs and a x2 deconvolution; ``cout == 3`` emits an image, otherwise a feature map
+        (with BN and ReLU, for the single-scale chain)."""
         c, k = _ch(_N23_CHANNELS, width), _N23_KERNEL
-        body = [_conv_block(3 if i == 0 else c, c, k, 1, batch_norm) for i in range(4)]
-        head = nn.ConvTranspose2d(c, 3, k, stride=2, padding=k // 2, output_padding=1)
+        body = [_conv_block(cin if i == 0 else c, c, k, 1, batch_norm) for i in range(4)]
+        head: nn.Module = nn.ConvTranspose2d(c, cout, k, stride=2, padding=k // 2, output_padding=1,
+                                             bias=cout == 3 or not batch_norm)
+        if cout != 3:
+            head = nn.Sequential(head, *([nn.BatchNorm2d(cout)] if batch_norm else []), nn.ReLU(inplace=True))
         return _Stage(body, head)
 
     def forward(self, g: torch.Tensor) -> DeblurNetOutput:
@@ -177,12 +218,24 @@ class DeblurNet(nn.Module):
             mode = "reflect" if H > ph and W > pw else "replicate"
             g = F.pad(g, (0, pw, 0, ph), mode=mode)
         g2, g4 = downsample(g, 2), downsample(g, 4)
-        r1 = self.n1(g)
-        o1 = r1 + g4
-        r2 = self.n2(o1)
-        o2 = r2 + g2
-        r3 = self.n3(o2)
-        o3 = r3 + g
+        if self.single_scale:
+            r3 = self.n3(self.n2(self.n1(g)))
+            o3 = r3 + g if self.config.skip else r3
+            r3 = o3 - g
+            o1, o2 = downsample(o3, 4), downsample(o3, 2)
+            r1, r2 = o1 - g4, o2 - g2
+        elif self.config.skip:
+            r1 = self.n1(g)
+            o1 = r1 + g4
+            r2 = self.n2(o1)
+            o2 = r2 + g2
+            r3 = self.n3(o2)
+            o3 = r3 + g
+        else:  # every stage outputs its image; the residuals are what it would have added
+            o1 = self.n1(g)
+            o2 = self.n2(o1)
+            o3 = self.n3(o2)
+            r1, r2, r3 = o1 - g4, o2 - g2, o3 - g
         if ph or pw:
             h2, w2, h4, w4 = -(-H // 2), -(-W // 2), -(-H // 4), -(-W // 4)
             o1, r1 = o1[..., :h4, :w4], r1[..., :h4, :w4]
@@ -199,6 +252,7 @@ def multiscale_loss(
     sharp: torch.Tensor,
     *,
     reduction: str = "mean",
+    weights: tuple[float, ...] = (1.0, 1.0, 1.0),
 ) -> torch.Tensor:
     """The paper's loss ``L1 + L2 + L3`` with ``Lk = |o_k - D(f)|^2`` at each scale.
 
@@ -212,6 +266,10 @@ def multiscale_loss(
     - ``"mean"``: each scale's mean, summed. This is *not* the paper's weighting: a 1/4-scale
       pixel weighs 16 times a full-scale pixel (each scale carries a third of the loss), and
       Adam does not undo that, since the three scales share the network's weights.
+
+    ``weights``: a factor on each scale's term, from the 1/4 scale to the full scale; the default
+    (1, 1, 1) is the paper's loss (and leaves it bit for bit as without weights), ``(0, 0, 1)``
+    trains the full scale only (a term of weight 0 is not computed).
     """
     if isinstance(outputs, DeblurNetOutput):
         outputs = outputs.outputs
@@ -219,12 +277,18 @@ def multiscale_loss(
         raise ValueError(f"expected 3 scale outputs, got {len(outputs)}")
     if reduction not in LOSS_REDUCTIONS:
         raise ValueError(f"reduction must be one of {LOSS_REDUCTIONS}, got {reduction!r}")
+    weights = tuple(float(w) for w in weights)
+    if len(weights) != 3 or any(not w >= 0 for w in weights) or not any(weights):
+        raise ValueError(f"weights must be 3 numbers >= 0, not all 0, got {weights}")
     total = sharp.new_zeros(())
-    for o, k in zip(outputs, (4, 2, 1)):
+    for o, k, w in zip(outputs, (4, 2, 1), weights):
         target = downsample(sharp, k)
         if o.shape != target.shape:
             raise ValueError(f"scale 1/{k}: output {tuple(o.shape)} vs target {tuple(target.shape)}")
-        total = total + F.mse_loss(o, target, reduction="mean" if reduction == "mean" else "sum")
+        if w == 0:
+            continue
+        term = F.mse_loss(o, target, reduction="mean" if reduction == "mean" else "sum")
+        total = total + (term if w == 1 else term * w)
     if reduction == "scaled_sum":
         total = total / sharp.numel()
     return total

@@ -94,6 +94,8 @@ class TrainConfig:
     strides: tuple[int, ...] = (2, 1, 1, 2, 1, 1, 1)  # N1 strides (default reading, docs/paper.md)
     batch_norm: bool = True  # BN after every hidden conv (paper)
     zero_init_residual: bool = False  # residual-emitting layers start at 0, i.e. output = input
+    skip: bool = True  # each stage adds its output to its (downsampled) input (paper; False: ablation)
+    architecture: str = "multiscale"  # "multiscale" (paper) or "single-scale" (ablation; repro.model)
     # optimisation
     steps: int = 200_000  # iterations (the paper trained ~5 days on 2 Titan X; count not given)
     batch_size: int = 10  # paper: 10 (global, split across DDP ranks)
@@ -109,6 +111,7 @@ class TrainConfig:
     lr_schedule: str = "step"
     head_lr_scale: float = 1.0  # learning-rate factor of the 3 residual-emitting layers (1 = paper)
     loss_reduction: str = "sum"  # "sum" = the paper's sum of squares; see repro.model.multiscale_loss
+    loss_scales: tuple[float, ...] = (1.0, 1.0, 1.0)  # weight of the 1/4, 1/2, full-scale terms (paper: all 1)
     grad_clip: float = 0.0  # clip the gradient norm (0 = off, paper)
     flip: bool = True  # random horizontal flips (augmentation)
     # random 90-degree rotations and vertical flips (with ``flip``: all 8 symmetries of the square)
@@ -122,6 +125,9 @@ class TrainConfig:
     si_noise_std: float = 0.01  # Gaussian noise std added to the synthetic blur (Chakrabarti)
     si_kernel_size: int = 41  # kernel canvas (Chakrabarti: 41)
     si_psz: tuple[int, ...] = ()  # Chakrabarti grid sizes cycled over the bank (empty: 24, 16, 8 as the paper)
+    # data="wild" only: this fraction of every batch (its first items) is SI blur of the WILD sharp
+    # frames instead of WILD pairs (0 = WILD only, the paper's DeblurNet^WILD)
+    si_fraction: float = 0.0
     # validation: checkpoints are chosen on this split of the dataset, never on the test split
     val_split: str = "val"
     # initialisation: "" = random (seeded), else a checkpoint whose network weights start the run
@@ -160,12 +166,18 @@ class TrainConfig:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
         object.__setattr__(self, "departures", tuple(self.departures))
         object.__setattr__(self, "si_psz", tuple(int(p) for p in self.si_psz))
+        object.__setattr__(self, "loss_scales", tuple(float(w) for w in self.loss_scales))
+        if len(self.loss_scales) != 3 or any(not w >= 0 for w in self.loss_scales) or not any(self.loss_scales):
+            raise ValueError(f"TrainConfig.loss_scales must be 3 weights >= 0, not all 0, got {self.loss_scales}")
+        if not 0.0 <= self.si_fraction <= 1.0:
+            raise ValueError(f"TrainConfig.si_fraction must be in [0, 1], got {self.si_fraction}")
         if self.val_split == "test":
             raise ValueError("TrainConfig.val_split must not be 'test': checkpoints are chosen on validation data")
 
     def model_config(self) -> DeblurNetConfig:
         return DeblurNetConfig(width=self.width, strides=self.strides, batch_norm=self.batch_norm,
-                               zero_init_residual=self.zero_init_residual)
+                               zero_init_residual=self.zero_init_residual, skip=self.skip,
+                               architecture=self.architecture)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -435,14 +447,22 @@ class _TrainData:
     SI batches go through :func:`repro.synthetic.blur_padded_batch`: a crop enlarged by the
     kernel size minus one, blurred in "valid" mode (no border effects), noise, clip, and the
     aligned central sharp crop.
+
+    With ``config.si_fraction > 0`` (WILD data), the first ``round(si_fraction * batch_size)``
+    items of every batch are SI blur of their pair's sharp frame, the others WILD pairs.
     """
 
     def __init__(self, cache: _PairCache, config: TrainConfig, data: str, seed: int, device: torch.device) -> None:
         self.cache, self.config, self.data, self.seed, self.device = cache, config, data, seed, device
-        self.bank = si_kernel_bank(config, seed) if data == "si" else None
+        if data == "si" and config.si_fraction:
+            raise ValueError("TrainConfig.si_fraction mixes SI into WILD batches: it needs data='wild'")
+        self.n_si = int(round(config.si_fraction * config.batch_size)) if data == "wild" else 0
+        self.bank = si_kernel_bank(config, seed) if data == "si" or self.n_si else None
         self.pad = self.bank.size - 1 if self.bank is not None else 0
 
     def batch(self, step: int, rank: int = 0, world: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.n_si:
+            return self._mixed_batch(step, rank, world)
         cfg = self.config
         plan = batch_plan(self.seed, step, len(self.cache), cfg.batch_size, cfg.si_kernels)
         mine = slice(rank, None, world)
@@ -465,6 +485,33 @@ class _TrainData:
         else:
             blurry = torch.stack(blurs).to(self.device, torch.float32).div_(255)
         return blurry.contiguous(), sharp.contiguous()
+
+    def _mixed_batch(self, step: int, rank: int, world: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """WILD batch whose first ``n_si`` items are SI blur of their sharp crops (the same plan:
+        pairs, corners, symmetries, kernels and noise as the pure batches)."""
+        from .synthetic import blur_padded_batch
+
+        cfg = self.config
+        plan = batch_plan(self.seed, step, len(self.cache), cfg.batch_size, cfg.si_kernels)
+        mine = list(range(len(plan.index)))[rank::world]
+        si_items = [k for k in mine if k < self.n_si]
+        wild_items = [k for k in mine if k >= self.n_si]
+        blurry_parts, sharp_parts = [], []
+        if si_items:
+            big = [augment(_crop(self.cache.sharp[int(plan.index[k])], plan.corner[k], cfg.crop + self.pad), plan, k,
+                           cfg) for k in si_items]
+            big_t = torch.stack(big).to(self.device, torch.float32).div_(255)
+            gen = torch.Generator(device=self.device)
+            gen.manual_seed(plan.noise_seed + rank)
+            b, s = blur_padded_batch(big_t, [int(plan.kernel[k]) for k in si_items], self.bank, cfg.si_noise_std, gen)
+            blurry_parts.append(b)
+            sharp_parts.append(s)
+        if wild_items:
+            for cache_images, parts in ((self.cache.blur, blurry_parts), (self.cache.sharp, sharp_parts)):
+                crops = [augment(_crop(cache_images[int(plan.index[k])], plan.corner[k], cfg.crop), plan, k, cfg)
+                         for k in wild_items]
+                parts.append(torch.stack(crops).to(self.device, torch.float32).div_(255))
+        return torch.cat(blurry_parts).contiguous(), torch.cat(sharp_parts).contiguous()
 
 
 # --------------------------------------------------------------------------- validation
@@ -728,9 +775,12 @@ def train(
             raise FileNotFoundError(f"{last_path}: nothing to resume from")
         payload = load_checkpoint(last_path, map_location="cpu")
         saved = payload.get("meta", {}).get("train_config")
-        if saved and saved != config.to_dict():
-            diff = sorted(k for k in saved if saved.get(k) != config.to_dict().get(k))
-            log.warning("resuming with a different config (fields %s): the continuation is not exact", diff)
+        if saved:
+            # fields added since the checkpoint was written count as their defaults
+            current, full = config.to_dict(), {**TrainConfig().to_dict(), **saved}
+            diff = sorted(k for k in current if full.get(k) != current[k])
+            if diff:
+                log.warning("resuming with a different config (fields %s): the continuation is not exact", diff)
         net.load_state_dict(payload["state_dict"])
         optimizer.load_state_dict(payload["optimizer"])
         ts = payload["train_state"]
@@ -828,7 +878,8 @@ def train(
             sharp = sharp.contiguous(memory_format=torch.channels_last)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
             outputs = model(blurry).outputs
-        loss = multiscale_loss(tuple(o.float() for o in outputs), sharp, reduction=config.loss_reduction)
+        loss = multiscale_loss(tuple(o.float() for o in outputs), sharp, reduction=config.loss_reduction,
+                               weights=config.loss_scales)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss is {loss.item()} at step {step}; lower the learning rate")
         optimizer.zero_grad(set_to_none=True)

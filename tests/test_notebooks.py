@@ -27,6 +27,8 @@ EXPECTED = {
     "06_shift_search.ipynb": ["results/shift_search.md", "figures/fig8_shift_search.png"],
     "07_residuals.ipynb": ["results/residual_correlation.md", "figures/fig9_residual_vs_blur.png",
                            "figures/fig10_extremes.png"],
+    "08_ablations.ipynb": ["results/ablations.md", "results/ablations.csv", "figures/ablations.png",
+                           "figures/ablations_no_flow_rule.png", "runs/ablations/paper/ablation.json"],
 }
 
 
