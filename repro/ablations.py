@@ -18,7 +18,7 @@ seed) and evaluated on the *standard* WILD validation and test splits:
 ``wild+si``            half of every batch is synthetic shift-invariant blur of the WILD sharp frames
 =====================  ==========================================================================
 
-**The no-flow-rule footage.** The virtual camera (:mod:`repro.render`) draws each clip's peak
+**The no-flow-rule footage.** The virtual camera (:mod:`repro.camera`) draws each clip's peak
 flow on 0.3-1 px/frame: it films what the paper's rule keeps. Building WILD from it with the
 rule switched off would change nothing. The variant therefore films the *same clips faster*:
 clip ``i`` keeps its scene, its camera path and its window size ``N``; its peak flow ``p``
@@ -200,16 +200,17 @@ def fast_sources(n: int, *, seed: int = 0, hi: float = 2.0, split: str = "train"
     """The first ``n`` clips of the virtual camera (same seeds, names and window sizes as
     ``build_wild("virtual", ...)``) filmed faster: each clip's peak flow ``p`` stretched from
     0.3-1 px/frame to 0.3-``hi`` (see the module docstring)."""
-    from ._render_scene import PEAK_FLOW_RANGE, draw_peak_flow
-    from .render import DEFAULT_SIZE, VirtualSource, clip_seed
-    from .wild import _scene_rng, draw_window_sizes
+    from .camera.motion import PEAK_FLOW_RANGE, draw_peak_flow
+    from .camera.render import DEFAULT_SIZE
+    from .camera.source import VirtualSource, clip_seed
+    from .wild.recipe import draw_window_sizes, scene_rng
 
     lo, top = PEAK_FLOW_RANGE
     sources = []
     for i in range(n):
         name = f"virtual_{i:04d}"
         sd = clip_seed(seed, split, i)
-        n_frames = next(draw_window_sizes(_scene_rng(seed, name), (7, 23)))  # the builder's draw for the scene
+        n_frames = next(draw_window_sizes(scene_rng(seed, name), (7, 23)))  # the builder's draw for the scene
         p = draw_peak_flow(np.random.default_rng([sd, 2]))  # the renderer's own draw for the clip
         fast = lo + (p - lo) * (hi - lo) / (top - lo)
         sources.append(VirtualSource(sd, name=name, n_frames=n_frames, size=DEFAULT_SIZE, split=split,

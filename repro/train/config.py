@@ -1,0 +1,248 @@
+"""Training settings: :class:`TrainConfig`, the named :data:`PRESETS` and the learning-rate
+schedule :func:`lr_at` (see :mod:`repro.train`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ..model import LOSS_REDUCTIONS, DeblurNetConfig
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every knob of a training run. ``TrainConfig()`` is the paper's recipe at full width."""
+
+    name: str = "custom"  # preset name, recorded in checkpoints and cards
+    # model (repro.model.DeblurNetConfig)
+    width: float = 1.0  # channel multiplier (1.0 = paper, 24.7 M parameters)
+    strides: tuple[int, ...] = (2, 1, 1, 2, 1, 1, 1)  # N1 strides (default reading, docs/paper.md)
+    batch_norm: bool = True  # BN after every hidden conv (paper)
+    zero_init_residual: bool = False  # residual-emitting layers start at 0, i.e. output = input
+    skip: bool = True  # each stage adds its output to its (downsampled) input (paper; False: ablation)
+    architecture: str = "multiscale"  # "multiscale" (paper) or "single-scale" (ablation; repro.model)
+    # optimisation
+    steps: int = 200_000  # iterations (the paper trained ~5 days on 2 Titan X; count not given)
+    batch_size: int = 10  # paper: 10 (global, split across DDP ranks)
+    crop: int = 128  # training crop (paper: not given); multiple of 4
+    lr: float = 1e-3  # paper: Adam, 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)  # paper
+    eps: float = 1e-8  # Adam epsilon (torch default)
+    decay_every: int = 10_000  # paper: x0.75 every 10^k iterations (k garbled; 10^4 likely)
+    decay_factor: float = 0.75  # paper
+    warmup_steps: int = 0  # linear learning-rate warm-up from lr/warmup_steps (0 = none, paper)
+    # "step": x decay_factor every decay_every iterations (paper); "cosine": lr * (1 + cos(pi s / steps)) / 2,
+    # which anneals to 0 at the last step (decay_every and decay_factor are then unused)
+    lr_schedule: str = "step"
+    head_lr_scale: float = 1.0  # learning-rate factor of the 3 residual-emitting layers (1 = paper)
+    loss_reduction: str = "sum"  # "sum" = the paper's sum of squares; see repro.model.multiscale_loss
+    loss_scales: tuple[float, ...] = (1.0, 1.0, 1.0)  # weight of the 1/4, 1/2, full-scale terms (paper: all 1)
+    grad_clip: float = 0.0  # clip the gradient norm (0 = off, paper)
+    flip: bool = True  # random horizontal flips (augmentation)
+    # random 90-degree rotations and vertical flips (with ``flip``: all 8 symmetries of the square)
+    # and random permutations of the colour channels; blur and sharp crops are transformed alike,
+    # which keeps every pair a valid (scene, motion) pair: the paper uses no augmentation
+    rotate: bool = False
+    permute_colours: bool = False
+    # SI data (data="si")
+    si_kernels: int = 100_000  # size of the kernel bank (paper: 10^5)
+    si_generator: str = "chakrabarti"  # repro.kernels generator
+    si_noise_std: float = 0.01  # Gaussian noise std added to the synthetic blur (Chakrabarti)
+    si_kernel_size: int = 41  # kernel canvas (Chakrabarti: 41)
+    si_psz: tuple[int, ...] = ()  # Chakrabarti grid sizes cycled over the bank (empty: 24, 16, 8 as the paper)
+    # data="wild" only: this fraction of every batch (its first items) is SI blur of the WILD sharp
+    # frames instead of WILD pairs (0 = WILD only, the paper's DeblurNet^WILD)
+    si_fraction: float = 0.0
+    # validation: checkpoints are chosen on this split of the dataset, never on the test split
+    val_split: str = "val"
+    # initialisation: "" = random (seeded), else a checkpoint whose network weights start the run
+    # (same model configuration; its optimizer state is not used)
+    init: str = ""
+    # bookkeeping
+    val_every: int = 0  # validate every N steps (0 = once per epoch of the training pairs)
+    val_images: int = 0  # validate on this many evenly spaced test pairs (0 = all)
+    checkpoint_every: int = 1000  # write last.pt every K steps (a kill loses <= K steps)
+    log_every: int = 10  # one CSV row (mean loss) every N steps
+    val_at_start: bool = True  # validate the initial network too (step 0 of the curve)
+    max_minutes: float = 0.0  # stop (and checkpoint) after this much training time (0 = off)
+    max_pairs: int = 0  # load at most this many training pairs (0 = all)
+    # GPU
+    amp_bf16: bool = True  # bf16 autocast on CUDA (ignored on the CPU)
+    channels_last: bool = True  # channels_last memory format on CUDA
+    compile: bool = False  # torch.compile the model (CUDA)
+    departures: tuple[str, ...] = ()  # how this preset departs from the paper, in words
+
+    def __post_init__(self) -> None:
+        for key in ("steps", "batch_size", "crop", "decay_every", "checkpoint_every", "log_every", "si_kernels",
+                    "si_kernel_size"):
+            if int(getattr(self, key)) < 1:
+                raise ValueError(f"TrainConfig.{key} must be >= 1, got {getattr(self, key)}")
+        if self.crop % 4:
+            raise ValueError(f"TrainConfig.crop must be a multiple of 4, got {self.crop}")
+        if self.loss_reduction not in LOSS_REDUCTIONS:
+            raise ValueError(f"TrainConfig.loss_reduction must be one of {LOSS_REDUCTIONS}, got {self.loss_reduction!r}")
+        if not self.head_lr_scale > 0:
+            raise ValueError(f"TrainConfig.head_lr_scale must be > 0, got {self.head_lr_scale}")
+        if self.lr_schedule not in ("step", "cosine"):
+            raise ValueError(f"TrainConfig.lr_schedule must be 'step' or 'cosine', got {self.lr_schedule!r}")
+        if not self.lr > 0:
+            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
+        object.__setattr__(self, "strides", tuple(int(s) for s in self.strides))
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        object.__setattr__(self, "departures", tuple(self.departures))
+        object.__setattr__(self, "si_psz", tuple(int(p) for p in self.si_psz))
+        object.__setattr__(self, "loss_scales", tuple(float(w) for w in self.loss_scales))
+        if len(self.loss_scales) != 3 or any(not w >= 0 for w in self.loss_scales) or not any(self.loss_scales):
+            raise ValueError(f"TrainConfig.loss_scales must be 3 weights >= 0, not all 0, got {self.loss_scales}")
+        if not 0.0 <= self.si_fraction <= 1.0:
+            raise ValueError(f"TrainConfig.si_fraction must be in [0, 1], got {self.si_fraction}")
+        if self.val_split == "test":
+            raise ValueError("TrainConfig.val_split must not be 'test': checkpoints are chosen on validation data")
+
+    def model_config(self) -> DeblurNetConfig:
+        return DeblurNetConfig(width=self.width, strides=self.strides, batch_norm=self.batch_norm,
+                               zero_init_residual=self.zero_init_residual, skip=self.skip,
+                               architecture=self.architecture)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        for k, v in d.items():
+            if isinstance(v, tuple):
+                d[k] = list(v)
+        return d
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        """A copy with ``changes``; values given as strings (from ``--set k=v``) are converted."""
+        types = {f.name: f.type for f in dataclasses.fields(self)}
+        fixed = {}
+        for k, v in changes.items():
+            if k not in types:
+                raise ValueError(f"unknown TrainConfig field {k!r}; known: {', '.join(sorted(types))}")
+            if isinstance(v, str):
+                v = _parse_value(v, getattr(self, k), k)
+            fixed[k] = v
+        return dataclasses.replace(self, **fixed)
+
+
+def _parse_value(text: str, current: Any, key: str) -> Any:
+    try:
+        if isinstance(current, bool):
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if isinstance(current, int):
+            return int(float(text)) if "e" in text.lower() else int(text)
+        if isinstance(current, float):
+            return float(text)
+        if isinstance(current, tuple):
+            items = [t for t in text.replace("(", "").replace(")", "").split(",") if t.strip()]
+            kind = type(current[0]) if current else str
+            return tuple(kind(t.strip()) if kind is not str else t.strip() for t in items)
+    except ValueError:
+        raise ValueError(f"--set {key}={text}: cannot read {text!r} as {type(current).__name__}") from None
+    return text
+
+
+_QUICK_DEPARTURES = (
+    "width 0.25 instead of 1 (16x fewer FLOPs: a 2-core CPU budget of 15 minutes)",
+    "residual-emitting layers initialised at zero, so training starts from the identity",
+    "the paper's sum of squared errors divided by the number of full-resolution elements "
+    "(the same weighting of the scales; a loss size independent of crop and batch)",
+    "linear learning-rate warm-up over the first 100 steps",
+    "learning rate of the three residual-emitting layers x0.1 (Adam moves each of their ~500 "
+    "fan-in weights by ~lr per step: at 1e-3 the residual itself jumps by ~0.1-0.2 per step)",
+    "96x96 crops (the paper does not give its crop size)",
+    "learning rate decayed every 1000 steps instead of 10^4 (the run has ~1-2k steps)",
+)
+
+PRESETS: dict[str, TrainConfig] = {
+    # seconds, for tests: a tiny network on 32x32 crops
+    "smoke": TrainConfig(
+        name="smoke", width=0.0625, steps=6, batch_size=2, crop=32, lr=1e-3, decay_every=4,
+        zero_init_residual=True, head_lr_scale=0.5, loss_reduction="scaled_sum", val_every=3, val_images=2,
+        checkpoint_every=3, log_every=1, departures=("tiny width and crops, for tests only",),
+    ),
+    # the CPU preset of `make reproduce`: <= 15 minutes per model on 2 cores
+    "quick": TrainConfig(
+        name="quick", width=0.25, steps=1200, batch_size=10, crop=96, lr=1e-3, decay_every=1000,
+        warmup_steps=100, head_lr_scale=0.1, zero_init_residual=True, loss_reduction="scaled_sum", val_every=100,
+        val_images=10, checkpoint_every=100, log_every=10, max_minutes=15.0, departures=_QUICK_DEPARTURES,
+    ),
+    # the CPU recipe of the shipped weights: <= 4 CPU-hours per model on 2 cores, resumable
+    "cpu": TrainConfig(
+        name="cpu", width=0.25, steps=12_000, batch_size=8, crop=96, lr=1e-3, decay_every=2000,
+        warmup_steps=200, zero_init_residual=True, loss_reduction="scaled_sum", val_every=250, val_images=48,
+        checkpoint_every=100, log_every=10, max_minutes=240.0, si_kernel_size=13, si_psz=(6, 4, 3),
+        rotate=True, permute_colours=True,
+        departures=(
+            "width 0.25 instead of 1 (16x fewer FLOPs: a budget of 4 CPU-hours on 2 cores)",
+            "residual-emitting layers initialised at zero, so training starts from the identity",
+            "the paper's sum of squared errors divided by the number of full-resolution elements "
+            "(the same weighting of the scales; a loss size independent of crop and batch)",
+            "linear learning-rate warm-up over the first 200 steps",
+            "batch 8 of 96x96 crops (the paper: batch 10; it does not give its crop size)",
+            "learning rate x0.75 every 2000 steps instead of 10^4 (12 000 steps in all)",
+            "SI kernels: Chakrabarti's generator on grids of 6, 4 and 3 px (13x13 canvas) instead of "
+            "24, 16 and 8 px (41x41), so that their lengths (median 10 px, 90th percentile 18 px) match "
+            "the WILD blur sizes; the paper's grids give a median of 53 px",
+            "augmentation: the 8 flips and quarter turns of the crop and permuted colour channels, "
+            "the same for blur and sharp (the paper names none; without them the network memorised "
+            "the three training backgrounds: +1.35 dB on training pairs, +0.31 dB on validation)",
+        ),
+    ),
+    # full width, the paper's schedule, for GPUs
+    "paper": TrainConfig(
+        name="paper", width=1.0, steps=200_000, batch_size=10, crop=128, decay_every=10_000,
+        loss_reduction="sum", val_every=2000, val_images=0, checkpoint_every=1000, log_every=50,
+        departures=("128x128 crops (the paper does not give its crop size)",),
+    ),
+    # the paper's batch, crops and schedule with quick's fast start (zero-init residual layers,
+    # warm-up, per-element loss, smaller learning rate of the residual layers), for GPUs
+    "fast": TrainConfig(
+        name="fast", width=1.0, steps=200_000, batch_size=10, crop=128, decay_every=10_000,
+        warmup_steps=100, head_lr_scale=0.1, zero_init_residual=True, loss_reduction="scaled_sum",
+        val_every=250, val_images=0, checkpoint_every=1000, log_every=50,
+        departures=_QUICK_DEPARTURES[1:5] + ("128x128 crops (the paper does not give its crop size)",),
+    ),
+    # the paper's recipe at half width (a GPU run that also fits the shipped-weights budget)
+    "paper-half": TrainConfig(
+        name="paper-half", width=0.5, steps=200_000, batch_size=10, crop=128, decay_every=10_000,
+        loss_reduction="sum", val_every=2000, val_images=0, checkpoint_every=1000, log_every=50,
+        departures=("width 0.5", "128x128 crops (the paper does not give its crop size)"),
+    ),
+}
+
+
+# the CPU recipe started from the DeblurNet^WILD that shipped before issue 14 (width 0.25, 2 minutes
+# on an H100 over the first, milder virtual data; `git show f1c2ab5:repro/weights/deblurnet_wild.pt`)
+PRESETS["cpu-finetune"] = PRESETS["cpu"].replace(
+    name="cpu-finetune", init="runs/init/deblurnet_wild_f1c2ab5.pt", lr=5e-4,
+    departures=PRESETS["cpu"].departures + (
+        "initialised from an earlier DeblurNet^WILD (2 GPU-minutes on milder virtual data) instead of at "
+        "random; learning rate 5e-4",),
+)
+
+
+def get_preset(name: str) -> TrainConfig:
+    """The preset called ``name`` (``ValueError`` listing the known ones otherwise)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def lr_at(config: TrainConfig, step: int) -> float:
+    """Learning rate of (0-based) iteration ``step``: warm-up, then x``decay_factor`` every
+    ``decay_every`` iterations (``lr_schedule="step"``) or a cosine from ``lr`` to 0 at ``steps``."""
+    if config.lr_schedule == "cosine":
+        lr = config.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, config.steps) / config.steps))
+    else:
+        lr = config.lr * config.decay_factor ** (step // config.decay_every)
+    if config.warmup_steps > 0 and step < config.warmup_steps:
+        lr *= (step + 1) / config.warmup_steps
+    return lr
+
+
