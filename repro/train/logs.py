@@ -18,15 +18,15 @@ from ..files import atomic_write_text
 LOG_FIELDS = ("step", "epoch", "lr", "loss", "val_psnr", "val_psnr_input", "minutes", "steps_per_s", "data_fraction")
 
 
-
-
 def read_log(path: str | os.PathLike) -> list[dict]:
-    """Rows of a training CSV log, numbers as floats (``None`` where a field is empty)."""
+    """Rows of a training CSV log: ``step`` an int, other numbers floats (``None`` where empty)."""
     path = Path(path)
     rows = []
     with open(path, newline="") as f:
         for row in csv.DictReader(line for line in f if not line.startswith("#")):
-            rows.append({k: (float(v) if v not in ("", None) else None) for k, v in row.items()})
+            r = {k: (float(v) if v not in ("", None) else None) for k, v in row.items()}
+            r["step"] = int(r["step"])  # written back as an integer when a run resumes
+            rows.append(r)
     return rows
 
 
@@ -47,7 +47,7 @@ def read_log_header(path: str | os.PathLike) -> dict:
 def summarise_log(path: str | os.PathLike) -> dict:
     """One row about a training run from its log: run, data, preset, learning rate, start
     (``init``), steps and minutes trained, and the validation PSNR gain over the input (dB) at
-    the start, at its best (and that step) and at the last validation."""
+    the start, at its best (and that step) and at the last validation, and where the time went."""
     path = Path(path)
     head, rows = read_log_header(path), read_log(path)
     cfg = head.get("config", {})
@@ -65,6 +65,12 @@ def summarise_log(path: str | os.PathLike) -> dict:
         "best gain": gains[best] if gains else None,
         "best at step": int(val[best]["step"]) if gains else None,
         "last gain": gains[-1] if gains else None,
+        # where the time went: seconds per training step (median over the logged rows) and the share
+        # of it spent making batches (logs written before that column existed have none)
+        "s/step": float(np.median([1 / r["steps_per_s"] for r in rows if r.get("steps_per_s")])) if any(
+            r.get("steps_per_s") for r in rows) else None,
+        "data share": float(np.median([r["data_fraction"] for r in rows if r.get("data_fraction") is not None]))
+        if any(r.get("data_fraction") is not None for r in rows) else None,
     }
 
 
