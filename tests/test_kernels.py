@@ -246,7 +246,9 @@ def test_doctests():
 def test_figure_kernel_bank(tmp_path):
     from repro.images import read_image
 
-    path = K.figure_kernel_bank(tmp_path / "bank.png", bank=KernelBank(1000, seed=0), n=16)
+    from repro.kernel_figures import figure_kernel_bank
+
+    path = figure_kernel_bank(tmp_path / "bank.png", bank=KernelBank(1000, seed=0), n=16)
     img = read_image(path)
     assert img.ndim == 3 and img.shape[0] > 200 and img.std() > 10
 
@@ -278,7 +280,8 @@ def test_kernel_length_counts_the_path_pixels():
 
 
 def test_bank_lengths_grow_with_the_grid_and_the_figure_draws():
-    from repro.kernels import KernelBank, bank_lengths, plot_length_match
+    from repro.kernel_figures import plot_length_match
+    from repro.kernels import KernelBank, bank_lengths
 
     small = bank_lengths(KernelBank(200, seed=0, size=13, psz=(3,)), 50)
     large = bank_lengths(KernelBank(200, seed=0, size=41, psz=(24,)), 50)

@@ -9,15 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from repro import synthetic as S
+from repro import camera_shake as S
 from repro.images import read_image, write_image
 from repro.kernels import KernelBank, blur_numpy
+from repro.camera_shake import camera_shake, camera_shake_frames
 from repro.synthetic import (
     SyntheticBlurDataset,
     blur_batch,
     blur_padded_batch,
-    camera_shake,
-    camera_shake_frames,
     photo_paths,
     wild_sharp_paths,
 )
