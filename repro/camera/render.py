@@ -20,7 +20,7 @@ __all__ = ["Clip", "render_clip", "check_size", "FPS", "CAMERA_VERSION", "DEFAUL
 FPS = 240.0
 # Recorded in every WILD build of the virtual camera, so that a build never resumes over frames
 # rendered by another version; raise it whenever the same seed would render other frames.
-CAMERA_VERSION = "2: peak-flow scaling, magnification < 1, bicubic"
+CAMERA_VERSION = "3: peak-flow scaling, magnification < 1, bicubic; scikit-learn photos among the training backgrounds"
 DEFAULT_SIZE = (240, 320)  # (H, W) of the virtual camera's frames: the WILD height, a width the photos cover
 _MAX_PIXELS_PER_CHUNK = {"cpu": 3_000_000, "cuda": 24_000_000}  # supersampled pixels rendered at once
 
