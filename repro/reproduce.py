@@ -300,16 +300,19 @@ class Context:
                                 f"{self.runs_dir / kind}, and none shipped at {shipped}")
 
     def card(self, kind: str) -> dict:
-        """The JSON card beside :meth:`checkpoint`'s file (``{}`` if none), with ``training_log``
-        resolved to an absolute path (cards store it relative to the repository)."""
+        """The JSON card beside :meth:`checkpoint`'s file (``{}`` if none), with ``training_log`` and
+        ``earlier_logs`` (the runs it was fine-tuned from) resolved to absolute paths (cards store
+        them relative to the repository)."""
         import json
 
         path = self.checkpoint(kind).with_suffix(".json")
         if not path.is_file():
             return {}
         card = json.loads(path.read_text())
+        root = Path(__file__).resolve().parent.parent
         if card.get("training_log"):
-            card["training_log"] = str(Path(__file__).resolve().parent.parent / card["training_log"])
+            card["training_log"] = str(root / card["training_log"])
+        card["earlier_logs"] = [str(root / p) for p in card.get("earlier_logs", [])]
         return card
 
     def footer(self, n: int | None = None, what: str = "images") -> str:
