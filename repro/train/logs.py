@@ -56,7 +56,7 @@ def summarise_log(path: str | os.PathLike) -> dict:
     best = int(np.argmax(gains)) if gains else None
     return {
         "run": head.get("run", path.stem), "data": head.get("data", ""), "preset": cfg.get("name", ""),
-        "lr": cfg.get("lr"), "init": Path(cfg["init"]).name if cfg.get("init") else "random",
+        "lr": cfg.get("lr"), "init": "/".join(Path(cfg["init"]).parts[-2:]) if cfg.get("init") else "random",
         "augment": "yes" if cfg.get("rotate") or cfg.get("permute_colours") else "flips",
         "steps": int(max((r["step"] for r in rows), default=0)),
         "minutes": max((r["minutes"] for r in rows if r.get("minutes") is not None), default=0.0),
