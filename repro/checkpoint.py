@@ -23,7 +23,7 @@ from .model import DeblurNet, DeblurNetConfig
 
 FORMAT = "deblur-wild/1"
 
-__all__ = ["save_checkpoint", "load_checkpoint", "load_model", "describe_checkpoint", "CheckpointError", "FORMAT"]
+__all__ = ["save_checkpoint", "load_checkpoint", "read_checkpoint_file", "load_model", "describe_checkpoint", "CheckpointError", "FORMAT"]
 
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive (since torch 1.6)
 
@@ -45,21 +45,29 @@ def save_checkpoint(path: str | os.PathLike, model: DeblurNet, meta: dict | None
         torch.save(payload, tmp)
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint dict safely (``weights_only=True``), validating its structure."""
+def read_checkpoint_file(path: str | os.PathLike, map_location: str | torch.device = "cpu", *,
+                         not_found: str = "checkpoint not found") -> object:
+    """What ``torch.load(path, weights_only=True)`` reads, or a :class:`CheckpointError` naming the
+    file when it is missing (``not_found`` says so), a folder, empty or unreadable. The caller
+    checks the structure of what it expects."""
     path = Path(path)
     if not path.exists():
-        raise CheckpointError(f"{path}: checkpoint not found")
+        raise CheckpointError(f"{path}: {not_found}")
     if path.is_dir():
         raise CheckpointError(f"{path}: is a folder, expected a checkpoint file")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: checkpoint file is empty")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
         with open(path, "rb") as f:
             head = f.read(4)
         raise CheckpointError(f"{path}: {_unreadable_reason(head, exc)}") from exc
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint dict safely (``weights_only=True``), validating its structure."""
+    payload = read_checkpoint_file(path, map_location)
     if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:
         raise CheckpointError(f"{path}: not a deblur-wild checkpoint (no 'state_dict'/'config' entries)")
     if payload.get("format") != FORMAT:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ...checkpoint import CheckpointError
+from ...checkpoint import CheckpointError, read_checkpoint_file
 from ...files import atomic_path
 from .motion_kernels import kernel_labels
 
@@ -118,16 +118,8 @@ def load_sun_checkpoint(path: str | os.PathLike | None = None) -> tuple[SunCNN, 
     (a ``ValueError``) naming the file for a missing, empty, corrupt or mismatched checkpoint.
     """
     path = Path(path) if path is not None else default_checkpoint()
-    if not path.exists():
-        raise CheckpointError(f"{path}: Sun et al. checkpoint not found (train one with `python -m repro train-sun`)")
-    if path.is_dir():
-        raise CheckpointError(f"{path}: is a folder, expected a checkpoint file")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"{path}: checkpoint file is empty")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"{path}: not a readable checkpoint (corrupt or truncated?): {exc}") from exc
+    payload = read_checkpoint_file(
+        path, not_found="Sun et al. checkpoint not found (train one with `python -m repro train-sun`)")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         got = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise CheckpointError(f"{path}: not a Sun et al. checkpoint (format {got!r}, expected {FORMAT!r})")
