@@ -54,6 +54,10 @@ def summarise_log(path: str | os.PathLike) -> dict:
     val = [r for r in rows if r.get("val_psnr") is not None and r.get("val_psnr_input") is not None]
     gains = [r["val_psnr"] - r["val_psnr_input"] for r in val]
     best = int(np.argmax(gains)) if gains else None
+    # where the time went: seconds per training step and the share of it spent making batches
+    # (medians over the logged rows; logs written before that column existed have no share)
+    step_seconds = [1 / r["steps_per_s"] for r in rows if r.get("steps_per_s")]
+    data_shares = [r["data_fraction"] for r in rows if r.get("data_fraction") is not None]
     return {
         "run": head.get("run", path.stem), "data": head.get("data", ""), "preset": cfg.get("name", ""),
         "lr": cfg.get("lr"), "init": "/".join(Path(cfg["init"]).parts[-2:]) if cfg.get("init") else "random",
@@ -65,12 +69,8 @@ def summarise_log(path: str | os.PathLike) -> dict:
         "best gain": gains[best] if gains else None,
         "best at step": int(val[best]["step"]) if gains else None,
         "last gain": gains[-1] if gains else None,
-        # where the time went: seconds per training step (median over the logged rows) and the share
-        # of it spent making batches (logs written before that column existed have none)
-        "s/step": float(np.median([1 / r["steps_per_s"] for r in rows if r.get("steps_per_s")])) if any(
-            r.get("steps_per_s") for r in rows) else None,
-        "data share": float(np.median([r["data_fraction"] for r in rows if r.get("data_fraction") is not None]))
-        if any(r.get("data_fraction") is not None for r in rows) else None,
+        "s/step": float(np.median(step_seconds)) if step_seconds else None,
+        "data share": float(np.median(data_shares)) if data_shares else None,
     }
 
 

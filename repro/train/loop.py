@@ -331,13 +331,14 @@ def train(
             state["acc_loss"], state["acc_n"] = 0.0, 0
             data_s = 0.0
             t_rate, s_rate = now, step
+        paused = False
         if step % val_every == 0 or step == target_steps or stop:
             validate_now()
-            # validation and checkpoint time are not training time (nor in the logged rates)
-            t_last = t_rate = time.perf_counter()
-            s_rate, data_s = step, 0.0
+            paused = True
         if step % config.checkpoint_every == 0 or step == target_steps or stop:
             save_last()
+            paused = True
+        if paused:  # validation and checkpoint time are not training time (nor in the logged rates)
             t_last = t_rate = time.perf_counter()
             s_rate, data_s = step, 0.0
         last_loss = next((r["loss"] for r in reversed(rows) if r.get("loss") is not None), None)
