@@ -221,6 +221,21 @@ def test_virtual_camera_parallel_workers_give_the_same_output_as_one_process(tmp
     assert pairs and all(abs(a["flow_stat"] - b["flow_stat"]) < 0.5 for a, b in pairs)
 
 
+def test_virtual_builds_never_compute_the_true_flow_unless_it_is_the_backend(tmp_path, monkeypatch):
+    # The renderer's exact flow costs several times the frames; DIS (the default backend, as on
+    # real footage) does not need it, so the build must not pay for it.
+    import repro.camera.render as render
+
+    calls = []
+    real = render._true_flows
+    monkeypatch.setattr(render, "_true_flows", lambda *a, **k: calls.append(1) or real(*a, **k))
+    kw = dict(pairs=2, n_range=(7, 9), virtual=TINY_VIRTUAL, progress=False, workers=0)
+    build_wild("virtual", tmp_path / "dis", **kw)
+    assert calls == []
+    build_wild("virtual", tmp_path / "true", flow_backend="true", **kw)
+    assert calls  # the "true" backend does ask for it (and gets it from the same renderer)
+
+
 def test_command_line_on_a_frame_folder(tmp_path):
     from repro.__main__ import main
     from repro.images import write_image

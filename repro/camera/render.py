@@ -4,7 +4,7 @@ homography, and the true forward flow of the front-most layer at every pixel (se
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -25,7 +25,6 @@ DEFAULT_SIZE = (240, 320)  # (H, W) of the virtual camera's frames: the WILD hei
 _MAX_PIXELS_PER_CHUNK = {"cpu": 3_000_000, "cuda": 24_000_000}  # supersampled pixels rendered at once
 
 
-@dataclass
 class Clip:
     """One rendered clip.
 
@@ -34,23 +33,33 @@ class Clip:
     frames : (T, H, W, 3) uint8
     flows : (T-1, H, W, 2) float32, true forward flow (dx, dy) in pixels of this size: pixel
         (x, y) of frame t is at (x + dx, y + dy) in frame t + 1 (sampled on frame t's grid).
+        Computed on first access (it costs several times the rendering: the WILD builder, which
+        estimates flow from the frames as on real footage, never asks for it), then kept.
     fps : float (240)
     name, seed : the clip's name and the seed it was rendered from.
     meta : dict: ``kind``, ``geometry``, ``background``, ``speed`` (mean camera flow, px/frame at
         240 rows), ``peak_flow_target`` (None with ``speed=``), ``magnification`` (output pixels per
         photo pixel), ``photo_box`` (the reference view in the photo's pixels), ``n_objects``, ``layer_names``, ``visible_layer`` ((T, H, W) uint8 index into
         ``layer_names`` of the layer seen at each pixel), ``size``, ``supersample``, ``split``,
-        ``render_seconds``; with ``temporal_supersample=k > 1`` also ``subframes``
+        ``render_seconds`` (frames only); with ``temporal_supersample=k > 1`` also ``subframes``
         (((T-1) k + 1, H, W, 3) uint8 at times j / k, so ``subframes[::k] == frames``) and
         ``subframe_times``.
     """
 
-    frames: np.ndarray
-    flows: np.ndarray
-    fps: float
-    name: str
-    seed: int
-    meta: dict = field(default_factory=dict)
+    def __init__(self, frames: np.ndarray, flows: np.ndarray | Callable[[], np.ndarray], fps: float, name: str,
+                 seed: int, meta: dict | None = None) -> None:
+        self.frames, self.fps, self.name, self.seed = frames, fps, name, seed
+        self.meta = {} if meta is None else meta
+        self._flows = flows
+
+    @property
+    def flows(self) -> np.ndarray:
+        if callable(self._flows):
+            self._flows = self._flows()
+        return self._flows
+
+    def __repr__(self) -> str:
+        return f"Clip(name={self.name!r}, seed={self.seed}, frames={self.frames.shape}, fps={self.fps})"
 
 
 def _axes(rows: int, cols: int, device: torch.device, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
@@ -284,12 +293,12 @@ def render_clip(seed: int, *, n_frames: int = 120, size: tuple[int, int] = DEFAU
     rendered, visible = _render_frames(scene, times, (H, W), supersample, dev, gamma=gamma, noise_std=noise_std,
                                        seed=int(seed), progress=bool(options.get("progress", False)))
     frames, visible = rendered[::k], visible[::k]
-    flows = _true_flows(scene, n_frames, (H, W), visible, dev)
     meta = dict(scene.info)
     meta.update(layer_names=[layer.name for layer in scene.layers], visible_layer=np.ascontiguousarray(visible),
                 size=(H, W), supersample=supersample, split=split, device=str(dev),
                 noise_std=noise_std, gamma=gamma, render_seconds=time.perf_counter() - t_start)
     if k > 1:
         meta.update(subframes=rendered, subframe_times=times)
-    return Clip(frames=np.ascontiguousarray(frames), flows=flows, fps=FPS,
+    return Clip(frames=np.ascontiguousarray(frames), flows=lambda: _true_flows(scene, n_frames, (H, W), visible, dev),
+                fps=FPS,
                 name=str(options.get("name", f"clip_{int(seed)}")), seed=int(seed), meta=meta)
