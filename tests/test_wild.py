@@ -236,6 +236,17 @@ def test_virtual_builds_never_compute_the_true_flow_unless_it_is_the_backend(tmp
     assert calls  # the "true" backend does ask for it (and gets it from the same renderer)
 
 
+def test_a_build_stopped_by_max_minutes_resumes_to_the_same_dataset(tmp_path, caplog):
+    kw = dict(pairs=3, n_range=(7, 9), virtual=TINY_VIRTUAL, progress=False, workers=0)
+    with pytest.raises(ValueError, match="max_minutes"):
+        build_wild("virtual", tmp_path / "bad", max_minutes=0, **kw)
+    rows = read_manifest(build_wild("virtual", tmp_path / "cut", max_minutes=1e-9, **kw))
+    assert sum(r["accepted"] for r in rows) == 0 and "max_minutes" in caplog.text
+    build_wild("virtual", tmp_path / "cut", **kw)  # the same command, no limit: resumes
+    build_wild("virtual", tmp_path / "whole", **kw)
+    assert tree_bytes(tmp_path / "cut") == tree_bytes(tmp_path / "whole")
+
+
 def test_command_line_on_a_frame_folder(tmp_path):
     from repro.__main__ import main
     from repro.images import write_image

@@ -143,7 +143,7 @@ def _remove_scene_files(out: Path, split: str, scene: str, rows: Sequence[dict])
 
 def build_wild(source: str | os.PathLike | Sequence[Any], out: str | os.PathLike, config: BuildConfig | None = None,
                *, pairs: int | None = None, workers: int = 2, max_scenes: int | None = None, progress: bool = True,
-               callback: Callable[[dict], None] | None = None, **overrides: Any) -> Path:
+               max_minutes: float | None = None, callback: Callable[[dict], None] | None = None, **overrides: Any) -> Path:
     """Build a WILD-style dataset in ``out``; returns the manifest path (see :mod:`repro.wild`).
 
     Parameters
@@ -168,6 +168,9 @@ def build_wild(source: str | os.PathLike | Sequence[Any], out: str | os.PathLike
         ``None``: every window of every scene (for ``"virtual"``: ``DEFAULT_VIRTUAL_PAIRS``).
     workers : worker processes over scenes (``<= 1``: in this process).
     max_scenes : at most this many scenes (virtual default: ``10 + 3 * pairs``, one window each).
+    max_minutes : start no scene after this many minutes; the scenes under way finish and the
+        manifest holds the leading scenes done (fewer pairs than asked, with a warning). A later
+        call with the same parameters resumes: the finished scenes are kept, not redone.
     callback : called with each window's row as it is recorded (only with ``workers <= 1``).
     """
     from tqdm.auto import tqdm
@@ -186,6 +189,9 @@ def build_wild(source: str | os.PathLike | Sequence[Any], out: str | os.PathLike
     split = config.split
     if pairs is not None and pairs < 1:
         raise ValueError(f"pairs must be a positive number or None, got {pairs}")
+    if max_minutes is not None and not max_minutes > 0:
+        raise ValueError(f"max_minutes must be a positive number or None, got {max_minutes}")
+    deadline = time.monotonic() + 60 * max_minutes if max_minutes is not None else float("inf")
     if callback is not None and workers > 1:
         raise ValueError("callback needs workers <= 1 (it runs in the worker process)")
 
@@ -248,9 +254,16 @@ def build_wild(source: str | os.PathLike | Sequence[Any], out: str | os.PathLike
             write_manifest(out, split, prefix()[1])
             last_manifest = time.monotonic()
 
+    timed_out = False
+
     def next_task() -> _SceneTask | None:
-        nonlocal next_scene
+        nonlocal next_scene, timed_out
         while next_scene < len(names):
+            if time.monotonic() > deadline:
+                if not timed_out:
+                    log.warning("%s: no new scene after %g minutes (max_minutes)", split_dir, max_minutes)
+                timed_out = True
+                return None
             i = next_scene
             next_scene += 1
             if prefix()[2]:

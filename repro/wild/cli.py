@@ -61,6 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="virtual camera: spatial supersampling of the renderer (its default 1: photos are area-averaged to the frame first)")
     parser.add_argument("--max-scenes", type=int, default=None,
                         help="read at most this many scenes (videos, folders, clips) of the source")
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="start no scene after this many minutes (the build stops short of --pairs, "
+                             "with a warning; the same command later resumes it)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. for logs)")
 
 
@@ -81,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
                           max_match_error=None if args.max_match_error < 0 else args.max_match_error,
                           linear=args.linear, flow_backend=args.flow_backend, gap=args.gap,
                           resync=not args.no_resync,
-                          save_blursize=args.save_blursize, virtual=virtual, max_scenes=args.max_scenes,
+                          save_blursize=args.save_blursize, virtual=virtual, max_scenes=args.max_scenes, max_minutes=args.max_minutes,
                           progress=not args.no_progress)
     rows = [r for r in read_manifest(manifest) if r["split"] == args.split]
     n_acc = sum(r["accepted"] for r in rows)
