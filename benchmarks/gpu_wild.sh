@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Issue 15's GPU recipe: everything in one call of about 9 minutes on one GPU.
+#   1. a WILD training split from the virtual camera, built on all CPU cores for BUILD_MIN minutes
+#      (at most PAIRS pairs; the build stops cleanly at the deadline: build-wild --max-minutes);
+#   2. the runs below, side by side on the one GPU, each for TRAIN_MIN minutes of training (by
+#      default what is left of DEADLINE after the build)
+#      (bf16 autocast and channels_last on CUDA: TrainConfig's defaults), validated on VAL_ROOT's
+#      validation split (carry data/wild_cpu: the 48 pairs every CPU run was chosen on);
+#   3. every run's best-on-validation checkpoint exported as float16 weights with a card.
+# $OUT receives the weights of the runs that fit the 16 MiB-per-file limit of what comes back
+# (the full-width one, ~48 MB in float16, stays there: its log and card come back) and
+# gpu_wild.tgz (logs, cards, summaries, build manifest, GPU load). Run from the repository root:
+#   OUT=/tmp/o bash benchmarks/gpu_wild.sh
+# Dry run on a CPU (the numbers mean nothing):
+#   DEVICE=cpu BUILD_MIN=0.3 PAIRS=12 TRAIN_MIN=0.2 WORKERS=2 THREADS=1 \
+#   EXTRA="--set width=0.0625 --set crop=32 --set batch_size=2 --set val_images=2 --set val_every=5" \
+#   OUT=/tmp/o W=/tmp/gw bash benchmarks/gpu_wild.sh
+set -uo pipefail
+OUT=${OUT:-$PWD/gpu_out}
+W=${W:-/tmp/gpu_wild}
+PY=${PY:-python3}
+DATA=${DATA:-$W/wild}
+VAL_ROOT=${VAL_ROOT:-data/wild_cpu}
+BUILD_MIN=${BUILD_MIN:-2.2}
+PAIRS=${PAIRS:-4000}
+TRAIN_MIN=${TRAIN_MIN:-}        # default: what is left of DEADLINE seconds after the build, less RESERVE
+DEADLINE=${DEADLINE:-575}       # the whole script's wall-time target (a device call may run 600 s)
+RESERVE=${RESERVE:-130}         # data loading, validations, checkpoints and the export after training
+DEVICE=${DEVICE:-cuda}
+WORKERS=${WORKERS:-$(nproc)}
+THREADS=${THREADS:-3}
+EXTRA=${EXTRA:-}
+# name, preset, data, then --set options (the last --set of a key wins; EXTRA comes last)
+RUNS=(
+  "gpu_w1_wild fast wild --set width=1.0 --set rotate=true --set permute_colours=true"
+  "gpu_w0.5_wild fast wild --set width=0.5 --set rotate=true --set permute_colours=true"
+  "gpu_w0.25_ft_wild cpu-finetune wild --set init=repro/weights/deblurnet_wild.pt --set lr=2e-4 --set warmup_steps=100"
+  "gpu_w0.5_si fast si --set width=0.5 --set rotate=true --set permute_colours=true --set si_kernel_size=13 --set si_psz=6,4,3"
+  "gpu_w0.25_ft_si cpu si --set init=repro/weights/deblurnet_si.pt --set lr=3e-4 --set warmup_steps=100"
+)
+mkdir -p "$W" "$OUT"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEND=Agg
+exec > >(tee -a "$W/log.txt") 2>&1
+t0=$(date +%s)
+stamp() { echo "[$(( $(date +%s) - t0 ))s] $*"; }
+
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null; echo "cores $(nproc)"; echo "commit ${COMMIT:-$(git rev-parse HEAD 2>/dev/null)}"
+  $PY -c "import torch, sys; print(sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.cuda.is_available())"; } > "$W/env.txt" 2>&1
+cat "$W/env.txt"
+$PY -c "import repro.train, repro.wild, cv2, skimage, sklearn, scipy, tqdm" || { echo "missing packages"; exit 3; }
+[ -f "$VAL_ROOT/manifest.csv" ] || { echo "no validation set at $VAL_ROOT (carry it)"; exit 4; }
+(nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 10 > "$W/gpu_load.csv" 2>/dev/null &)
+
+# ---- 1. training pairs
+stamp "building WILD train (<= $PAIRS pairs, <= $BUILD_MIN min, $WORKERS workers)"
+$PY -m repro build-wild virtual "$DATA" --split train --pairs "$PAIRS" --workers "$WORKERS" \
+    --max-minutes "$BUILD_MIN" --no-progress || exit 5
+cp "$DATA/manifest.csv" "$W/train_manifest.csv"
+stamp "built: $(awk -F, 'NR>1 && $11==1' "$DATA/manifest.csv" | wc -l) accepted pairs"
+[ -n "$TRAIN_MIN" ] || TRAIN_MIN=$(awk -v d="$DEADLINE" -v e="$(( $(date +%s) - t0 ))" -v r="$RESERVE" \
+                                   'BEGIN { m = (d - e - r) / 60; printf "%.2f", (m < 0.5 ? 0.5 : m) }')
+stamp "training for $TRAIN_MIN minutes"
+
+# ---- 2. the runs, side by side
+pids=()
+for spec in "${RUNS[@]}"; do
+  read -r run preset data sets <<< "$spec"
+  # shellcheck disable=SC2086  # the --set options split on spaces on purpose
+  $PY -m repro train --preset "$preset" --data "$data" --data-root "$DATA" --val-root "$VAL_ROOT" \
+      --out "$W/runs/$run" --run "$run" --results "$W/results" --figures "$W/figures" --device "$DEVICE" \
+      --seed 0 --steps 1000000 --max-minutes "$TRAIN_MIN" --threads "$THREADS" --workers 2 $sets $EXTRA \
+      > "$W/$run.log" 2>&1 &
+  pids+=($!)
+  stamp "started $run ($preset, $data): $sets"
+done
+for p in "${pids[@]}"; do wait "$p" || echo "a run failed (pid $p): see $W/*.log"; done
+stamp "training done"
+nvidia-smi --query-gpu=memory.used --format=csv >> "$W/env.txt" 2>&1
+
+# ---- 3. float16 weights with cards; the ones under 16 MiB go to $OUT
+$PY - "$W" "$OUT" "$TRAIN_MIN" "$DEVICE" "${RUNS[@]}" <<'PYEOF'
+import json, shutil, subprocess, sys
+from pathlib import Path
+from repro.train import export_weights, summarise_log
+w, out, minutes, device, runs = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5:]
+try:
+    gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                         text=True).stdout.strip() or device
+except OSError:
+    gpu = device
+for spec in runs:
+    run, preset, data, *sets = spec.split()
+    best = w / "runs" / run / "best.pt"
+    if not best.exists():
+        print(run, "has no best.pt"); continue
+    s = summarise_log(w / "results" / f"train_{run}.csv")
+    dest = w / "weights" / f"{run}.pt"
+    export_weights(best, dest, half=True,
+                   command=(f"bash benchmarks/gpu_wild.sh (its run {run}: python -m repro train --preset {preset} "
+                            f"--data {data} --data-root <WILD train> --val-root data/wild_cpu {' '.join(sets)} "
+                            f"--steps 1000000 --max-minutes {minutes} --device cuda --seed 0)"),
+                   exported_from=f"{run}/best.pt (best validation PSNR; chosen on the validation split, never on test)",
+                   minutes=s["minutes"], seconds_per_step=s["s/step"], data_share_of_step=s["data share"],
+                   device=f"{gpu} (shared by {len(runs)} runs at once)", run=run,
+                   training_log=f"train_{run}.csv", note="trained side by side with the other runs of gpu_wild.sh")
+    print(f"{run:20s} steps {s['steps']:6d}  {s['s/step'] * 1000:7.1f} ms/step  val gain best "
+          f"{s['best gain']:+.2f} dB at step {s['best at step']}, last {s['last gain']:+.2f} dB "
+          f"(input {s['val input dB']:.2f} dB)  data share {s['data share']}")
+    if dest.stat().st_size < 15.5 * 2**20:
+        shutil.copyfile(dest, out / dest.name)
+PYEOF
+pkill -f "nvidia-smi --query-gpu=timestamp" 2>/dev/null
+tar czf "$OUT/gpu_wild.tgz" --exclude='*.pt' --exclude='wild' -C "$W" . && ls -la "$OUT"
+stamp "all done"
