@@ -181,16 +181,16 @@ def test_without_weights_an_error_naming_the_file_and_the_command(monkeypatch, t
 def test_shipped_weights_load_with_one_short_line(caplog):
     with caplog.at_level("INFO", logger="repro.inference"):
         model = load_deblurnet(None, "cpu")
-    assert not model.training and model.config.width == 0.25
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # folded for inference
-    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("loaded")]
-    # the card's key fields (repro/weights/deblurnet_wild.json), not its ~5,000 characters
     import json
 
     from repro.paths import weights_dir
 
     card = json.loads((weights_dir() / "deblurnet_wild.json").read_text())
-    assert line == (f"loaded deblurnet_wild.pt: DeblurNet width 0.25, trained on {card['data']}, preset {card['preset']}, "
+    assert not model.training and model.config.width == card["model_config"]["width"]
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # folded for inference
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("loaded")]
+    # the card's key fields (repro/weights/deblurnet_wild.json), not its ~5,000 characters
+    assert line == (f"loaded deblurnet_wild.pt: DeblurNet width {model.config.width:g}, trained on {card['data']}, preset {card['preset']}, "
                     f"{card['steps']} steps, PSNR {card['psnr']:.2f} dB (input {card['input_psnr']:.2f} dB), "
                     f"{card['date'][:10]}")
     assert len(line) < 200

@@ -284,6 +284,8 @@ def train(
         lr = lr_at(config, step)
         for group in optimizer.param_groups:
             group["lr"] = lr * group["lr_scale"]
+        if cuda:  # the batch's host-to-device copy waits for the queued steps: keep that wait out of the data time
+            torch.cuda.synchronize(dev)
         t_data = time.perf_counter()
         blurry, sharp = train_data.batch(step, rank, world)
         data_s += time.perf_counter() - t_data

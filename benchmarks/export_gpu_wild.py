@@ -1,0 +1,88 @@
+"""Ship the DeblurNet^WILD and DeblurNet^SI of one `benchmarks/gpu_wild.sh` call (issue 15).
+
+    python benchmarks/export_gpu_wild.py DIR      # DIR: the call's $OUT (*.pt and gpu_wild.tgz)
+
+Each model is the run with the best validation gain among that call's runs of its data, except
+that a smaller network within VAL_NOISE_DB of the best is preferred (the 48 validation pairs
+move by about that much from one validation to the next; a smaller network costs less to run on
+a CPU and to keep in the repository). The full-width run cannot be shipped: its float16 weights
+(~48 MB) exceed what a device call brings back (16 MiB per file). Nothing here looks at the test
+split. Writes repro/weights/deblurnet_{wild,si}.{pt,json}, the runs' logs to results/train_<run>.csv
+and the call's logs, cards and GPU load to results/gpu_training/wild_v3/.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tarfile
+from pathlib import Path
+
+from repro.train import export_weights, summarise_log
+
+VAL_NOISE_DB = 0.1
+BUNDLE = Path("results/gpu_training/wild_v3")
+# what each run continued from (the weights it was initialised with, and their own logs)
+EARLIER = {"gpu_w0.25_ft_wild": ["results/gpu_training/shipped/train_gpu_fast_wild_w0.25.csv",
+                                 "results/train_cpu2_ft_wild.csv", "results/train_cpu3_ft_wild.csv"],
+           "gpu_w0.25_ft_si": ["results/train_cpu_si.csv"]}
+
+
+def main(src: Path) -> None:
+    BUNDLE.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(src / "gpu_wild.tgz") as tar:
+        # not the checkpoints, the runs' progress-bar logs, or what results/ and notebook 03 hold
+        members = [m for m in tar.getmembers() if m.isfile() and not m.name.endswith((".pt", ".log"))
+                   and Path(m.name).parts[0] not in ("runs", "figures")]
+        tar.extractall(BUNDLE, members=members, filter="data")
+    for log in sorted((BUNDLE / "results").glob("train_*.csv")):
+        shutil.move(log, Path("results") / log.name)
+    (BUNDLE / "results").rmdir()
+    cards = {p.stem: json.loads(p.read_text()) for p in sorted((BUNDLE / "weights").glob("*.json"))}
+    env = (BUNDLE / "env.txt").read_text()
+    rows = (BUNDLE / "train_manifest.csv").read_text().splitlines()[1:]
+    n_pairs = sum(r.split(",")[10] == "1" for r in rows)
+    data_build = (f"python -m repro build-wild virtual <WILD> --split train --pairs 4000 --workers 16 --max-minutes 2.2 "
+                  f"(camera v3, on the device's 16 cores: {n_pairs} pairs from {len(rows)} windows; "
+                  "results/gpu_training/wild_v3/train_manifest.csv)")
+    for data in ("wild", "si"):
+        runs = {r: summarise_log(Path("results") / f"train_{r}.csv") for r, c in cards.items() if c["data"] == data}
+        shippable = {r: s for r, s in runs.items() if (src / f"{r}.pt").exists()}
+        best = max(s["best gain"] for s in shippable.values())
+        close = [r for r, s in shippable.items() if s["best gain"] >= best - VAL_NOISE_DB]
+        run = min(close, key=lambda r: cards[r]["model_config"]["width"])
+        card, s = cards[run], runs[run]
+        ranking = {r: round(x["best gain"], 3) for r, x in sorted(runs.items(), key=lambda kv: -kv[1]["best gain"])}
+        print(data, "validation gains:", ranking, "->", run)
+        extra = {"earlier_logs": EARLIER[run]} if run in EARLIER else {}
+        export_weights(src / f"{run}.pt", f"repro/weights/deblurnet_{data}.pt", half=True, command=card["command"],
+                       exported_from=(f"{run}/best.pt (best validation PSNR, step {card['steps']}; chosen on the "
+                                      "validation split, never on test)"),
+                       final_psnr=card["best_psnr"], minutes=s["minutes"], seconds_per_step=s["s/step"],
+                       device=card["device"], run=run, data_build=data_build, training_log=f"results/train_{run}.csv",
+                       selection=(f"best validation gain among this call's {data} runs {ranking}, preferring the "
+                                  f"smallest network within {VAL_NOISE_DB} dB of the best (the validation noise); "
+                                  "the full-width run's weights (float16 ~48 MB) could not come back from the device"),
+                       environment=env.strip().splitlines(), run_departures=_run_departures(card), **extra,
+                       note=("trained side by side with 4 other runs on one GPU (gpu_wild.sh); GPU busy 99 % of the "
+                             "time. The logged data share on CUDA then included waiting for the GPU queue "
+                             "(measured so before the loop synchronised first), so it is not the data cost"))
+
+
+def _run_departures(card: dict) -> list[str]:
+    cfg, out = card["train_config"], []
+    if cfg.get("rotate") or cfg.get("permute_colours"):
+        out.append("augmentation: the 8 flips and quarter turns of the crop and permuted colour channels")
+    if cfg.get("init"):
+        out.append(f"initialised from {cfg['init']} (the weights shipped before), learning rate {cfg['lr']:g}")
+    if cfg.get("width") != 1.0:
+        out.append(f"width {cfg['width']:g} instead of 1")
+    out.append("trained for a wall-clock budget of one device call (minutes), not 2e5 iterations")
+    out.append("validation on data/wild_cpu's 48 validation pairs (the same pairs as every CPU run)")
+    return out
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    main(Path(sys.argv[1]))
