@@ -123,6 +123,17 @@ def test_verdict(delta, bar, expect, word):
     assert A.verdict(delta, bar, expect).startswith(word)
 
 
+@pytest.mark.parametrize("delta,val_delta,word", [
+    (0.5, -0.3, "not resolved"),   # test says better, validation worse: the splits disagree
+    (0.5, 0.05, "not resolved"),   # validation within its own seed spread
+    (0.5, 0.3, "contradicted"), (-0.5, -0.3, "supported"),
+    (0.05, 0.3, "not resolved"),   # within the test bar whatever validation says
+])
+def test_a_verdict_needs_validation_and_test_to_agree(delta, val_delta, word):
+    assert A.verdict(delta, 0.1, "worse", val_delta, 0.1).startswith(word)
+    assert ("disagree" in A.verdict(delta, 0.1, "worse", val_delta, 0.1)) == (word == "not resolved" and abs(delta) > 0.1)
+
+
 def test_every_claim_gets_one_sentence_from_the_numbers():
     rec = lambda p: {"seed": 0, "steps": 4, "train_minutes": 1.0,  # noqa: E731
                      "val": [{"psnr": p, "ssim": 0.5, "psnr_input": 20.0, "ssim_input": 0.4, "blur_size": 5.0}],

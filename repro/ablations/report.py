@@ -31,14 +31,20 @@ def _bin_gains(rows: list[dict]) -> list[tuple[float, int]]:
     return out
 
 
-def verdict(delta: float, bar: float, expect: str = "worse") -> str:
-    """The verdict on a claim from ``delta`` = variant - reference (dB) and the reference's
-    run-to-run spread ``bar`` (at least :data:`MIN_BAR_DB`): a difference not larger than the
-    bar is not resolved."""
+def verdict(delta: float, bar: float, expect: str = "worse", val_delta: float | None = None,
+            val_bar: float | None = None) -> str:
+    """The verdict on a claim from ``delta`` = variant - reference (dB, test split) and the
+    reference's run-to-run spread ``bar`` (at least :data:`MIN_BAR_DB`): a difference not larger
+    than the bar is not resolved. With ``val_delta`` and ``val_bar`` (the same on the validation
+    split), a verdict also needs the validation difference beyond its bar and of the same sign:
+    where the two splits disagree the claim is not resolved either."""
     if any(math.isnan(x) for x in (delta, bar)):
         return "not tested"
     if abs(delta) <= bar:
         return "not resolved at this budget"
+    if val_delta is not None and val_bar is not None and not math.isnan(val_delta) and not math.isnan(val_bar):
+        if abs(val_delta) <= val_bar or (val_delta < 0) != (delta < 0):
+            return "not resolved at this budget (validation and test disagree)"
     variant_worse = delta < 0
     if expect == "worse":
         return "supported" if variant_worse else "contradicted"
@@ -47,12 +53,19 @@ def verdict(delta: float, bar: float, expect: str = "worse") -> str:
     raise ValueError(f"expect must be 'worse' or 'not better', got {expect!r}")
 
 
+def seed_bar(records: dict[str, dict], split: str) -> float:
+    """The run-to-run spread on ``split``: the difference between the mean PSNRs of `paper`'s two
+    seeds, at least :data:`MIN_BAR_DB` (NaN until both have run)."""
+    if not all(r in records for r in REFERENCE):
+        return math.nan
+    return max(MIN_BAR_DB, abs(_mean(records["paper"][split], "psnr") - _mean(records["paper-seed1"][split], "psnr")))
+
+
 def summary_rows(records: dict[str, dict]) -> tuple[list[dict], float, float]:
     """One row per variant (in :data:`VARIANTS` order) and ``(reference PSNR, bar)`` on the test split."""
     ref = [records[r] for r in REFERENCE if r in records]
     ref_psnr = float(np.mean([_mean(r["test"], "psnr") for r in ref])) if ref else math.nan
-    bar = (max(MIN_BAR_DB, abs(_mean(records["paper"]["test"], "psnr") - _mean(records["paper-seed1"]["test"], "psnr")))
-           if all(r in records for r in REFERENCE) else math.nan)
+    bar, val_bar = seed_bar(records, "test"), seed_bar(records, "val")
     ref_val = float(np.mean([_mean(r["val"], "psnr") for r in ref])) if ref else math.nan
     rows = []
     for v in VARIANTS:
@@ -71,7 +84,8 @@ def summary_rows(records: dict[str, dict]) -> tuple[list[dict], float, float]:
             row[f"n {_bin_label(lo, hi)}"] = count
         row["vs paper, test dB"] = row["test PSNR"] - ref_psnr
         row["vs paper, val dB"] = row["val PSNR"] - ref_val
-        row["verdict"] = verdict(row["vs paper, test dB"], bar, v.expect) if v.claim else "reference"
+        row["verdict"] = (verdict(row["vs paper, test dB"], bar, v.expect, row["vs paper, val dB"], val_bar)
+                          if v.claim else "reference")
         rows.append(row)
     return rows, ref_psnr, bar
 
@@ -258,7 +272,9 @@ def write_report(records: dict[str, dict], *, size: str, results_dir: str | os.P
     notes = [recipe,
              f"bar: {bar:.2f} dB, the difference between the test PSNRs of `paper`'s two seeds (at least "
              f"{MIN_BAR_DB:g} dB); a difference to `paper` (the mean of its two seeds, {ref_psnr:.2f} dB) not "
-             f"larger than the bar is not resolved at this budget"
+             f"larger than the bar is not resolved at this budget; nor is one whose validation difference is "
+             f"not larger than the validation bar ({seed_bar(records, 'val'):.2f} dB, the same on the validation "
+             f"split) or has the other sign"
              if not math.isnan(bar) else "bar: `paper`'s two seeds have not both run yet",
              "gain: PSNR of the restored image minus the PSNR of the blurry input, mean over the pairs; "
              "by blur size: the pair's mean trajectory length from the WILD manifest, n pairs per bin",
