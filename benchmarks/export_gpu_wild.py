@@ -60,6 +60,8 @@ def main(src: Path) -> None:
                                       "validation split, never on test)"),
                        final_psnr=card["best_psnr"], minutes=s["minutes"], seconds_per_step=s["s/step"],
                        device=card["device"], run=run, data_build=data_build, training_log=f"results/train_{run}.csv",
+                       # the device's card has it; the float16 file exported from keeps only the model
+                       train_config=card["train_config"],
                        selection=(f"best validation gain among this call's {data} runs {ranking}, preferring the "
                                   f"smallest network within {VAL_NOISE_DB} dB of the best (the validation noise); "
                                   "the full-width run's weights (float16 ~48 MB) could not come back from the device"),
