@@ -300,5 +300,4 @@ def render_clip(seed: int, *, n_frames: int = 120, size: tuple[int, int] = DEFAU
     if k > 1:
         meta.update(subframes=rendered, subframe_times=times)
     return Clip(frames=np.ascontiguousarray(frames), flows=lambda: _true_flows(scene, n_frames, (H, W), visible, dev),
-                fps=FPS,
-                name=str(options.get("name", f"clip_{int(seed)}")), seed=int(seed), meta=meta)
+                fps=FPS, name=str(options.get("name", f"clip_{int(seed)}")), seed=int(seed), meta=meta)
