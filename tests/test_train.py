@@ -278,6 +278,9 @@ def test_cli_trains_and_exports_a_card(data_root, tmp_path, monkeypatch):
     for key in ("data", "preset", "steps", "seed", "psnr", "date", "command"):
         assert key in card
     assert card["seed"] == 4 and card["steps"] == 2 and "--preset smoke" in card["command"]
+    # the card says what the command changed from the preset (smoke: steps 6, val_every 3, log_every 1)
+    assert card["overrides"] == ["steps=2 (preset smoke: 6)", "val_every=2 (preset smoke: 3)",
+                                 "log_every=2 (preset smoke: 1)"]
     model, meta = load_model(weights)
     assert meta["preset"] == "smoke"
 
@@ -322,3 +325,35 @@ def test_cosine_schedule_anneals_to_zero_at_the_last_step():
     assert T.lr_at(cfg, 1000) == pytest.approx(0.0, abs=1e-15)
     with pytest.raises(ValueError, match="lr_schedule"):
         T.TrainConfig(lr_schedule="linear")
+
+
+def test_sharp_fraction_makes_the_last_items_identity_pairs_of_the_same_plan(data_root):
+    cache = T._PairCache(data_root, "train", workers=1)
+    cfg = T.PRESETS["smoke"].replace(batch_size=4, crop=16, rotate=True, permute_colours=True)
+    dev = torch.device("cpu")
+    blur, sharp = T._TrainData(cache, cfg, "wild", 5, dev).batch(3)
+    blur_s, sharp_s = T._TrainData(cache, cfg.replace(sharp_fraction=0.5), "wild", 5, dev).batch(3)
+    torch.testing.assert_close(sharp_s, sharp)  # the targets do not change
+    torch.testing.assert_close(blur_s[:2], blur[:2])  # the first items keep their blurry input
+    torch.testing.assert_close(blur_s[2:], sharp[2:])  # the last two learn the identity
+    assert not torch.equal(blur[2:], sharp[2:])  # (a real WILD pair differs from its sharp frame)
+    # with SI mixed in, SI takes the first items, sharp -> sharp the last
+    mixed_b, mixed_s = T._TrainData(cache, cfg.replace(si_fraction=0.25, sharp_fraction=0.25, si_kernel_size=5,
+                                                       si_psz=(3,), si_kernels=10), "wild", 5, dev).batch(3)
+    torch.testing.assert_close(mixed_b[1:3], blur[1:3])
+    torch.testing.assert_close(mixed_b[3:], mixed_s[3:])
+    with pytest.raises(ValueError, match="sharp_fraction"):
+        T._TrainData(cache, cfg.replace(sharp_fraction=0.5), "si", 5, dev)
+    with pytest.raises(ValueError, match="sharp_fraction"):
+        T.TrainConfig(sharp_fraction=-0.1)
+    with pytest.raises(ValueError, match="sharp_fraction"):
+        T.TrainConfig(si_fraction=0.6, sharp_fraction=0.6)
+
+
+def test_overrides_name_what_differs_from_the_preset():
+    fast = T.PRESETS["fast"]
+    assert T.overrides(fast) == []
+    changed = fast.replace(width="0.5", sharp_fraction="0.125", departures=("ignored",))
+    assert T.overrides(changed) == ["width=0.5 (preset fast: 1.0)", "sharp_fraction=0.125 (preset fast: 0.0)"]
+    assert T.overrides(changed.to_dict()) == T.overrides(changed)  # as a card stores it
+    assert T.overrides(T.TrainConfig(width=0.5)) == []  # "custom": no preset to compare with

@@ -55,6 +55,10 @@ class TrainConfig:
     # data="wild" only: this fraction of every batch (its first items) is SI blur of the WILD sharp
     # frames instead of WILD pairs (0 = WILD only, the paper's DeblurNet^WILD)
     si_fraction: float = 0.0
+    # data="wild" only: this fraction of every batch (its last items) trains on sharp -> sharp, a
+    # window of one frame (no motion blur), so that the network learns to leave sharp parts alone
+    # (0 = WILD pairs only, as the paper; trained on blur alone, a net sharpens sharp images too)
+    sharp_fraction: float = 0.0
     # validation: checkpoints are chosen on this split of the dataset, never on the test split
     val_split: str = "val"
     # initialisation: "" = random (seeded), else a checkpoint whose network weights start the run
@@ -98,6 +102,10 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.loss_scales must be 3 weights >= 0, not all 0, got {self.loss_scales}")
         if not 0.0 <= self.si_fraction <= 1.0:
             raise ValueError(f"TrainConfig.si_fraction must be in [0, 1], got {self.si_fraction}")
+        if not 0.0 <= self.sharp_fraction <= 1.0:
+            raise ValueError(f"TrainConfig.sharp_fraction must be in [0, 1], got {self.sharp_fraction}")
+        if self.si_fraction + self.sharp_fraction > 1.0:
+            raise ValueError("TrainConfig.si_fraction + sharp_fraction must be <= 1 (they take different items of a batch)")
         if self.val_split == "test":
             raise ValueError("TrainConfig.val_split must not be 'test': checkpoints are chosen on validation data")
 
@@ -232,6 +240,22 @@ def get_preset(name: str) -> TrainConfig:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
     return PRESETS[name]
+
+
+def overrides(config: TrainConfig | dict) -> list[str]:
+    """How ``config`` differs from the preset it is named after (the ``--set`` of its command), one
+    line per field, ``"width=0.5 (preset fast: 1.0)"``; ``[]`` for an unknown preset name.
+
+    A checkpoint's card lists these beside the preset's own ``departures``, so that a run that
+    changed its preset's settings says so. ``config`` may be a :meth:`TrainConfig.to_dict` dict.
+    """
+    values = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
+    preset = PRESETS.get(str(values.get("name")))
+    if preset is None:
+        return []
+    base = preset.to_dict()
+    return [f"{k}={values[k]} (preset {preset.name}: {base[k]})" for k in base
+            if k in values and k != "departures" and values[k] != base[k]]
 
 
 def lr_at(config: TrainConfig, step: int) -> float:

@@ -128,13 +128,20 @@ class _TrainData:
 
     With ``config.si_fraction > 0`` (WILD data), the first ``round(si_fraction * batch_size)``
     items of every batch are SI blur of their pair's sharp frame, the others WILD pairs.
+    With ``config.sharp_fraction > 0`` (WILD data), the last ``round(sharp_fraction * batch_size)``
+    items take their sharp crop as the input too (a one-frame window: the network's target is the
+    identity there).
     """
 
     def __init__(self, cache: _PairCache, config: TrainConfig, data: str, seed: int, device: torch.device) -> None:
         self.cache, self.config, self.data, self.seed, self.device = cache, config, data, seed, device
         if data == "si" and config.si_fraction:
             raise ValueError("TrainConfig.si_fraction mixes SI into WILD batches: it needs data='wild'")
+        if data == "si" and config.sharp_fraction:
+            raise ValueError("TrainConfig.sharp_fraction adds sharp -> sharp items to WILD batches: it needs data='wild'")
         self.n_si = int(round(config.si_fraction * config.batch_size)) if data == "wild" else 0
+        self.first_sharp = config.batch_size - int(round(config.sharp_fraction * config.batch_size)) \
+            if data == "wild" else config.batch_size
         self.bank = si_kernel_bank(config, seed) if data == "si" or self.n_si else None
         self.pad = self.bank.size - 1 if self.bank is not None else 0
 
@@ -149,7 +156,12 @@ class _TrainData:
         for k in range(len(plan.index))[mine]:
             i, corner = int(plan.index[k]), plan.corner[k]
             s = augment(_crop(self.cache.sharp[i], corner, size), plan, k, cfg)
-            b = None if self.data == "si" else augment(_crop(self.cache.blur[i], corner, size), plan, k, cfg)
+            if self.data == "si":
+                b = None
+            elif k >= self.first_sharp:
+                b = s
+            else:
+                b = augment(_crop(self.cache.blur[i], corner, size), plan, k, cfg)
             sharps.append(s)
             blurs.append(b)
         sharp = torch.stack(sharps).to(self.device, torch.float32).div_(255)
@@ -186,8 +198,8 @@ class _TrainData:
             sharp_parts.append(s)
         if wild_items:
             for cache_images, parts in ((self.cache.blur, blurry_parts), (self.cache.sharp, sharp_parts)):
-                crops = [augment(_crop(cache_images[int(plan.index[k])], plan.corner[k], cfg.crop), plan, k, cfg)
-                         for k in wild_items]
+                crops = [augment(_crop((self.cache.sharp if k >= self.first_sharp else cache_images)[int(plan.index[k])],
+                                       plan.corner[k], cfg.crop), plan, k, cfg) for k in wild_items]
                 parts.append(torch.stack(crops).to(self.device, torch.float32).div_(255))
         return torch.cat(blurry_parts).contiguous(), torch.cat(sharp_parts).contiguous()
 

@@ -20,7 +20,7 @@ from ..checkpoint import load_checkpoint, save_checkpoint
 from ..devices import resolve_device
 from ..files import atomic_write_text
 from ..model import DeblurNet, multiscale_loss
-from .config import TrainConfig, lr_at
+from .config import TrainConfig, lr_at, overrides
 from .data import _PairCache, _TrainData
 from .logs import _write_log, plot_training, read_log
 
@@ -244,7 +244,8 @@ def train(
         return {"preset": config.name, "data": data, "steps": state["step"], "seed": seed,
                 "psnr": state["last_psnr"], "input_psnr": state["input_psnr"], "best_psnr": state["best_psnr"],
                 "train_config": config.to_dict(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                "data_root": str(data_root), "departures": list(config.departures)}
+                "data_root": str(data_root), "departures": list(config.departures),
+                "overrides": overrides(config)}
 
     def save_last() -> None:
         ts = dict(state)
@@ -405,6 +406,9 @@ def export_weights(checkpoint: str | os.PathLike, dest: str | os.PathLike, *, co
         "departures": meta.get("departures"), "weights_dtype": "float16" if half else "float32",
     }
     info.update(card)
+    # what the run changed from its preset (worked out again for checkpoints made before they were kept)
+    if "overrides" not in card:
+        info["overrides"] = meta.get("overrides") or (overrides(info["train_config"]) if info.get("train_config") else [])
     save_checkpoint(dest, model, {k: v for k, v in info.items() if k != "train_config"})
     atomic_write_text(dest.with_suffix(".json"), json.dumps(info, indent=2, default=str) + "\n")
     return dest
