@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from .devices import resolve_device
 
 __all__ = ["ResidualRecord", "residual_norms", "residual_examples", "standardize", "correlation", "extremes",
-           "blur_sizes", "manifest_summary"]
+           "blur_sizes", "manifest_summary", "identity_psnr"]
 
 
 @dataclass
@@ -61,6 +61,29 @@ def residual_norms(model: torch.nn.Module, dataset, *, device: str = "auto", lim
         p_out.append(psnr(s, restored, data_range=1.0))
         names.append(dataset.names[i] if hasattr(dataset, "names") else str(i))
     return ResidualRecord(names, np.array(norms), np.array(p_in), np.array(p_out))
+
+
+@torch.no_grad()
+def identity_psnr(model: torch.nn.Module, dataset, *, device: str = "auto", limit: int | None = None) -> np.ndarray:
+    """PSNR (dB) of ``model`` run on each sharp frame of ``dataset`` against that same frame.
+
+    How much a network changes an image that has no blur: ``inf`` leaves it untouched. A network
+    trained on blurry inputs only tends to sharpen everything, which costs it on nearly sharp test
+    images. ``dataset[i] -> (blurry, sharp)`` as in :func:`residual_norms`; returns ``(n,)``.
+    """
+    from .metrics import psnr
+
+    dev = resolve_device(device)
+    model = model.to(dev).eval()
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    if n < 1:
+        raise ValueError("identity_psnr: the dataset is empty")
+    out = []
+    for i in tqdm(range(n), desc="identity PSNR", leave=False):
+        sharp = dataset[i][1]
+        restored = model(sharp.unsqueeze(0).to(dev)).restored.float().clamp(0, 1)[0].cpu()
+        out.append(psnr(sharp.permute(1, 2, 0).numpy(), restored.permute(1, 2, 0).numpy(), data_range=1.0))
+    return np.array(out)
 
 
 def standardize(x: np.ndarray) -> np.ndarray:

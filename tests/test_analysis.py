@@ -70,3 +70,27 @@ def test_atomic_write_keeps_old_file_on_error_and_uses_umask(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_identity_psnr_known_answers():
+    from types import SimpleNamespace
+
+    import torch
+
+    from repro.analysis import identity_psnr
+    from repro.model import DeblurNet, DeblurNetConfig
+
+    rng = np.random.default_rng(0)
+    data = [(torch.zeros(3, 16, 16), torch.from_numpy(rng.uniform(0.1, 0.9, (3, 16, 16)).astype(np.float32)))
+            for _ in range(3)]
+
+    class AddsOnePercent(torch.nn.Module):
+        def forward(self, x):
+            return SimpleNamespace(restored=x + 0.01)
+
+    np.testing.assert_allclose(identity_psnr(AddsOnePercent(), data, device="cpu"), [40.0] * 3, atol=1e-3)
+    identity = DeblurNet(DeblurNetConfig(width=0.0625, zero_init_residual=True))  # starts as the identity
+    assert np.all(identity_psnr(identity, data, device="cpu", limit=2) > 60) and len(identity_psnr(
+        identity, data, device="cpu", limit=2)) == 2
+    with pytest.raises(ValueError, match="empty"):
+        identity_psnr(identity, [], device="cpu")
