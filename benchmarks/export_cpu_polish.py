@@ -60,7 +60,8 @@ def main(root: Path) -> None:
     lines = ["# DeblurNet^WILD continued on the CPU: sharp -> sharp items against a control", "",
              f"Both runs start from the shipped DeblurNet^WILD and train {summaries[RUNS[0]]['steps']} steps on "
              "data/wild_cpu (1600 training pairs), 2 CPU cores shared (one thread each), learning rate 2e-4 "
-             "with warm-up and a cosine to 0, batch 8 of 96x96 crops, seed 0. They differ in one setting: "
+             "with warm-up and a cosine to 0, batch 8 of 96x96 crops, horizontal flips only (the fast preset's; the "
+             "shipped GPU run also had quarter turns and colour permutations), seed 0. They differ in one setting: "
              "`sharp_fraction` 0.125 (one item of each batch is its own sharp crop, target = input) or 0.",
              "",
              "| network | best val gain (dB) | at step | identity PSNR on val sharp frames, median (dB) | min (dB) |",
@@ -103,7 +104,8 @@ def main(root: Path) -> None:
                    identity_psnr_val_median=float(np.median(ident[best_run])),
                    run_departures=[
                        "width 0.5 instead of 1; batch 8 of 96x96 crops (the paper: batch 10)",
-                       "augmentation: the 8 flips and quarter turns of the crop and permuted colour channels",
+                       ("augmentation: the 8 flips and quarter turns of the crop and permuted colour channels"
+                        if cfg.get("rotate") else "augmentation: horizontal flips"),
                        "trained in two parts: 4.8 minutes on a GPU from scratch (continued_from), then on 2 CPU cores "
                        f"from those weights, learning rate {cfg['lr']:g}, cosine to 0",
                    ] + (["one item of every batch of 8 is a one-frame window (sharp -> sharp): the paper averages "
