@@ -1,6 +1,6 @@
 """Ship the DeblurNet^WILD and DeblurNet^SI of one `benchmarks/gpu_wild.sh` call (issue 15).
 
-    python benchmarks/export_gpu_wild.py DIR      # DIR: the call's $OUT (*.pt and gpu_wild.tgz)
+    python benchmarks/export_gpu_wild.py DIR [BUNDLE]   # DIR: the call's $OUT (*.pt and gpu_wild.tgz)
 
 Each model is the run with the best validation gain among that call's runs of its data, except
 that a smaller network within VAL_NOISE_DB of the best is preferred (the 48 validation pairs
@@ -8,7 +8,8 @@ move by about that much from one validation to the next; a smaller network costs
 a CPU and to keep in the repository). The full-width run cannot be shipped: its float16 weights
 (~48 MB) exceed what a device call brings back (16 MiB per file). Nothing here looks at the test
 split. Writes repro/weights/deblurnet_{wild,si}.{pt,json}, the runs' logs to results/train_<run>.csv
-and the call's logs, cards and GPU load to results/gpu_training/wild_v3/.
+and the call's logs, cards and GPU load to BUNDLE (default results/gpu_training/wild_v3, the call
+that made the weights shipped now; give a new folder for a new call).
 """
 from __future__ import annotations
 
@@ -25,26 +26,29 @@ BUNDLE = Path("results/gpu_training/wild_v3")
 # what each run continued from (the weights it was initialised with, and their own logs)
 EARLIER = {"gpu_w0.25_ft_wild": ["results/gpu_training/shipped/train_gpu_fast_wild_w0.25.csv",
                                  "results/train_cpu2_ft_wild.csv", "results/train_cpu3_ft_wild.csv"],
-           "gpu_w0.25_ft_si": ["results/train_cpu_si.csv"]}
+           "gpu_w0.25_ft_si": ["results/train_cpu_si.csv"],
+           # the runs of the next call (gpu_wild.sh since issue 15's CPU continuation; new names keep the old logs)
+           "gpu4_w0.5_ft_wild_sharp": ["results/train_gpu_w0.5_wild.csv"],
+           "gpu4_w0.25_ft_si": ["results/train_cpu_si.csv", "results/train_gpu_w0.25_ft_si.csv"]}
 
 
-def main(src: Path) -> None:
-    BUNDLE.mkdir(parents=True, exist_ok=True)
+def main(src: Path, bundle: Path = BUNDLE) -> None:
+    bundle.mkdir(parents=True, exist_ok=True)
     with tarfile.open(src / "gpu_wild.tgz") as tar:
         # not the checkpoints, the runs' progress-bar logs, or what results/ and notebook 03 hold
         members = [m for m in tar.getmembers() if m.isfile() and not m.name.endswith((".pt", ".log"))
                    and Path(m.name).parts[0] not in ("runs", "figures")]
-        tar.extractall(BUNDLE, members=members, filter="data")
-    for log in sorted((BUNDLE / "results").glob("train_*.csv")):
+        tar.extractall(bundle, members=members, filter="data")
+    for log in sorted((bundle / "results").glob("train_*.csv")):
         shutil.move(log, Path("results") / log.name)
-    (BUNDLE / "results").rmdir()
-    cards = {p.stem: json.loads(p.read_text()) for p in sorted((BUNDLE / "weights").glob("*.json"))}
-    env = (BUNDLE / "env.txt").read_text()
-    rows = (BUNDLE / "train_manifest.csv").read_text().splitlines()[1:]
+    (bundle / "results").rmdir()
+    cards = {p.stem: json.loads(p.read_text()) for p in sorted((bundle / "weights").glob("*.json"))}
+    env = (bundle / "env.txt").read_text()
+    rows = (bundle / "train_manifest.csv").read_text().splitlines()[1:]
     n_pairs = sum(r.split(",")[10] == "1" for r in rows)
     data_build = (f"python -m repro build-wild virtual <WILD> --split train --pairs 4000 --workers 16 --max-minutes 2.2 "
                   f"(camera v3, on the device's 16 cores: {n_pairs} pairs from {len(rows)} windows; "
-                  "results/gpu_training/wild_v3/train_manifest.csv)")
+                  f"{bundle}/train_manifest.csv)")
     for data in ("wild", "si"):
         runs = {r: summarise_log(Path("results") / f"train_{r}.csv") for r, c in cards.items() if c["data"] == data}
         shippable = {r: s for r, s in runs.items() if (src / f"{r}.pt").exists()}
@@ -63,8 +67,10 @@ def main(src: Path) -> None:
                        # the device's card has it; the float16 file exported from keeps only the model
                        train_config=card["train_config"],
                        selection=(f"best validation gain among this call's {data} runs {ranking}, preferring the "
-                                  f"smallest network within {VAL_NOISE_DB} dB of the best (the validation noise); "
-                                  "the full-width run's weights (float16 ~48 MB) could not come back from the device"),
+                                  f"smallest network within {VAL_NOISE_DB} dB of the best (the validation noise)"
+                                  + ("; weights that could not come back from the device (over 16 MiB): "
+                                     + ", ".join(sorted(set(runs) - set(shippable))) if set(runs) - set(shippable)
+                                     else "")),
                        environment=env.strip().splitlines(), run_departures=_run_departures(card), **extra,
                        note=("trained side by side with 4 other runs on one GPU (gpu_wild.sh); GPU busy 99 % of the "
                              "time. The logged data share on CUDA then included waiting for the GPU queue "
@@ -77,6 +83,9 @@ def _run_departures(card: dict) -> list[str]:
         out.append("augmentation: the 8 flips and quarter turns of the crop and permuted colour channels")
     if cfg.get("init"):
         out.append(f"initialised from {cfg['init']} (the weights shipped before), learning rate {cfg['lr']:g}")
+    if cfg.get("sharp_fraction"):
+        out.append(f"a share {cfg['sharp_fraction']:g} of every batch is one-frame windows (sharp -> sharp): the paper "
+                   "averages 7 or more frames")
     if cfg.get("width") != 1.0:
         out.append(f"width {cfg['width']:g} instead of 1")
     out.append("trained for a wall-clock budget of one device call (minutes), not 2e5 iterations")
@@ -85,6 +94,6 @@ def _run_departures(card: dict) -> list[str]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) not in (2, 3):
         sys.exit(__doc__)
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), *(Path(a) for a in sys.argv[2:]))

@@ -32,11 +32,11 @@ THREADS=${THREADS:-3}
 EXTRA=${EXTRA:-}
 # name, preset, data, then --set options (the last --set of a key wins; EXTRA comes last)
 RUNS=(
-  "gpu_w1_wild fast wild --set width=1.0 --set rotate=true --set permute_colours=true"
-  "gpu_w0.5_wild fast wild --set width=0.5 --set rotate=true --set permute_colours=true"
-  "gpu_w0.25_ft_wild cpu-finetune wild --set init=repro/weights/deblurnet_wild.pt --set lr=2e-4 --set warmup_steps=100"
-  "gpu_w0.5_si fast si --set width=0.5 --set rotate=true --set permute_colours=true --set si_kernel_size=13 --set si_psz=6,4,3"
-  "gpu_w0.25_ft_si cpu si --set init=repro/weights/deblurnet_si.pt --set lr=3e-4 --set warmup_steps=100"
+  "gpu4_w0.5_wild_sharp fast wild --set width=0.5 --set rotate=true --set permute_colours=true --set sharp_fraction=0.125"
+  "gpu4_w0.5_wild fast wild --set width=0.5 --set rotate=true --set permute_colours=true"
+  "gpu4_w0.5_ft_wild_sharp fast wild --set width=0.5 --set init=repro/weights/deblurnet_wild.pt --set lr=2e-4 --set warmup_steps=100 --set rotate=true --set permute_colours=true --set sharp_fraction=0.125"
+  "gpu4_w0.5_si fast si --set width=0.5 --set rotate=true --set permute_colours=true --set si_kernel_size=13 --set si_psz=6,4,3"
+  "gpu4_w0.25_ft_si cpu si --set init=repro/weights/deblurnet_si.pt --set lr=3e-4 --set warmup_steps=100"
 )
 mkdir -p "$W" "$OUT"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEND=Agg
