@@ -2,7 +2,8 @@
 
     python benchmarks/export_gpu_wild.py DIR [BUNDLE]   # DIR: the call's $OUT (*.pt and gpu_wild.tgz)
 
-Each model is the run with the best validation gain among that call's runs of its data, except
+Each model is the run with the best validation gain among that call's runs of its data (and only
+if it beats the shipped weights' validation gain on the same pairs), except
 that a smaller network within VAL_NOISE_DB of the best is preferred (the 48 validation pairs
 move by about that much from one validation to the next; a smaller network costs less to run on
 a CPU and to keep in the repository). The full-width run cannot be shipped: its float16 weights
@@ -56,6 +57,12 @@ def main(src: Path, bundle: Path = BUNDLE) -> None:
         close = [r for r, s in shippable.items() if s["best gain"] >= best - VAL_NOISE_DB]
         run = min(close, key=lambda r: cards[r]["model_config"]["width"])
         card, s = cards[run], runs[run]
+        # the weights shipped now stay unless this call beat them on the same validation pairs
+        now = json.loads(Path(f"repro/weights/deblurnet_{data}.json").read_text())
+        if now.get("best_psnr") is not None and s["best gain"] <= now["best_psnr"] - now["input_psnr"]:
+            print(data, f"{run} ({s['best gain']:+.3f} dB) does not beat the shipped {now.get('run')} "
+                        f"({now['best_psnr'] - now['input_psnr']:+.3f} dB): kept")
+            continue
         ranking = {r: round(x["best gain"], 3) for r, x in sorted(runs.items(), key=lambda kv: -kv[1]["best gain"])}
         print(data, "validation gains:", ranking, "->", run)
         extra = {"earlier_logs": EARLIER[run]} if run in EARLIER else {}
