@@ -47,9 +47,11 @@ def main(root: Path) -> None:
     assert all(abs(s["gain at start"] - shipped_gain) < 1e-6 for s in summaries.values()), "runs started apart"
     val = PairedFolder(*VAL)
     nets = {"shipped": load_deblurnet(SHIPPED, "cpu")}
-    nets.update({run: load_deblurnet(root / run / "best.pt", "cpu") for run in RUNS})
+    # a run whose best is its step 0 kept the shipped weights: they are measured once
+    nets.update({run: load_deblurnet(root / run / "best.pt", "cpu") for run in RUNS if summaries[run]["best at step"]})
     nets.update({f"{run}/last": load_deblurnet(root / run / "last.pt", "cpu") for run in RUNS})
     ident = {name: identity_psnr(net, val, device="cpu") for name, net in nets.items()}
+    ident.update({run: ident["shipped"] for run in RUNS if run not in ident})
     best_run = max(RUNS, key=lambda r: summaries[r]["best gain"])
     wins = summaries[best_run]["best gain"] > shipped_gain
     old = json.loads(SHIPPED.with_suffix(".json").read_text())

@@ -57,14 +57,16 @@ def main(src: Path, bundle: Path = BUNDLE) -> None:
         close = [r for r, s in shippable.items() if s["best gain"] >= best - VAL_NOISE_DB]
         run = min(close, key=lambda r: cards[r]["model_config"]["width"])
         card, s = cards[run], runs[run]
-        # the weights shipped now stay unless this call beat them on the same validation pairs
-        now = json.loads(Path(f"repro/weights/deblurnet_{data}.json").read_text())
-        if now.get("best_psnr") is not None and s["best gain"] <= now["best_psnr"] - now["input_psnr"]:
-            print(data, f"{run} ({s['best gain']:+.3f} dB) does not beat the shipped {now.get('run')} "
-                        f"({now['best_psnr'] - now['input_psnr']:+.3f} dB): kept")
-            continue
         ranking = {r: round(x["best gain"], 3) for r, x in sorted(runs.items(), key=lambda kv: -kv[1]["best gain"])}
         print(data, "validation gains:", ranking, "->", run)
+        # the weights shipped now stay unless this call beat them on the same validation pairs
+        now = json.loads(Path(f"repro/weights/deblurnet_{data}.json").read_text())
+        shipped_gain = now["best_psnr"] - now["input_psnr"] if now.get("best_psnr") is not None else None
+        if shipped_gain is not None and s["best gain"] <= shipped_gain:
+            print(data, f"{run} ({s['best gain']:+.3f} dB) does not beat the shipped {now.get('run')} "
+                        f"({shipped_gain:+.3f} dB): kept")
+            continue
+        missing = sorted(set(runs) - set(shippable))
         extra = {"earlier_logs": EARLIER[run]} if run in EARLIER else {}
         export_weights(src / f"{run}.pt", f"repro/weights/deblurnet_{data}.pt", half=True, command=card["command"],
                        exported_from=(f"{run}/best.pt (best validation PSNR, step {card['steps']}; chosen on the "
@@ -75,9 +77,8 @@ def main(src: Path, bundle: Path = BUNDLE) -> None:
                        train_config=card["train_config"],
                        selection=(f"best validation gain among this call's {data} runs {ranking}, preferring the "
                                   f"smallest network within {VAL_NOISE_DB} dB of the best (the validation noise)"
-                                  + ("; weights that could not come back from the device (over 16 MiB): "
-                                     + ", ".join(sorted(set(runs) - set(shippable))) if set(runs) - set(shippable)
-                                     else "")),
+                                  + (f"; weights that could not come back from the device (over 16 MiB): "
+                                     f"{', '.join(missing)}" if missing else "")),
                        environment=env.strip().splitlines(), run_departures=_run_departures(card), **extra,
                        note=("trained side by side with 4 other runs on one GPU (gpu_wild.sh); GPU busy 99 % of the "
                              "time. The logged data share on CUDA then included waiting for the GPU queue "

@@ -156,12 +156,7 @@ class _TrainData:
         for k in range(len(plan.index))[mine]:
             i, corner = int(plan.index[k]), plan.corner[k]
             s = augment(_crop(self.cache.sharp[i], corner, size), plan, k, cfg)
-            if self.data == "si":
-                b = None
-            elif k >= self.first_sharp:
-                b = s
-            else:
-                b = augment(_crop(self.cache.blur[i], corner, size), plan, k, cfg)
+            b = None if self.data == "si" else self._wild_input(plan, k, size, s)
             sharps.append(s)
             blurs.append(b)
         sharp = torch.stack(sharps).to(self.device, torch.float32).div_(255)
@@ -175,6 +170,13 @@ class _TrainData:
         else:
             blurry = torch.stack(blurs).to(self.device, torch.float32).div_(255)
         return blurry.contiguous(), sharp.contiguous()
+
+    def _wild_input(self, plan: BatchPlan, k: int, size: int, sharp_crop: torch.Tensor) -> torch.Tensor:
+        """Item ``k``'s input ``(3, size, size)`` uint8: its WILD blurry crop, or, for the last
+        ``sharp_fraction`` of the batch, its (already augmented) sharp crop itself."""
+        if k >= self.first_sharp:
+            return sharp_crop
+        return augment(_crop(self.cache.blur[int(plan.index[k])], plan.corner[k], size), plan, k, self.config)
 
     def _mixed_batch(self, step: int, rank: int, world: int) -> tuple[torch.Tensor, torch.Tensor]:
         """WILD batch whose first ``n_si`` items are SI blur of their sharp crops (the same plan:
@@ -197,9 +199,10 @@ class _TrainData:
             blurry_parts.append(b)
             sharp_parts.append(s)
         if wild_items:
-            for cache_images, parts in ((self.cache.blur, blurry_parts), (self.cache.sharp, sharp_parts)):
-                crops = [augment(_crop((self.cache.sharp if k >= self.first_sharp else cache_images)[int(plan.index[k])],
-                                       plan.corner[k], cfg.crop), plan, k, cfg) for k in wild_items]
+            sharps = [augment(_crop(self.cache.sharp[int(plan.index[k])], plan.corner[k], cfg.crop), plan, k, cfg)
+                      for k in wild_items]
+            blurs = [self._wild_input(plan, k, cfg.crop, s) for k, s in zip(wild_items, sharps)]
+            for crops, parts in ((blurs, blurry_parts), (sharps, sharp_parts)):
                 parts.append(torch.stack(crops).to(self.device, torch.float32).div_(255))
         return torch.cat(blurry_parts).contiguous(), torch.cat(sharp_parts).contiguous()
 
