@@ -76,6 +76,9 @@ def train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="wild = WILD pairs; si = synthetic shift-invariant blur of the WILD sharp frames")
     parser.add_argument("--data-root", type=Path, required=True, help="a WILD dataset (python -m repro build-wild)")
     parser.add_argument("--val-root", type=Path, default=None, help="dataset whose validation split is used (default --data-root)")
+    parser.add_argument("--extra-root", type=Path, action="append", default=[], metavar="ROOT",
+                        help="another dataset whose train pairs join --data-root's (repeatable), e.g. dead-leaves "
+                             "footage (python -m repro dead-leaves)")
     parser.add_argument("--out", type=Path, required=True, help="folder for last.pt, best.pt, log.csv")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default auto)")

@@ -357,3 +357,20 @@ def test_overrides_name_what_differs_from_the_preset():
     assert T.overrides(changed) == ["width=0.5 (preset fast: 1.0)", "sharp_fraction=0.125 (preset fast: 0.0)"]
     assert T.overrides(changed.to_dict()) == T.overrides(changed)  # as a card stores it
     assert T.overrides(T.TrainConfig(width=0.5)) == []  # "custom": no preset to compare with
+
+
+def test_extra_roots_add_their_training_pairs(data_root, tmp_path):
+    extra = _make_folder(tmp_path / "extra", n_train=3, n_test=1)
+    base = T._PairCache(data_root, "train", workers=1)
+    both = T._PairCache(data_root, "train", workers=1)
+    both.extend(T._PairCache(extra, "train", workers=1), prefix="extra")
+    assert len(both) == len(base) + 3
+    assert both.names[:len(base)] == base.names and both.names[-1].startswith("extra/")
+    torch.testing.assert_close(both.blur[-1], T._PairCache(extra, "train", workers=1).blur[-1])
+    # a run trains on the union and names both roots in its checkpoint; validation stays data_root's
+    result = _train(_smoke(steps=2, val_every=2), data_root, tmp_path / "run", extra_roots=[extra])
+    meta = load_checkpoint(tmp_path / "run" / "last.pt")["meta"]
+    assert meta["data_root"] == f"{data_root},{extra}"
+    assert result.steps == 2
+    with pytest.raises(FileNotFoundError, match="missing"):
+        _train(_smoke(steps=1), data_root, tmp_path / "run2", extra_roots=[tmp_path / "missing"])

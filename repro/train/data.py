@@ -101,6 +101,12 @@ class _PairCache:
     def __len__(self) -> int:
         return len(self.blur)
 
+    def extend(self, other: "_PairCache", prefix: str) -> None:
+        """Append ``other``'s pairs, their names prefixed with ``prefix`` (e.g. the root's name)."""
+        self.names += [f"{prefix}/{n}" for n in other.names]
+        self.blur += other.blur
+        self.sharp += other.sharp
+
 
 def _crop(img: torch.Tensor, corner: np.ndarray, size: int) -> torch.Tensor:
     C, H, W = img.shape

@@ -9,6 +9,7 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,7 @@ def train(
     results_dir: str | os.PathLike | None = None,
     figures_dir: str | os.PathLike | None = None,
     val_root: str | os.PathLike | None = None,
+    extra_roots: Sequence[str | os.PathLike] = (),
     workers: int = 4,
     progress: bool = True,
 ) -> TrainResult:
@@ -126,7 +128,9 @@ def train(
 
     ``data_root``: a WILD dataset (``<root>/train/<scene>/{blur,sharp}`` and ``<root>/test/...``);
     validation uses the ``config.val_split`` split of ``val_root`` (default ``data_root``); the
-    test split is never read. ``out``: checkpoints and
+    test split is never read. ``extra_roots``: further datasets whose train pairs join
+    ``data_root``'s (e.g. dead-leaves footage, :mod:`repro.camera.deadleaves`); every training
+    pair is drawn equally often, so each root's share is its share of the pairs. ``out``: checkpoints and
     ``log.csv``. ``resume=True`` continues from ``out/last.pt`` (same config required for an
     exact continuation). Under ``torchrun`` (``WORLD_SIZE`` > 1) training runs with DDP, the
     global batch split across ranks; only rank 0 validates and writes files.
@@ -135,7 +139,8 @@ def train(
         raise ValueError(f"data must be 'wild' or 'si', got {data!r}")
     data_root = Path(data_root)
     val_root = Path(val_root) if val_root is not None else data_root
-    for p in {data_root, val_root}:
+    extra_roots = [Path(p) for p in extra_roots]
+    for p in {data_root, val_root, *extra_roots}:
         if not p.is_dir():
             raise FileNotFoundError(f"{p}: dataset folder not found (build one with `python -m repro build-wild`)")
     out = Path(out)
@@ -219,6 +224,9 @@ def train(
     t_load = time.perf_counter()
     cache = _PairCache(data_root, "train", limit=config.max_pairs, device=dev, workers=workers,
                        desc="loading training pairs")
+    for extra in extra_roots:
+        cache.extend(_PairCache(extra, "train", limit=config.max_pairs, device=dev, workers=workers,
+                                desc=f"loading {extra.name} training pairs"), prefix=extra.name)
     train_data = _TrainData(cache, config, data, seed, dev)
     val_cache = None
     if is_main:
@@ -238,13 +246,14 @@ def train(
     steps_per_epoch = max(1, len(cache) // config.batch_size)
     val_every = config.val_every or steps_per_epoch
 
-    header = f"run={run_name}; data={data}; data_root={data_root}; seed={seed}; config={json.dumps(config.to_dict())}"
+    roots = ",".join(str(p) for p in [data_root, *extra_roots])
+    header = f"run={run_name}; data={data}; data_root={roots}; seed={seed}; config={json.dumps(config.to_dict())}"
 
     def meta() -> dict:
         return {"preset": config.name, "data": data, "steps": state["step"], "seed": seed,
                 "psnr": state["last_psnr"], "input_psnr": state["input_psnr"], "best_psnr": state["best_psnr"],
                 "train_config": config.to_dict(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                "data_root": str(data_root), "departures": list(config.departures),
+                "data_root": roots, "departures": list(config.departures),
                 "overrides": overrides(config)}
 
     def save_last() -> None:
