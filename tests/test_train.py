@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from repro import train as T
 from repro.checkpoint import load_checkpoint, load_model
 from repro.images import write_image
+from repro.model import DeblurNet
 
 
 def _make_folder(root: Path, *, n_train: int = 4, n_test: int = 2, size: tuple[int, int] = (80, 96)) -> Path:
@@ -374,3 +375,38 @@ def test_extra_roots_add_their_training_pairs(data_root, tmp_path):
     assert result.steps == 2
     with pytest.raises(FileNotFoundError, match="missing"):
         _train(_smoke(steps=1), data_root, tmp_path / "run2", extra_roots=[tmp_path / "missing"])
+
+
+def test_ema_weights_are_validated_saved_and_resumed_exactly(data_root, tmp_path):
+    cfg = _smoke(ema_decay=0.9, val_at_start=False, val_every=6)  # one validation, at the end
+    full = _train(cfg, data_root, tmp_path / "full", seed=4)
+    last = load_checkpoint(full.checkpoint)
+    raw, avg = last["raw_state_dict"], last["state_dict"]
+    with torch.random.fork_rng(devices=[]):  # the run's initial weights (seeded as train() does)
+        torch.manual_seed(4)
+        init = DeblurNet(cfg.model_config()).state_dict()
+    floats = [k for k in raw if raw[k].is_floating_point() and "running" not in k]
+
+    def dist(w):
+        return sum(float((w[k] - init[k]).pow(2).sum()) for k in floats) ** 0.5
+
+    # an average over 6 steps with decay 0.9 still weighs the start by 0.9^6 = 0.53: nearer to it
+    assert 0 < dist(avg) < 0.8 * dist(raw)
+    # best.pt holds the validated weights: the average
+    best = load_checkpoint(full.best_checkpoint)
+    assert best["meta"]["steps"] == full.steps == 6
+    assert all(torch.equal(best["state_dict"][k], avg[k]) for k in avg)
+    part = _train(cfg.replace(steps=3), data_root, tmp_path / "part", seed=4)
+    resumed = _train(cfg, data_root, tmp_path / "part", seed=4, resume=True)
+    a, b = T.read_log(full.log_csv), T.read_log(resumed.log_csv)
+    assert part.steps == 3 and [r["loss"] for r in a] == [r["loss"] for r in b]
+    assert a[-1]["val_psnr"] == b[-1]["val_psnr"] is not None  # (the part run also validated at its end, step 3)
+    again = load_checkpoint(resumed.checkpoint)
+    assert all(torch.equal(again["state_dict"][k], avg[k]) for k in avg)
+    assert all(torch.equal(again["raw_state_dict"][k], raw[k]) for k in raw)
+    # a run without averaging cannot resume as one with it
+    _train(_smoke(steps=3), data_root, tmp_path / "plain", seed=4)
+    with pytest.raises(ValueError, match="ema_decay"):
+        _train(cfg, data_root, tmp_path / "plain", seed=4, resume=True)
+    with pytest.raises(ValueError, match="ema_decay"):
+        T.TrainConfig(ema_decay=1.0)

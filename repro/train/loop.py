@@ -185,6 +185,15 @@ def train(
                                   {"params": heads, "lr_scale": config.head_lr_scale}],
                                  lr=config.lr, betas=config.betas, eps=config.eps)
 
+    # the weights that are validated and saved: an average of the raw ones (TrainConfig.ema_decay)
+    ema = None
+    if config.ema_decay:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+        ema.update_parameters(net)  # starts at the initial weights
+    shown = net if ema is None else ema.module
+
     state = {"step": 0, "seconds": 0.0, "best_psnr": None, "acc_loss": 0.0, "acc_n": 0, "last_psnr": None,
              "input_psnr": None}
     rows: list[dict] = []
@@ -200,7 +209,14 @@ def train(
             diff = sorted(k for k in current if full.get(k) != current[k])
             if diff:
                 log.warning("resuming with a different config (fields %s): the continuation is not exact", diff)
-        net.load_state_dict(payload["state_dict"])
+        if ema is not None:
+            if "raw_state_dict" not in payload:
+                raise ValueError(f"{last_path} was written without ema_decay: it cannot resume a run with it")
+            net.load_state_dict(payload["raw_state_dict"])
+            ema.module.load_state_dict(payload["state_dict"])
+            ema.n_averaged.fill_(int(payload["train_state"]["ema_n"]))
+        else:
+            net.load_state_dict(payload["state_dict"])
         optimizer.load_state_dict(payload["optimizer"])
         ts = payload["train_state"]
         state.update({k: ts[k] for k in state if k in ts})
@@ -261,17 +277,21 @@ def train(
         ts["torch_rng"] = torch.get_rng_state()
         if cuda:
             ts["cuda_rng"] = torch.cuda.get_rng_state(dev)
-        save_checkpoint(last_path, net, meta(), optimizer=optimizer.state_dict(),
-                        scheduler={"step": state["step"], "lr": lr_at(config, state["step"])}, train_state=ts)
+        extra = {}
+        if ema is not None:
+            ts["ema_n"] = int(ema.n_averaged)
+            extra["raw_state_dict"] = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+        save_checkpoint(last_path, shown, meta(), optimizer=optimizer.state_dict(),
+                        scheduler={"step": state["step"], "lr": lr_at(config, state["step"])}, train_state=ts, **extra)
         _write_log(log_path, rows, header)
 
     def validate_now() -> None:
-        psnr, psnr_in = _validate(net, val_cache, dev, amp)
+        psnr, psnr_in = _validate(shown, val_cache, dev, amp)
         state["last_psnr"], state["input_psnr"] = psnr, psnr_in
         rows[-1].update(val_psnr=round(psnr, 4), val_psnr_input=round(psnr_in, 4))
         if state["best_psnr"] is None or psnr > state["best_psnr"]:
             state["best_psnr"] = psnr
-            save_checkpoint(best_path, net, meta())
+            save_checkpoint(best_path, shown, meta())
 
     # ---- loop
     net.train()
@@ -313,6 +333,8 @@ def train(
         if config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
         optimizer.step()
+        if ema is not None:
+            ema.update_parameters(net)
         loss_value = loss.detach()
         if distributed:
             import torch.distributed as dist
@@ -361,7 +383,7 @@ def train(
         bar.set_postfix(postfix, refresh=False)
     bar.close()
     if is_main and not best_path.exists():
-        save_checkpoint(best_path, net, meta())
+        save_checkpoint(best_path, shown, meta())
     if is_main and state["step"] and not last_path.exists():
         save_last()
 
