@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 15's GPU recipe: everything in one call of about 9 minutes on one GPU.
 #   1. a WILD training split from the virtual camera, built on all CPU cores for BUILD_MIN minutes
-#      (at most PAIRS pairs; the build stops cleanly at the deadline: build-wild --max-minutes);
+#      (at most PAIRS pairs; the build stops cleanly at the deadline: build-wild --max-minutes), and
+#      beside it one filmed over DL_IMAGES dead-leaves images (at most DL_PAIRS pairs);
 #   2. the runs below, side by side on the one GPU, each for TRAIN_MIN minutes of training (by
 #      default what is left of DEADLINE after the build)
 #      (bf16 autocast and channels_last on CUDA: TrainConfig's defaults), validated on VAL_ROOT's
@@ -30,13 +31,18 @@ DEVICE=${DEVICE:-cuda}
 WORKERS=${WORKERS:-$(nproc)}
 THREADS=${THREADS:-3}
 EXTRA=${EXTRA:-}
-# name, preset, data, then --set options (the last --set of a key wins; EXTRA comes last)
+DL_IMAGES=${DL_IMAGES:-48}      # dead-leaves photos (python -m repro dead-leaves), filmed for @DL@
+DL_PAIRS=${DL_PAIRS:-1500}      # at most this many dead-leaves training pairs (built beside the photos' pairs)
+# name, preset, data, then options (the last --set of a key wins; EXTRA comes last); @DL@ is the
+# dead-leaves training set. Issue 15's A/B at GPU scale: dead leaves or not, weight averaging or
+# not, all with sharp -> sharp items, from scratch and from the shipped network.
+WILD5="--set width=0.5 --set rotate=true --set permute_colours=true --set sharp_fraction=0.125"
 RUNS=(
-  "gpu4_w0.5_wild_sharp fast wild --set width=0.5 --set rotate=true --set permute_colours=true --set sharp_fraction=0.125"
-  "gpu4_w0.5_wild fast wild --set width=0.5 --set rotate=true --set permute_colours=true"
-  "gpu4_w0.5_ft_wild_sharp fast wild --set width=0.5 --set init=repro/weights/deblurnet_wild.pt --set lr=2e-4 --set warmup_steps=100 --set rotate=true --set permute_colours=true --set sharp_fraction=0.125"
-  "gpu4_w0.5_si fast si --set width=0.5 --set rotate=true --set permute_colours=true --set si_kernel_size=13 --set si_psz=6,4,3"
-  "gpu4_w0.25_ft_si cpu si --set init=repro/weights/deblurnet_si.pt --set lr=3e-4 --set warmup_steps=100"
+  "gpu5_w0.5_dl_ema fast wild $WILD5 --set ema_decay=0.999 --extra-root @DL@"
+  "gpu5_w0.5_ema fast wild $WILD5 --set ema_decay=0.999"
+  "gpu5_w0.5_dl fast wild $WILD5 --extra-root @DL@"
+  "gpu5_w0.5_ft_dl_ema fast wild $WILD5 --set init=repro/weights/deblurnet_wild.pt --set lr=2e-4 --set warmup_steps=100 --set ema_decay=0.999 --extra-root @DL@"
+  "gpu5_w0.5_ft_ema fast wild $WILD5 --set init=repro/weights/deblurnet_wild.pt --set lr=2e-4 --set warmup_steps=100 --set ema_decay=0.999"
 )
 mkdir -p "$W" "$OUT"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEND=Agg
@@ -51,12 +57,20 @@ $PY -c "import repro.train, repro.wild, cv2, skimage, sklearn, scipy, tqdm" || {
 [ -f "$VAL_ROOT/manifest.csv" ] || { echo "no validation set at $VAL_ROOT (carry it)"; exit 4; }
 (nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 10 > "$W/gpu_load.csv" 2>/dev/null &)
 
-# ---- 1. training pairs
-stamp "building WILD train (<= $PAIRS pairs, <= $BUILD_MIN min, $WORKERS workers)"
-$PY -m repro build-wild virtual "$DATA" --split train --pairs "$PAIRS" --workers "$WORKERS" \
+# ---- 1. training pairs: the bundled photos' and the dead leaves', side by side on the cores
+DL_DATA=$W/wild_dl
+DL_WORKERS=$(( WORKERS / 3 > 0 ? WORKERS / 3 : 1 ))
+stamp "building WILD train (<= $PAIRS pairs, <= $BUILD_MIN min, $WORKERS workers; dead leaves: $DL_WORKERS of them)"
+( $PY -m repro dead-leaves "$W/deadleaves" --n "$DL_IMAGES" > "$W/deadleaves.log" 2>&1 &&
+  $PY -m repro build-wild virtual "$DL_DATA" --split train --photos "$W/deadleaves" --pairs "$DL_PAIRS" \
+      --workers "$DL_WORKERS" --max-minutes "$BUILD_MIN" --no-progress >> "$W/deadleaves.log" 2>&1 ) &
+dl_pid=$!
+$PY -m repro build-wild virtual "$DATA" --split train --pairs "$PAIRS" --workers $(( WORKERS - DL_WORKERS > 0 ? WORKERS - DL_WORKERS : 1 )) \
     --max-minutes "$BUILD_MIN" --no-progress || exit 5
+wait "$dl_pid" || { echo "dead-leaves build failed: $W/deadleaves.log"; tail -5 "$W/deadleaves.log"; exit 5; }
 cp "$DATA/manifest.csv" "$W/train_manifest.csv"
-stamp "built: $(awk -F, 'NR>1 && $11==1' "$DATA/manifest.csv" | wc -l) accepted pairs"
+cp "$DL_DATA/manifest.csv" "$W/train_deadleaves_manifest.csv"
+stamp "built: $(awk -F, 'NR>1 && $11==1' "$DATA/manifest.csv" | wc -l) accepted pairs of photos, $(awk -F, 'NR>1 && $11==1' "$DL_DATA/manifest.csv" | wc -l) of dead leaves"
 [ -n "$TRAIN_MIN" ] || TRAIN_MIN=$(awk -v d="$DEADLINE" -v e="$(( $(date +%s) - t0 ))" -v r="$RESERVE" \
                                    'BEGIN { m = (d - e - r) / 60; printf "%.2f", (m < 0.5 ? 0.5 : m) }')
 stamp "training for $TRAIN_MIN minutes"
@@ -65,6 +79,7 @@ stamp "training for $TRAIN_MIN minutes"
 pids=()
 for spec in "${RUNS[@]}"; do
   read -r run preset data sets <<< "$spec"
+  sets=${sets//@DL@/$DL_DATA}
   # shellcheck disable=SC2086  # the --set options split on spaces on purpose
   $PY -m repro train --preset "$preset" --data "$data" --data-root "$DATA" --val-root "$VAL_ROOT" \
       --out "$W/runs/$run" --run "$run" --results "$W/results" --figures "$W/figures" --device "$DEVICE" \
@@ -97,7 +112,7 @@ for spec in runs:
     dest = w / "weights" / f"{run}.pt"
     export_weights(best, dest, half=True,
                    command=(f"bash benchmarks/gpu_wild.sh (its run {run}: python -m repro train --preset {preset} "
-                            f"--data {data} --data-root <WILD train> --val-root data/wild_cpu {' '.join(sets)} "
+                            f"--data {data} --data-root <WILD train> --val-root data/wild_cpu {' '.join(sets).replace('@DL@', '<dead-leaves WILD train>')} "
                             f"--steps 1000000 --max-minutes {minutes} --device cuda --seed 0)"),
                    exported_from=f"{run}/best.pt (best validation PSNR; chosen on the validation split, never on test)",
                    minutes=s["minutes"], seconds_per_step=s["s/step"], data_share_of_step=s["data share"],
@@ -110,5 +125,5 @@ for spec in runs:
         shutil.copyfile(dest, out / dest.name)
 PYEOF
 pkill -f "nvidia-smi --query-gpu=timestamp" 2>/dev/null
-tar czf "$OUT/gpu_wild.tgz" --exclude='*.pt' --exclude='wild' -C "$W" . && ls -la "$OUT"
+tar czf "$OUT/gpu_wild.tgz" --exclude='*.pt' --exclude='wild' --exclude='wild_dl' --exclude='deadleaves' -C "$W" . && ls -la "$OUT"
 stamp "all done"
