@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from repro.analysis import identity_psnr
 from repro.checkpoint import load_model
 from repro.datasets import PairedFolder
 from repro.inference import load_deblurnet
+from repro.provenance import provenance, provenance_line
 from repro.train import export_weights, overrides, summarise_log
 
 RUNS = ("sharp0.125", "control", "sharp0.125_sym")
@@ -82,8 +82,8 @@ def main(root: Path) -> None:
               "(inf = leaves a sharp image untouched): how much it invents where there is no blur",
               f"- decision (validation only): {'polish_' + best_run + ' replaces the shipped weights' if wins else 'the shipped weights stay'}",
               "- the test split's gains are in results/table2.md (made afterwards by `make reproduce`)", "",
-              f"_Made by: benchmarks/export_cpu_polish.py; device=cpu (2 cores); seed=0; "
-              f"date={time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}_", ""]
+              f"_Made by: {provenance_line(provenance(device='cpu', seed=0, script='benchmarks/export_cpu_polish.py'))}_",
+              ""]
     Path("results/polish_wild.md").write_text("\n".join(lines))
     print("\n".join(lines))
     if not wins:

@@ -6,7 +6,7 @@ Each model is the run with the best validation gain among that call's runs of it
 that a smaller network within VAL_NOISE_DB of the best is preferred (the 48 validation pairs
 move by about that much from one validation to the next; a smaller network costs less to run on
 a CPU and to keep in the repository). It replaces the shipped weights only if it beats them on
-fresh validation pairs (FRESH: new clips of the validation photos, which chose no checkpoint):
+fresh validation pairs (fresh_val.SETS: new clips of the validation photos, which chose no checkpoint):
 on the 48 pairs the shipped weights are the best of many validations of a noisy curve, a
 comparison biased toward them. Data kinds the call did not train are left alone. The full-width run cannot be shipped: its float16 weights
 (~48 MB) exceed what a device call brings back (16 MiB per file). Nothing here looks at the test
@@ -23,16 +23,13 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+from fresh_val import SETS, gains_on  # benchmarks/fresh_val.py: the fresh validation pairs
 
-from repro.analysis import residual_norms
-from repro.datasets import PairedFolder
 from repro.inference import load_deblurnet
 from repro.train import export_weights, summarise_log
 
 VAL_NOISE_DB = 0.1
 BUNDLE = Path("results/gpu_training/wild_v3")
-# fresh validation pairs: python -m repro build-wild virtual data/wild_val2 --split val --seed 1 --pairs 200
-FRESH = ("data/wild_val2", "val")
 # what each run continued from (the weights it was initialised with, and their own logs)
 EARLIER = {"gpu_w0.25_ft_wild": ["results/gpu_training/shipped/train_gpu_fast_wild_w0.25.csv",
                                  "results/train_cpu2_ft_wild.csv", "results/train_cpu3_ft_wild.csv"],
@@ -45,9 +42,8 @@ EARLIER = {"gpu_w0.25_ft_wild": ["results/gpu_training/shipped/train_gpu_fast_wi
 
 
 def fresh_gain(weights: Path) -> float:
-    """Mean PSNR gain (dB) of the network in ``weights`` over the blurry input on the FRESH pairs."""
-    rec = residual_norms(load_deblurnet(weights, "cpu"), PairedFolder(*FRESH), device="cpu")
-    return float(np.mean(rec.psnr_restored - rec.psnr_blurry))
+    """Mean PSNR gain (dB) of the network in ``weights`` over the blurry input on the fresh pairs."""
+    return float(np.mean(gains_on(load_deblurnet(weights, "cpu"), "fresh")[0]))
 
 
 def main(src: Path, bundle: Path = BUNDLE) -> None:
@@ -102,7 +98,7 @@ def main(src: Path, bundle: Path = BUNDLE) -> None:
                        train_config=card["train_config"],
                        selection=(f"best validation gain among this call's {data} runs {ranking}, preferring the "
                                   f"smallest network within {VAL_NOISE_DB} dB of the best (the validation noise); "
-                                  f"on {FRESH[0]}'s fresh validation pairs {new_fresh:+.3f} dB against the weights "
+                                  f"on {SETS['fresh'][0]}'s fresh validation pairs {new_fresh:+.3f} dB against the weights "
                                   f"shipped before ({now.get('run')}) {shipped_fresh:+.3f} dB"
                                   + (f"; weights that could not come back from the device (over 16 MiB): "
                                      f"{', '.join(missing)}" if missing else "")),

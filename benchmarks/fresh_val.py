@@ -11,8 +11,8 @@ validation frames). Nothing here reads the test split. Writes OUT.md.
 """
 from __future__ import annotations
 
+import functools
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,43 +20,65 @@ import numpy as np
 from repro.analysis import identity_psnr, residual_norms
 from repro.datasets import PairedFolder
 from repro.inference import load_deblurnet
+from repro.provenance import provenance, provenance_line
 
 SETS = {"val": ("data/wild_cpu", "val"), "fresh": ("data/wild_val2", "val")}
 
 
-def main(out: Path, title: str, nets: dict[str, Path]) -> None:
+@functools.lru_cache(maxsize=None)
+def dataset(key: str) -> PairedFolder:
+    """The pairs ``SETS[key]`` (indexed once)."""
+    return PairedFolder(*SETS[key])
+
+
+def gains_on(net, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(gains, inputs)``: per-image PSNR gain (dB) of ``net`` over the blurry input on the pairs
+    ``SETS[key]``, and the blurry inputs' PSNR (dB); whole images, in order."""
+    rec = residual_norms(net, dataset(key), device="cpu")
+    return rec.psnr_restored - rec.psnr_blurry, rec.psnr_blurry
+
+
+def measure(nets: dict[str, Path]) -> tuple[dict, dict, dict]:
+    """For each named checkpoint: its gains on every set of SETS and its identity PSNR on the sharp
+    validation frames. Returns ``(gains[name][key], identity[name], inputs[key])`` (arrays)."""
     import torch
 
     torch.set_num_threads(2)
-    data = {key: PairedFolder(*where) for key, where in SETS.items()}
     gains, ident, inputs = {}, {}, {}
     for name, path in nets.items():
         net = load_deblurnet(path, "cpu")
         gains[name] = {}
-        for key, ds in data.items():
-            rec = residual_norms(net, ds, device="cpu")
-            gains[name][key] = rec.psnr_restored - rec.psnr_blurry
-            inputs[key] = rec.psnr_blurry
-        ident[name] = identity_psnr(net, data["val"], device="cpu")
+        for key in SETS:
+            gains[name][key], inputs[key] = gains_on(net, key)
+        ident[name] = identity_psnr(net, dataset("val"), device="cpu")
         print(name, {k: round(float(v.mean()), 3) for k, v in gains[name].items()}, flush=True)
+    return gains, ident, inputs
+
+
+def paired(a: np.ndarray, b: np.ndarray) -> str:
+    """Mean of ``a - b`` with its standard error (per-image differences)."""
+    d = np.asarray(a) - np.asarray(b)
+    return f"{d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(len(d)):.3f}"
+
+
+def main(out: Path, title: str, nets: dict[str, Path]) -> None:
+    gains, ident, inputs = measure(nets)
     first = next(iter(nets))
     lines = [f"# {title}", "",
              f"| network | checkpoint | val gain ({len(inputs['val'])} pairs, chose the checkpoints) | fresh val gain "
              f"({len(inputs['fresh'])} new pairs) | fresh: minus {first} (mean ± s.e.) | identity PSNR, median (dB) |",
              "|---|---|---|---|---|---|"]
     for name, path in nets.items():
-        g, d = gains[name], gains[name]["fresh"] - gains[first]["fresh"]
+        g = gains[name]
         lines.append(f"| {name} | {path} | {g['val'].mean():+.3f} | {g['fresh'].mean():+.3f} | "
-                     f"{d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(len(d)):.3f} | {np.median(ident[name]):.2f} |")
+                     f"{paired(g['fresh'], gains[first]['fresh'])} | {np.median(ident[name]):.2f} |")
     lines += ["", f"- blurry inputs: {inputs['val'].mean():.2f} dB ({SETS['val'][0]} validation pairs), "
                   f"{inputs['fresh'].mean():.2f} dB ({SETS['fresh'][0]}: the validation photos, other clips)",
               "- gain: mean PSNR of the network's output minus that of the blurry input, whole 240x320 images",
               "- identity PSNR: the network run on the sharp validation frames, against them (inf: untouched)", "",
-              f"_Made by: benchmarks/fresh_val.py; device=cpu (2 cores); "
-              f"date={time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}_", ""]
+              f"_Made by: {provenance_line(provenance(device='cpu', script='benchmarks/fresh_val.py'))}_", ""]
     out.write_text("\n".join(lines))
     print("\n".join(lines))
-
 
 if __name__ == "__main__":
     if len(sys.argv) < 4 or not all("=" in a for a in sys.argv[3:]):
