@@ -1,13 +1,15 @@
 """Networks side by side on the validation pairs that chose their checkpoints and on fresh ones.
 
-    python benchmarks/fresh_val.py OUT.md TITLE NAME=CHECKPOINT [NAME=CHECKPOINT ...]
+    python benchmarks/fresh_val.py OUT.md TITLE NAME=CHECKPOINT[:x8] [NAME=CHECKPOINT[:x8] ...]
 
 For each checkpoint: the mean PSNR gain over the blurry input on data/wild_cpu's 48 validation
 pairs (which picked the checkpoints of every run of issue 15) and on data/wild_val2's 200 fresh
 pairs (new clips of the validation photos: ``python -m repro build-wild virtual data/wild_val2
 --split val --seed 1 --pairs 200``), which chose nothing; the paired difference of each network
 with the first one on the fresh pairs; and the identity PSNR (the network run on the sharp
-validation frames). Nothing here reads the test split. Writes OUT.md.
+validation frames). A checkpoint ending in ``:x8`` is run as the x8 self-ensemble
+(``repro.inference.SelfEnsemble``: the 8 flips and quarter turns, averaged). Nothing here reads
+the test split. Writes OUT.md.
 """
 from __future__ import annotations
 
@@ -17,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from repro.analysis import identity_psnr, residual_norms
+from repro.analysis import identity_psnr
 from repro.datasets import PairedFolder
-from repro.inference import load_deblurnet
+from repro.inference import SelfEnsemble, deblur_tensor, load_deblurnet
+from repro.metrics import psnr
 from repro.provenance import provenance, provenance_line
 
 SETS = {"val": ("data/wild_cpu", "val"), "fresh": ("data/wild_val2", "val")}
@@ -34,8 +37,24 @@ def dataset(key: str) -> PairedFolder:
 def gains_on(net, key: str) -> tuple[np.ndarray, np.ndarray]:
     """``(gains, inputs)``: per-image PSNR gain (dB) of ``net`` over the blurry input on the pairs
     ``SETS[key]``, and the blurry inputs' PSNR (dB); whole images, in order."""
-    rec = residual_norms(net, dataset(key), device="cpu")
-    return rec.psnr_restored - rec.psnr_blurry, rec.psnr_blurry
+    from tqdm import tqdm
+
+    ds = dataset(key)
+    p_in, p_out = [], []
+    for i in tqdm(range(len(ds)), desc=key, leave=False):
+        blurry, sharp = ds[i]
+        restored = deblur_tensor(net, blurry[None], tile=None)[0].clamp(0, 1)
+        s = sharp.permute(1, 2, 0).numpy()
+        p_in.append(psnr(s, blurry.permute(1, 2, 0).numpy(), data_range=1.0))
+        p_out.append(psnr(s, restored.permute(1, 2, 0).numpy(), data_range=1.0))
+    return np.array(p_out) - np.array(p_in), np.array(p_in)
+
+
+def load(spec: str):
+    """The network of ``CHECKPOINT`` or ``CHECKPOINT:x8`` (its x8 self-ensemble), on the CPU."""
+    path, x8 = (spec[:-3], True) if spec.endswith(":x8") else (spec, False)
+    net = load_deblurnet(path, "cpu")
+    return SelfEnsemble(net) if x8 else net
 
 
 def measure(nets: dict[str, Path]) -> tuple[dict, dict, dict]:
@@ -46,7 +65,7 @@ def measure(nets: dict[str, Path]) -> tuple[dict, dict, dict]:
     torch.set_num_threads(2)
     gains, ident, inputs = {}, {}, {}
     for name, path in nets.items():
-        net = load_deblurnet(path, "cpu")
+        net = load(str(path))
         gains[name] = {}
         for key in SETS:
             gains[name][key], inputs[key] = gains_on(net, key)

@@ -70,6 +70,8 @@ def identity_psnr(model: torch.nn.Module, dataset, *, device: str = "auto", limi
     How much a network changes an image that has no blur: ``inf`` leaves it untouched. A network
     trained on blurry inputs only tends to sharpen everything, which costs it on nearly sharp test
     images. ``dataset[i] -> (blurry, sharp)`` as in :func:`residual_norms`; returns ``(n,)``.
+    ``model`` returns a ``DeblurNetOutput`` or the image itself (e.g. a
+    :class:`~repro.inference.SelfEnsemble`).
     """
     from .metrics import psnr
 
@@ -81,7 +83,8 @@ def identity_psnr(model: torch.nn.Module, dataset, *, device: str = "auto", limi
     out = []
     for i in tqdm(range(n), desc="identity PSNR", leave=False):
         sharp = dataset[i][1]
-        restored = model(sharp.unsqueeze(0).to(dev)).restored.float().clamp(0, 1)[0].cpu()
+        out = model(sharp.unsqueeze(0).to(dev))
+        restored = (out.restored if hasattr(out, "restored") else out).float().clamp(0, 1)[0].cpu()
         out.append(psnr(sharp.permute(1, 2, 0).numpy(), restored.permute(1, 2, 0).numpy(), data_range=1.0))
     return np.array(out)
 

@@ -18,7 +18,7 @@ import repro.inference as inference
 from repro.__main__ import main
 from repro.checkpoint import save_checkpoint
 from repro.images import read_image, write_image
-from repro.inference import blend_ramp, deblur, deblur_tensor, load_deblurnet, tile_starts
+from repro.inference import SelfEnsemble, blend_ramp, deblur, deblur_tensor, load_deblurnet, tile_starts
 from repro.model import DeblurNet, DeblurNetConfig
 
 CLOCK = Path(skimage.data.__file__).parent / "clock_motion.png"
@@ -95,6 +95,50 @@ def test_tiled_deblurnet_equals_untiled_away_from_seams():
     assert far.max() < 1e-5, far.max()
     assert diff.max() < 5e-4, diff.max()  # at the seam (measured 5.6e-5); 1/255 = 4e-3
     assert diff.mean() < 1e-5, diff.mean()
+
+
+class _ShiftRight(nn.Module):
+    """Moves the image one pixel right (circularly): the least rotation-invariant model there is."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unused = nn.Parameter(torch.zeros(1))  # deblur_tensor reads the device from a parameter
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.roll(x, 1, dims=3)
+
+
+def test_self_ensemble_of_a_shift_is_the_mean_of_the_four_neighbours():
+    """Known answer: undoing the 8 flips and turns of a one-pixel shift right gives shifts right,
+    left, down and up, twice each, so their mean is the 4-neighbour average."""
+    x = torch.rand(2, 3, 12, 20)  # H != W: a quarter turn swaps them and must swap them back
+    expected = (torch.roll(x, 1, 3) + torch.roll(x, -1, 3) + torch.roll(x, 1, 2) + torch.roll(x, -1, 2)) / 4
+    model = _ShiftRight().eval()
+    torch.testing.assert_close(SelfEnsemble(model)(x), expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(deblur_tensor(SelfEnsemble(model), x, tile=None), expected, atol=1e-6, rtol=0)
+
+
+def test_self_ensemble_leaves_an_equivariant_network_unchanged_and_keeps_its_mode():
+    model = nn.Conv2d(3, 3, 1).eval()  # a 1x1 convolution commutes with flips and turns
+    x = torch.rand(1, 3, 16, 24)
+    ens = SelfEnsemble(model)
+    assert not ens.training  # built from an eval-mode network: ready for deblur_tensor
+    torch.testing.assert_close(ens(x), model(x), atol=1e-6, rtol=0)
+
+
+def test_deblur_with_self_ensemble_differs_from_one_pass_and_tiles_like_it():
+    """On a real network the ensemble changes the result (a trained DeblurNet is only nearly
+    equivariant; a random one not at all), keeps shape and dtype, and tiling it stays seamless
+    far from the seams exactly as for one pass."""
+    model = _small()
+    img = skimage.data.astronaut()[200:296, 100:420]  # (96, 320, 3) uint8
+    one = deblur(img, model=model, tile=None)
+    ens = deblur(img, model=model, tile=None, self_ensemble=True)
+    tiled = deblur(img, model=model, tile=192, overlap=64, self_ensemble=True)
+    assert ens.shape == img.shape and ens.dtype == np.uint8
+    assert np.abs(ens.astype(int) - one.astype(int)).max() > 0
+    far = np.abs(tiled.astype(int) - ens.astype(int))[:, np.r_[0:64, 256:320]]
+    assert far.max() <= 1  # 8-bit rounding only
 
 
 def test_folding_batchnorm_keeps_the_output():
@@ -213,6 +257,17 @@ def test_cli_deblurs_clock_motion(tmp_path, small_ckpt):
     assert main(["deblur", str(src), str(out), "--checkpoint", str(small_ckpt), "--device", "cpu"]) == 0
     result = read_image(out)
     assert result.shape == (96, 128) and result.dtype == np.uint8
+
+
+def test_cli_self_ensemble_option(tmp_path, small_ckpt):
+    src = tmp_path / "clock.png"
+    write_image(src, read_image(CLOCK)[100:196, 140:268])
+    one, ens = tmp_path / "one.png", tmp_path / "ens.png"
+    common = ["--checkpoint", str(small_ckpt), "--device", "cpu"]
+    assert main(["deblur", str(src), str(one), *common]) == 0
+    assert main(["deblur", str(src), str(ens), *common, "--self-ensemble"]) == 0
+    a, b = read_image(one), read_image(ens)
+    assert a.shape == b.shape == (96, 128) and not np.array_equal(a, b)
 
 
 def test_cli_folder_in_folder_out_skips_and_names_bad_files(tmp_path, small_ckpt, capsys):

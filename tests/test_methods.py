@@ -7,6 +7,7 @@ import pytest
 
 from repro import evaluate as ev
 from repro import methods
+from repro.evaluate.method import fingerprint
 from repro.reproduce import PRESETS
 
 
@@ -74,3 +75,13 @@ def test_a_new_method_needs_only_its_table_entry(monkeypatch, tmp_path, capsys):
     assert main(["evaluate", "--methods", "copy", "--data", str(tmp_path / "data"), "--out",
                  str(tmp_path / "out")]) == 2
     assert "needs repro.not_there.Nothing" in capsys.readouterr().err
+
+
+def test_the_self_ensemble_row_shares_the_wild_weights_but_not_their_results():
+    """deblurnet-wild-x8 runs DeblurNet^WILD's checkpoint (the same --checkpoint-wild) through the
+    8 flips and turns; its fingerprint differs, so resumed tables never mix the two rows."""
+    one, ens = methods.build("deblurnet-wild", device="cpu"), methods.build("deblurnet-wild-x8", device="cpu")
+    assert one.checkpoint == ens.checkpoint and ens.self_ensemble and not one.self_ensemble
+    assert fingerprint(one) != fingerprint(ens)
+    assert methods.spec("deblurnet-wild-x8").checkpoint_flag == methods.spec("deblurnet-wild").checkpoint_flag
+    assert methods.paper_psnr("deblurnet-wild-x8") is None  # not a row of the paper

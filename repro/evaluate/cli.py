@@ -26,8 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-random", type=int, default=15, help="size of the seeded random subset (default: 15)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random subset (default: 0)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only a seeded subset of N images")
-    for spec in methods_table.METHODS.values():  # --checkpoint-wild, --checkpoint-si, --checkpoint-sun
-        if spec.checkpoint_flag:
+    flags = set()  # --checkpoint-wild, --checkpoint-si, --checkpoint-sun (methods may share one)
+    for spec in methods_table.METHODS.values():
+        if spec.checkpoint_flag and spec.checkpoint_flag not in flags:
+            flags.add(spec.checkpoint_flag)
             parser.add_argument(spec.checkpoint_flag, type=Path, default=None,
                                 help=f"weights of {spec.label} (default: shipped)")
     parser.add_argument("--device", default="auto", help="device for DeblurNet (default: auto)")

@@ -58,13 +58,14 @@ class DeblurNetMethod:
 
     ``checkpoint=None`` takes the shipped ``repro/weights/deblurnet_wild.pt`` (names containing
     "si": ``deblurnet_si.pt``); a missing file is an error (never a random network). Runs in the
-    main process (``parallel = False``) on ``device``; ``tile`` as :func:`repro.inference.deblur`.
+    main process (``parallel = False``) on ``device``; ``tile`` and ``self_ensemble`` (the x8
+    flips and turns, :class:`repro.inference.SelfEnsemble`) as :func:`repro.inference.deblur`.
     """
 
     parallel = False
 
     def __init__(self, checkpoint: str | os.PathLike | None, name: str = "deblurnet-wild", device: str = "auto",
-                 tile: int | None = 512) -> None:
+                 tile: int | None = 512, self_ensemble: bool = False) -> None:
         self.name = name
         if checkpoint is None:
             shipped = "deblurnet_si.pt" if name.endswith("si") else "deblurnet_wild.pt"
@@ -77,7 +78,8 @@ class DeblurNetMethod:
             raise FileNotFoundError(f"{self.checkpoint}: checkpoint for {name!r} not found")
         self.device = device
         self.tile = tile
-        self.fingerprint = f"{name}:sha256={_sha256(self.checkpoint)[:16]}"
+        self.self_ensemble = self_ensemble
+        self.fingerprint = f"{name}:sha256={_sha256(self.checkpoint)[:16]}" + (":x8" if self_ensemble else "")
         self.meta: dict = {}
         self._model = None
 
@@ -105,7 +107,8 @@ class DeblurNetMethod:
         from ..inference import deblur as _deblur
 
         model = self._load()
-        return _deblur(np.asarray(image, dtype=np.float32), model=model, tile=self.tile)
+        return _deblur(np.asarray(image, dtype=np.float32), model=model, tile=self.tile,
+                       self_ensemble=self.self_ensemble)
 
 
 def make_method(name: str, *, checkpoint: str | os.PathLike | None = None, device: str = "auto",
