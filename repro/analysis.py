@@ -83,8 +83,8 @@ def identity_psnr(model: torch.nn.Module, dataset, *, device: str = "auto", limi
     out = []
     for i in tqdm(range(n), desc="identity PSNR", leave=False):
         sharp = dataset[i][1]
-        out = model(sharp.unsqueeze(0).to(dev))
-        restored = (out.restored if hasattr(out, "restored") else out).float().clamp(0, 1)[0].cpu()
+        y = model(sharp.unsqueeze(0).to(dev))
+        restored = (y.restored if hasattr(y, "restored") else y).float().clamp(0, 1)[0].cpu()
         out.append(psnr(sharp.permute(1, 2, 0).numpy(), restored.permute(1, 2, 0).numpy(), data_range=1.0))
     return np.array(out)
 

@@ -89,6 +89,12 @@ def test_identity_psnr_known_answers():
             return SimpleNamespace(restored=x + 0.01)
 
     np.testing.assert_allclose(identity_psnr(AddsOnePercent(), data, device="cpu"), [40.0] * 3, atol=1e-3)
+
+    class AddsOnePercentAsTensor(torch.nn.Module):  # returns the image itself, as SelfEnsemble does
+        def forward(self, x):
+            return x + 0.01
+
+    np.testing.assert_allclose(identity_psnr(AddsOnePercentAsTensor(), data, device="cpu"), [40.0] * 3, atol=1e-3)
     identity = DeblurNet(DeblurNetConfig(width=0.0625, zero_init_residual=True))  # starts as the identity
     assert np.all(identity_psnr(identity, data, device="cpu", limit=2) > 60) and len(identity_psnr(
         identity, data, device="cpu", limit=2)) == 2
