@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from .devices import resolve_device
 
 __all__ = ["ResidualRecord", "residual_norms", "residual_examples", "standardize", "correlation", "extremes",
-           "blur_sizes", "manifest_summary", "identity_psnr"]
+           "blur_sizes", "manifest_summary", "identity_psnr", "BLUR_BINS", "gains_by_blur"]
 
 
 @dataclass
@@ -139,6 +139,62 @@ def residual_examples(model: torch.nn.Module, dataset, indices, *, device: str =
                      "deblurred": np.clip(to_np(out.restored), 0, 1), "sharp": sharp.permute(1, 2, 0).numpy(),
                      "name": dataset.names[int(i)] if hasattr(dataset, "names") else str(i)})
     return rows
+
+
+BLUR_BINS = (0.0, 4.0, 8.0, 16.0, float("inf"))  # px: nearly sharp, moderate, strong, beyond
+
+
+def _bin_label(lo: float, hi: float) -> str:
+    if lo <= 0:
+        return f"< {hi:g} px"
+    return f">= {lo:g} px" if hi == float("inf") else f"{lo:g}-{hi:g} px"
+
+
+def gains_by_blur(per_image: list[dict], sizes: dict[str, float], *, edges: tuple[float, ...] = BLUR_BINS,
+                  baseline: str = "identity") -> list[dict]:
+    """Mean PSNR gain (dB) of each method over ``baseline`` on all images and per blur-size bin.
+
+    ``per_image``: rows with ``method``, ``name``, ``psnr`` and ``error`` (``table2_per_image.csv``
+    or ``evaluate(...)["per_image"]``); a row with an error or no PSNR is left out. ``sizes``:
+    image name -> blur size (px), e.g. from :func:`blur_sizes`. Bin ``i`` holds sizes in
+    ``[edges[i], edges[i+1])``. Only images that both the method and the baseline scored count.
+    Returns one row per method (in order of appearance, the baseline left out): ``method``, the
+    mean gain over all images, the number better than the baseline, and one mean per bin
+    (``None`` where the method scored no image of the bin). Each column name gives the bin's
+    number of baseline images, so every row has the same columns; a method that failed on some
+    image is averaged over those it scored (its "better than" count says over how many).
+    """
+    if list(edges) != sorted(edges) or len(edges) < 2:
+        raise ValueError(f"edges must be increasing, at least two, got {edges}")
+    psnrs: dict[str, dict[str, float]] = {}
+    for r in per_image:
+        value = r.get("psnr")
+        if r.get("error") or value in (None, ""):
+            continue
+        psnrs.setdefault(r["method"], {})[r["name"]] = float(value)
+    if baseline not in psnrs:
+        raise ValueError(f"no rows of the baseline {baseline!r} among the methods {sorted(psnrs)}")
+    base = psnrs[baseline]
+    unknown = sorted(n for n in base if n not in sizes)
+    if unknown:
+        raise KeyError(f"no blur size for {len(unknown)} image(s), e.g. {unknown[:3]}")
+    bins = list(zip(edges[:-1], edges[1:]))
+    base_size = np.array([sizes[n] for n in base])
+    columns = [f"{_bin_label(lo, hi)} (n={int(((base_size >= lo) & (base_size < hi)).sum())})" for lo, hi in bins]
+    out = []
+    for method, scores in psnrs.items():
+        if method == baseline:
+            continue
+        names = [n for n in base if n in scores]
+        gain = np.array([scores[n] - base[n] for n in names])
+        size = np.array([sizes[n] for n in names])
+        row = {"method": method, f"all (n={len(base)})": float(gain.mean()) if names else None,
+               "better than the input": f"{int((gain > 0).sum())} of {len(names)}"}
+        for column, (lo, hi) in zip(columns, bins):
+            inside = (size >= lo) & (size < hi)
+            row[column] = float(gain[inside].mean()) if inside.any() else None
+        out.append(row)
+    return out
 
 
 def blur_sizes(manifest_rows: list[dict], names: list[str], *, split: str = "test") -> np.ndarray:

@@ -100,3 +100,25 @@ def test_identity_psnr_known_answers():
         identity, data, device="cpu", limit=2)) == 2
     with pytest.raises(ValueError, match="empty"):
         identity_psnr(identity, [], device="cpu")
+
+
+def test_gains_by_blur_known_answers():
+    from repro.analysis import gains_by_blur
+
+    psnr = {"a": (30.0, 31.0, 2.0), "b": (20.0, 23.0, 6.0), "c": (25.0, 24.0, 6.5), "d": (22.0, 22.5, 20.0)}
+    rows = [{"method": "identity", "name": n, "psnr": str(p[0]), "error": ""} for n, p in psnr.items()]
+    rows += [{"method": "net", "name": n, "psnr": p[1], "error": ""} for n, p in psnr.items()]
+    rows.append({"method": "broken", "name": "a", "psnr": "", "error": "boom"})  # failed: left out
+    rows.append({"method": "broken", "name": "b", "psnr": 21.0, "error": ""})
+    sizes = {n: p[2] for n, p in psnr.items()}
+    net, broken = gains_by_blur(rows, sizes, edges=(0, 4, 8, 16, float("inf")))
+    assert net == {"method": "net", "all (n=4)": 0.875, "better than the input": "3 of 4", "< 4 px (n=1)": 1.0,
+                   "4-8 px (n=2)": 1.0, "8-16 px (n=0)": None, ">= 16 px (n=1)": 0.5}
+    assert broken["all (n=4)"] == 1.0 and broken["better than the input"] == "1 of 1"
+    assert broken["< 4 px (n=1)"] is None and list(broken) == list(net)  # same columns for every method
+    with pytest.raises(KeyError, match="no blur size"):
+        gains_by_blur(rows, {"a": 1.0})
+    with pytest.raises(ValueError, match="baseline"):
+        gains_by_blur(rows, sizes, baseline="sharp")
+    with pytest.raises(ValueError, match="increasing"):
+        gains_by_blur(rows, sizes, edges=(4, 0))
