@@ -373,6 +373,7 @@ def test_extra_roots_add_their_training_pairs(data_root, tmp_path):
     meta = load_checkpoint(tmp_path / "run" / "last.pt")["meta"]
     assert meta["data_root"] == f"{data_root},{extra}"
     assert result.steps == 2
+    assert T.summarise_log(result.log_csv)["data"] == "wild + extra"  # training_runs names the extra root
     with pytest.raises(FileNotFoundError, match="missing"):
         _train(_smoke(steps=1), data_root, tmp_path / "run2", extra_roots=[tmp_path / "missing"])
 

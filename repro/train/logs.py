@@ -45,7 +45,8 @@ def read_log_header(path: str | os.PathLike) -> dict:
 
 
 def summarise_log(path: str | os.PathLike) -> dict:
-    """One row about a training run from its log: run, data, preset, learning rate, start
+    """One row about a training run from its log: run, data (with the names of ``--extra-root``
+    folders, e.g. "wild + wild_dl"), preset, learning rate, start
     (``init``), steps and minutes trained, and the validation PSNR gain over the input (dB) at
     the start, at its best (and that step) and at the last validation, and where the time went."""
     path = Path(path)
@@ -57,9 +58,12 @@ def summarise_log(path: str | os.PathLike) -> dict:
     # where the time went: seconds per training step and the share of it spent making batches
     # (medians over the logged rows; logs written before that column existed have no share)
     step_seconds = [1 / r["steps_per_s"] for r in rows if r.get("steps_per_s")]
+    # a run with --extra-root trained on several roots (comma-joined): name the extra ones
+    extra = [Path(root).name for root in str(head.get("data_root", "")).split(",")[1:] if root]
+    data = " + ".join([head.get("data", ""), *extra]) if extra else head.get("data", "")
     data_shares = [r["data_fraction"] for r in rows if r.get("data_fraction") is not None]
     return {
-        "run": head.get("run", path.stem), "data": head.get("data", ""), "preset": cfg.get("name", ""),
+        "run": head.get("run", path.stem), "data": data, "preset": cfg.get("name", ""),
         "lr": cfg.get("lr"), "init": "/".join(Path(cfg["init"]).parts[-2:]) if cfg.get("init") else "random",
         "augment": "yes" if cfg.get("rotate") or cfg.get("permute_colours") else "flips",
         "steps": int(max((r["step"] for r in rows), default=0)),
