@@ -73,6 +73,7 @@ def identity_psnr(model: torch.nn.Module, dataset, *, device: str = "auto", limi
     ``model`` returns a ``DeblurNetOutput`` or the image itself (e.g. a
     :class:`~repro.inference.SelfEnsemble`).
     """
+    from .inference import _restored  # a DeblurNetOutput's restored image, or the image itself
     from .metrics import psnr
 
     dev = resolve_device(device)
@@ -83,8 +84,7 @@ def identity_psnr(model: torch.nn.Module, dataset, *, device: str = "auto", limi
     out = []
     for i in tqdm(range(n), desc="identity PSNR", leave=False):
         sharp = dataset[i][1]
-        y = model(sharp.unsqueeze(0).to(dev))
-        restored = (y.restored if hasattr(y, "restored") else y).float().clamp(0, 1)[0].cpu()
+        restored = _restored(model, sharp.unsqueeze(0).to(dev)).float().clamp(0, 1)[0].cpu()
         out.append(psnr(sharp.permute(1, 2, 0).numpy(), restored.permute(1, 2, 0).numpy(), data_range=1.0))
     return np.array(out)
 
