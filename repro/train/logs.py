@@ -55,12 +55,12 @@ def summarise_log(path: str | os.PathLike) -> dict:
     val = [r for r in rows if r.get("val_psnr") is not None and r.get("val_psnr_input") is not None]
     gains = [r["val_psnr"] - r["val_psnr_input"] for r in val]
     best = int(np.argmax(gains)) if gains else None
+    # a run with --extra-root trained on several roots (comma-joined): name the extra ones
+    extra = [Path(root).name for root in str(head.get("data_root", "")).split(",")[1:] if root]
+    data = " + ".join([head.get("data", ""), *extra])
     # where the time went: seconds per training step and the share of it spent making batches
     # (medians over the logged rows; logs written before that column existed have no share)
     step_seconds = [1 / r["steps_per_s"] for r in rows if r.get("steps_per_s")]
-    # a run with --extra-root trained on several roots (comma-joined): name the extra ones
-    extra = [Path(root).name for root in str(head.get("data_root", "")).split(",")[1:] if root]
-    data = " + ".join([head.get("data", ""), *extra]) if extra else head.get("data", "")
     data_shares = [r["data_fraction"] for r in rows if r.get("data_fraction") is not None]
     return {
         "run": head.get("run", path.stem), "data": data, "preset": cfg.get("name", ""),
