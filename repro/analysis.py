@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from .devices import resolve_device
 
 __all__ = ["ResidualRecord", "residual_norms", "residual_examples", "standardize", "correlation", "extremes",
-           "blur_sizes", "manifest_summary", "identity_psnr", "BLUR_BINS", "gains_by_blur"]
+           "blur_sizes", "manifest_summary", "identity_psnr", "BLUR_BINS", "blur_bin_label", "gains_by_blur"]
 
 
 @dataclass
@@ -144,7 +144,8 @@ def residual_examples(model: torch.nn.Module, dataset, indices, *, device: str =
 BLUR_BINS = (0.0, 4.0, 8.0, 16.0, float("inf"))  # px: nearly sharp, moderate, strong, beyond
 
 
-def _bin_label(lo: float, hi: float) -> str:
+def blur_bin_label(lo: float, hi: float) -> str:
+    """The name of the blur-size bin ``[lo, hi)`` (px): ``< 4 px``, ``4-8 px``, ``>= 16 px``."""
     if lo <= 0:
         return f"< {hi:g} px"
     return f">= {lo:g} px" if hi == float("inf") else f"{lo:g}-{hi:g} px"
@@ -180,7 +181,7 @@ def gains_by_blur(per_image: list[dict], sizes: dict[str, float], *, edges: tupl
         raise KeyError(f"no blur size for {len(unknown)} image(s), e.g. {unknown[:3]}")
     bins = list(zip(edges[:-1], edges[1:]))
     base_size = np.array([sizes[n] for n in base])
-    columns = [f"{_bin_label(lo, hi)} (n={int(((base_size >= lo) & (base_size < hi)).sum())})" for lo, hi in bins]
+    columns = [f"{blur_bin_label(lo, hi)} (n={int(((base_size >= lo) & (base_size < hi)).sum())})" for lo, hi in bins]
     out = []
     for method, scores in psnrs.items():
         if method == baseline:

@@ -143,7 +143,7 @@ def test_every_claim_gets_one_sentence_from_the_numbers():
     assert ref == pytest.approx(25.1) and bar == pytest.approx(0.2)
     by = {r["variant"]: r for r in rows}
     assert by["no-skip"]["verdict"] == "supported" and by["wild+si"]["verdict"] == "not resolved at this budget"
-    assert by["paper"]["gain >16 px"] == pytest.approx(5.0) and by["paper"]["n <4 px"] == 0
+    assert by["paper"]["gain >= 16 px"] == pytest.approx(5.0) and by["paper"]["n < 4 px"] == 0
     sentences = A.claims(rows, bar)
     assert len(sentences) == sum(1 for v in A.VARIANTS if v.claim)
     assert any("-1.10 dB" in s and "**supported**" in s for s in sentences)

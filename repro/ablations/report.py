@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analysis import blur_bin_label
 from ..files import atomic_write_text
 
-from .variants import BLUR_BINS, CURVE_FLOOR_DB, MIN_BAR_DB, REFERENCE, SIZES, VARIANTS, _bin_label
+from .variants import BLUR_BINS, CURVE_FLOOR_DB, MIN_BAR_DB, REFERENCE, SIZES, VARIANTS
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,8 @@ def summary_rows(records: dict[str, dict]) -> tuple[list[dict], float, float]:
                "test PSNR": _mean(test, "psnr"), "test SSIM": _mean(test, "ssim"),
                "test gain dB": _mean(test, "psnr") - _mean(test, "psnr_input")}
         for (lo, hi), (gain, count) in zip(BLUR_BINS, _bin_gains(test)):
-            row[f"gain {_bin_label(lo, hi)}"] = gain
-            row[f"n {_bin_label(lo, hi)}"] = count
+            row[f"gain {blur_bin_label(lo, hi)}"] = gain
+            row[f"n {blur_bin_label(lo, hi)}"] = count
         row["vs paper, test dB"] = row["test PSNR"] - ref_psnr
         row["vs paper, val dB"] = row["val PSNR"] - ref_val
         row["verdict"] = (verdict(row["vs paper, test dB"], bar, v.expect, row["vs paper, val dB"], val_bar)
@@ -170,7 +171,7 @@ def plot_study(records: dict[str, dict], runs_dir: Path, out: Path | None = None
         for xi, gi in zip(xs, gains):
             if gi < CURVE_FLOOR_DB:
                 ax_b.text(xi, CURVE_FLOOR_DB, f"{gi:.0f}", rotation=90, fontsize=6, ha="center", va="bottom")
-    ax_b.set_xticks(x, [f"{_bin_label(lo, hi)}\n(n = {c})" for (lo, hi), (_, c) in zip(BLUR_BINS, counts)])
+    ax_b.set_xticks(x, [f"{blur_bin_label(lo, hi)}\n(n = {c})" for (lo, hi), (_, c) in zip(BLUR_BINS, counts)])
     ax_b.axhline(0, color="k", lw=0.8)
     ax_b.set_xlabel("blur size of the test pair (mean trajectory length)")
     ax_b.set_ylabel("test PSNR gain over the input (dB)")
@@ -294,8 +295,8 @@ def write_report(records: dict[str, dict], *, size: str, results_dir: str | os.P
     # by blur size, the claims, and what each variant is
     main_cols = ["variant", "seed", "steps", "train min", "val PSNR", "val SSIM", "val gain dB", "test PSNR",
                  "test SSIM", "test gain dB", "vs paper, test dB", "verdict"]
-    bin_cols = ["variant"] + [c for lo, hi in BLUR_BINS for c in (f"gain {_bin_label(lo, hi)}",
-                                                                  f"n {_bin_label(lo, hi)}")]
+    bin_cols = ["variant"] + [c for lo, hi in BLUR_BINS for c in (f"gain {blur_bin_label(lo, hi)}",
+                                                                  f"n {blur_bin_label(lo, hi)}")]
 
     def rounded(cols: list[str], digits: int) -> list[dict]:
         return [{c: (("-" if math.isnan(r[c]) else round(r[c], digits)) if isinstance(r[c], float) else r[c])

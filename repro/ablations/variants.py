@@ -3,21 +3,15 @@ and the blur-size bins of its report."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
+from ..analysis import BLUR_BINS as _EDGES
 
-BLUR_BINS: tuple[tuple[float, float], ...] = ((0.0, 4.0), (4.0, 8.0), (8.0, 16.0), (16.0, math.inf))
+# the report's blur-size bins [lo, hi) in px: Table 2's (repro.analysis.BLUR_BINS)
+BLUR_BINS: tuple[tuple[float, float], ...] = tuple(zip(_EDGES[:-1], _EDGES[1:]))
 SIZE_PRESET = {"full": "quick", "smoke": "smoke"}  # whose output folders (repro.paths.output_dirs) a size uses
 
-
-def _bin_label(lo: float, hi: float) -> str:
-    if lo == 0:
-        return f"<{hi:g} px"
-    if math.isinf(hi):
-        return f">{lo:g} px"
-    return f"{lo:g}-{hi:g} px"
 
 
 @dataclass(frozen=True)
