@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import pytest
 
 from repro.reproduce import PRESETS, notebooks, select, settings
