@@ -16,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .devices import resolve_device
+from .reports import BLUR_BINS, blur_bin_label
 
 __all__ = ["ResidualRecord", "residual_norms", "residual_examples", "standardize", "correlation", "extremes",
            "blur_sizes", "manifest_summary", "identity_psnr", "BLUR_BINS", "blur_bin_label", "gains_by_blur"]
@@ -139,16 +140,6 @@ def residual_examples(model: torch.nn.Module, dataset, indices, *, device: str =
                      "deblurred": np.clip(to_np(out.restored), 0, 1), "sharp": sharp.permute(1, 2, 0).numpy(),
                      "name": dataset.names[int(i)] if hasattr(dataset, "names") else str(i)})
     return rows
-
-
-BLUR_BINS = (0.0, 4.0, 8.0, 16.0, float("inf"))  # px: nearly sharp, moderate, strong, beyond
-
-
-def blur_bin_label(lo: float, hi: float) -> str:
-    """The name of the blur-size bin ``[lo, hi)`` (px): ``< 4 px``, ``4-8 px``, ``>= 16 px``."""
-    if lo <= 0:
-        return f"< {hi:g} px"
-    return f">= {lo:g} px" if hi == float("inf") else f"{lo:g}-{hi:g} px"
 
 
 def gains_by_blur(per_image: list[dict], sizes: dict[str, float], *, edges: tuple[float, ...] = BLUR_BINS,

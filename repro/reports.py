@@ -11,7 +11,11 @@ from pathlib import Path
 from .files import atomic_write_text
 from .provenance import provenance_line
 
-__all__ = ["markdown_table", "write_table"]
+__all__ = ["markdown_table", "write_table", "BLUR_BINS", "blur_bin_label"]
+
+# the blur-size bins (px) that the reports group test images by: [0, 4), [4, 8), [8, 16), [16, inf):
+# nearly sharp, moderate, strong, beyond
+BLUR_BINS = (0.0, 4.0, 8.0, 16.0, float("inf"))
 
 
 def _fmt(v: object, digits: int) -> str:
@@ -49,3 +53,10 @@ def write_table(rows: Sequence[dict], path: str | os.PathLike, *, provenance: di
     md += ["", f"_Made by: {provenance_line(provenance)}_", ""]
     atomic_write_text(md_path, "\n".join(md))
     return csv_path, md_path
+
+
+def blur_bin_label(lo: float, hi: float) -> str:
+    """The name of the blur-size bin ``[lo, hi)`` (px): ``< 4 px``, ``4-8 px``, ``>= 16 px``."""
+    if lo <= 0:
+        return f"< {hi:g} px"
+    return f">= {lo:g} px" if hi == float("inf") else f"{lo:g}-{hi:g} px"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analysis import blur_bin_label
 from ..files import atomic_write_text
+from ..reports import blur_bin_label
 
 from .variants import BLUR_BINS, CURVE_FLOOR_DB, MIN_BAR_DB, REFERENCE, SIZES, VARIANTS
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..analysis import BLUR_BINS as _EDGES
+from ..reports import BLUR_BINS as _EDGES
 
-# the report's blur-size bins [lo, hi) in px: Table 2's (repro.analysis.BLUR_BINS)
+# the report's blur-size bins [lo, hi) in px: Table 2's (repro.reports.BLUR_BINS)
 BLUR_BINS: tuple[tuple[float, float], ...] = tuple(zip(_EDGES[:-1], _EDGES[1:]))
 SIZE_PRESET = {"full": "quick", "smoke": "smoke"}  # whose output folders (repro.paths.output_dirs) a size uses
 
