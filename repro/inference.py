@@ -178,8 +178,8 @@ class SelfEnsemble(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         acc = torch.zeros_like(x, dtype=torch.float32)
         for turns in range(4):
+            t = torch.rot90(x, turns, (2, 3))
             for flip in (False, True):
-                t = torch.rot90(x, turns, (2, 3))
                 y = _restored(self.model, t.flip(3) if flip else t).float()
                 acc += torch.rot90(y.flip(3) if flip else y, -turns, (2, 3))
         return (acc / 8).to(x.dtype)
