@@ -99,6 +99,7 @@ def main(out: Path, title: str, nets: dict[str, Path]) -> None:
     out.write_text("\n".join(lines))
     print("\n".join(lines))
 
+
 if __name__ == "__main__":
     if len(sys.argv) < 4 or not all("=" in a for a in sys.argv[3:]):
         sys.exit(__doc__)

@@ -13,7 +13,6 @@ BLUR_BINS: tuple[tuple[float, float], ...] = tuple(zip(_EDGES[:-1], _EDGES[1:]))
 SIZE_PRESET = {"full": "quick", "smoke": "smoke"}  # whose output folders (repro.paths.output_dirs) a size uses
 
 
-
 @dataclass(frozen=True)
 class StudySize:
     """How big the study is: data sizes, the common training recipe (repro.train preset + changes)."""
