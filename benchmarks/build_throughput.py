@@ -1,6 +1,6 @@
 """Accepted WILD pairs per minute of the virtual-camera build, for before/after comparisons.
 
-    python benchmarks/build_throughput.py --label after --out results/build_throughput.json
+    python benchmarks/build_throughput.py --label after --out results/benchmarks/build_throughput.json
     PYTHONPATH=/path/to/old/checkout python benchmarks/build_throughput.py --label before --out ...
 
 Builds ``--pairs`` accepted training pairs (start-up included) with ``--workers`` processes into

@@ -3,12 +3,12 @@
 
 Usage::
 
-    python benchmarks/run.py --cpu                        # CPU half  -> results/benchmarks_cpu.md
+    python benchmarks/run.py --cpu                        # CPU half  -> results/benchmarks/benchmarks_cpu.md
     python benchmarks/run.py --gpu-only --quick --out D   # GPU half, < 3 min -> D/benchmarks_gpu.md
     python benchmarks/run.py                              # both halves when a GPU is present
-    python benchmarks/run.py --combine                    # rebuild results/benchmarks.md from the halves
+    python benchmarks/run.py --combine                    # rebuild results/benchmarks/benchmarks.md from the halves
 
-Every half writes ``benchmarks_<cpu|gpu>.md`` and ``.json`` into ``--out`` (default ``results/``)
+Every half writes ``benchmarks_<cpu|gpu>.md`` and ``.json`` into ``--out`` (default ``results/benchmarks/``)
 and then rebuilds ``benchmarks.md`` there from whichever halves exist. Each half records the
 device, versions and date. What is measured:
 
@@ -799,7 +799,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gpu-only", action="store_true", help="the GPU half only")
     ap.add_argument("--quick", action="store_true", help="GPU: fewer repetitions, compile only the goal rows")
     ap.add_argument("--combine", action="store_true", help="only rebuild benchmarks.md from the halves")
-    ap.add_argument("--out", type=Path, default=ROOT / "results", help="output folder (default results/)")
+    ap.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks",
+                    help="output folder (default results/benchmarks/)")
     ap.add_argument("--budget-s", type=float, default=None,
                     help="wall-clock budget of a half (default: CPU 270 s, GPU 120 s quick / 480 s)")
     ap.add_argument("--row-budget-s", type=float, default=60.0, help="CPU: longest single training row")
@@ -821,7 +822,7 @@ def main(argv: list[str] | None = None) -> int:
         fn = {"tiled": child_tiled, "train": child_train}[task["task"]]
         print(json.dumps(fn(task)))
         return 0
-    if args.dry_run and args.out == ROOT / "results":
+    if args.dry_run and args.out == ROOT / "results" / "benchmarks":
         args.out = Path(tempfile.mkdtemp(prefix="benchmarks-dry-run-"))
     args.out.mkdir(parents=True, exist_ok=True)
     if args.combine:

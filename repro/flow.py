@@ -13,7 +13,8 @@ The two libraries use different conventions, converted here:
   column) displacements with ``reference(r, c) ~ moving(r + v, c + u)``; with
   ``reference = frame0`` and ``moving = frame1`` this is ours with the two channels swapped.
 
-Backends (measured against the renderer's true flow by ``benchmarks/flow_accuracy.py``, ``results/flow_benchmark.md``):
+Backends (measured against the renderer's true flow by ``experiments/flow_backends/flow_accuracy.py``,
+``experiments/flow_backends/flow_benchmark.md``):
 
 ===================  ===============================================================
 ``"dis"``            OpenCV DIS, preset ``medium`` (default: accurate and fast)

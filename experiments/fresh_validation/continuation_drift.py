@@ -1,6 +1,6 @@
 """How far a continued DeblurNet moved from the one it started from, and what that cost.
 
-    python benchmarks/continuation_drift.py OUT.md START.pt CONTINUED.pt
+    python experiments/fresh_validation/continuation_drift.py OUT.md START.pt CONTINUED.pt
 
 For the two checkpoints: the relative change of each weight tensor (``|W1 - W0| / |W0|``, Frobenius
 norms; the largest and the median), and the validation gain over the blurry input on
@@ -58,7 +58,7 @@ def main(out: Path, start: Path, continued: Path) -> None:
                   f"{np.median([m for _, m in moved]):.4f}; the largest:", "",
               "| tensor | relative change |", "|---|---|"]
     lines += [f"| {k} | {m:.4f} |" for k, m in moved[:6]]
-    lines += ["", f"_Made by: {provenance_line(provenance(device='cpu', script='benchmarks/continuation_drift.py'))}_", ""]
+    lines += ["", f"_Made by: {provenance_line(provenance(device='cpu', script='experiments/fresh_validation/continuation_drift.py'))}_", ""]
     out.write_text("\n".join(lines))
     print("\n".join(lines))
 

@@ -1,6 +1,6 @@
-"""Ship the DeblurNet^WILD and DeblurNet^SI of one `benchmarks/gpu_wild.sh` call (issue 15).
+"""Ship the DeblurNet^WILD and DeblurNet^SI of one `experiments/gpu_wild/gpu_wild.sh` call (issue 15).
 
-    python benchmarks/export_gpu_wild.py DIR [BUNDLE]   # DIR: the call's $OUT (*.pt and gpu_wild.tgz)
+    python experiments/gpu_wild/export_gpu_wild.py DIR [BUNDLE]   # DIR: the call's $OUT (*.pt and gpu_wild.tgz)
 
 Each model is the run with the best validation gain among that call's runs of its data, except
 that a smaller network within VAL_NOISE_DB of the best is preferred (the 48 validation pairs
@@ -11,7 +11,7 @@ on the 48 pairs the shipped weights are the best of many validations of a noisy 
 comparison biased toward them. Data kinds the call did not train are left alone. The full-width run cannot be shipped: its float16 weights
 (~48 MB) exceed what a device call brings back (16 MiB per file). Nothing here looks at the test
 split. Writes repro/weights/deblurnet_{wild,si}.{pt,json}, the runs' logs to results/train_<run>.csv
-and the call's logs, cards and GPU load to BUNDLE (default results/gpu_training/wild_v3, the call
+and the call's logs, cards and GPU load to BUNDLE (default experiments/gpu_wild/wild_v3, the call
 that made the weights shipped now; give a new folder for a new call).
 """
 from __future__ import annotations
@@ -23,16 +23,17 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
-from fresh_val import SETS, gains_on  # benchmarks/fresh_val.py: the fresh validation pairs
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fresh_validation"))
+from fresh_val import SETS, gains_on  # noqa: E402  (experiments/fresh_validation/fresh_val.py: the fresh validation pairs)
 
 from repro.inference import load_deblurnet
 from repro.train import export_weights, summarise_log
 
 VAL_NOISE_DB = 0.1
-BUNDLE = Path("results/gpu_training/wild_v3")
+BUNDLE = Path("experiments/gpu_wild/wild_v3")
 # what each run continued from (the weights it was initialised with, and their own logs)
-EARLIER = {"gpu_w0.25_ft_wild": ["results/gpu_training/shipped/train_gpu_fast_wild_w0.25.csv",
-                                 "results/train_cpu2_ft_wild.csv", "results/train_cpu3_ft_wild.csv"],
+EARLIER = {"gpu_w0.25_ft_wild": ["experiments/first_gpu_camera/gpu_training/shipped/train_gpu_fast_wild_w0.25.csv",
+                                 "experiments/cpu_training/train_cpu2_ft_wild.csv", "experiments/cpu_training/train_cpu3_ft_wild.csv"],
            "gpu_w0.25_ft_si": ["results/train_cpu_si.csv"],
            # the runs of the next call (gpu_wild.sh since issue 15's CPU continuation; new names keep the old logs)
            "gpu4_w0.5_ft_wild_sharp": ["results/train_gpu_w0.5_wild.csv"],

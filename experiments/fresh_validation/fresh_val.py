@@ -1,6 +1,6 @@
 """Networks side by side on the validation pairs that chose their checkpoints and on fresh ones.
 
-    python benchmarks/fresh_val.py OUT.md TITLE NAME=CHECKPOINT[:x8] [NAME=CHECKPOINT[:x8] ...]
+    python experiments/fresh_validation/fresh_val.py OUT.md TITLE NAME=CHECKPOINT[:x8] [NAME=CHECKPOINT[:x8] ...]
 
 For each checkpoint: the mean PSNR gain over the blurry input on data/wild_cpu's 48 validation
 pairs (which picked the checkpoints of every run of issue 15) and on data/wild_val2's 200 fresh
@@ -95,7 +95,7 @@ def main(out: Path, title: str, nets: dict[str, Path]) -> None:
                   f"{inputs['fresh'].mean():.2f} dB ({SETS['fresh'][0]}: the validation photos, other clips)",
               "- gain: mean PSNR of the network's output minus that of the blurry input, whole 240x320 images",
               "- identity PSNR: the network run on the sharp validation frames, against them (inf: untouched)", "",
-              f"_Made by: {provenance_line(provenance(device='cpu', script='benchmarks/fresh_val.py'))}_", ""]
+              f"_Made by: {provenance_line(provenance(device='cpu', script='experiments/fresh_validation/fresh_val.py'))}_", ""]
     out.write_text("\n".join(lines))
     print("\n".join(lines))
 

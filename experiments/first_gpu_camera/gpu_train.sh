@@ -9,7 +9,7 @@
 #   $OUT/ship/deblurnet_{wild,si}.pt+.json (the SHIP pair, to copy into repro/weights/),
 #   $OUT/compare.json (val PSNR of every run on the WILD test split), $OUT/env.txt, $OUT/log.txt
 # Total wall time ~ BUILD (about 2-3 min) + TRAIN_MIN + 0.5 min. Run from the repository root:
-#   OUT=/tmp/out TRAIN_MIN=2.5 bash benchmarks/gpu_train.sh
+#   OUT=/tmp/out TRAIN_MIN=2.5 bash experiments/first_gpu_camera/gpu_train.sh
 # Knobs (environment): OUT, PY, TRAIN_PAIRS, TEST_PAIRS, WORKERS, TRAIN_MIN, RUNS, DATA, DEVICE,
 #   SKIP_BUILD=1 (use an existing DATA), KEEP_CKPT=1 (keep last.pt files).
 # Dry run on a CPU: DEVICE=cpu SKIP_BUILD=1 DATA=some/wild RUNS="smoke:wild:0.0625 smoke:si:0.0625" TRAIN_MIN=0.05
@@ -77,7 +77,7 @@ for s in sorted(out.glob("runs/*/summary.json")):
     run = s.parent.name
     parts = run.split("_")            # gpu_<preset>_<data>_w<width>
     preset, data, width = parts[1], parts[-2], parts[-1]
-    cmd = (f"TRAIN_MIN={d['minutes']} bash benchmarks/gpu_train.sh   # its run {run} = python -m repro train "
+    cmd = (f"TRAIN_MIN={d['minutes']} bash experiments/first_gpu_camera/gpu_train.sh   # its run {run} = python -m repro train "
            f"--preset {preset} --data {data} --data-root <WILD> --out <DIR> --set width={width[1:]} --steps 1000000 "
            f"--max-minutes {d['minutes']} --device cuda --seed 0 (data: build-wild virtual <WILD> --split train "
            f"--pairs {os.environ.get('TRAIN_PAIRS')}; --split test --pairs {os.environ.get('TEST_PAIRS')})")

@@ -11,10 +11,10 @@ candidates = {"cpu3_ft_wild": Path("runs/cpu3_ft_wild/best.pt"), "cpu2_ft_wild":
 scores = {k: load_model(p)[1]["best_psnr"] for k, p in candidates.items()}
 print(scores)
 run = max(scores, key=scores.get)
-s = summarise_log(f"results/train_{run}.csv")
+s = summarise_log(f"experiments/cpu_training/train_{run}.csv")
 meta = load_model(candidates[run])[1]
-earlier = {"cpu3_ft_wild": ["results/gpu_training/shipped/train_gpu_fast_wild_w0.25.csv", "results/train_cpu2_ft_wild.csv"],
-           "cpu2_ft_wild": ["results/gpu_training/shipped/train_gpu_fast_wild_w0.25.csv"]}[run]
+earlier = {"cpu3_ft_wild": ["experiments/first_gpu_camera/gpu_training/shipped/train_gpu_fast_wild_w0.25.csv", "experiments/cpu_training/train_cpu2_ft_wild.csv"],
+           "cpu2_ft_wild": ["experiments/first_gpu_camera/gpu_training/shipped/train_gpu_fast_wild_w0.25.csv"]}[run]
 commands = {
     "cpu2_ft_wild": ("git show f1c2ab5:repro/weights/deblurnet_wild.pt > runs/init/deblurnet_wild_f1c2ab5.pt && "
                      "python -m repro build-wild virtual data/wild_cpu --split val --pairs 48 && "
@@ -27,7 +27,7 @@ commands["cpu3_ft_wild"] = (commands["cpu2_ft_wild"] + " && python -m repro buil
                             "--data-root data/wild_cpu3 --val-root data/wild_cpu --out runs/cpu3_ft_wild --run cpu3_ft_wild "
                             "--threads 2 --set init=runs/cpu2_ft_wild/best.pt --set lr=3e-4 --set lr_schedule=cosine "
                             "--set warmup_steps=100 --steps 4000")
-total_minutes = s["minutes"] + (summarise_log("results/train_cpu2_ft_wild.csv")["minutes"] if run == "cpu3_ft_wild" else 0.0)
+total_minutes = s["minutes"] + (summarise_log("experiments/cpu_training/train_cpu2_ft_wild.csv")["minutes"] if run == "cpu3_ft_wild" else 0.0)
 export_weights(candidates[run], "repro/weights/deblurnet_wild.pt", half=True, command=commands[run],
                exported_from=f"{run}/best.pt (best validation PSNR, step {meta['steps']}; chosen on the validation split, never on test)",
                final_psnr=meta["best_psnr"], minutes=s["minutes"], minutes_with_earlier_cpu_runs=total_minutes,
@@ -37,8 +37,8 @@ export_weights(candidates[run], "repro/weights/deblurnet_wild.pt", half=True, co
                                "learning rate 3e-4, initialised from cpu2_ft_wild's best checkpoint" if run == "cpu3_ft_wild"
                                else "learning rate 5e-4 (the cpu-finetune preset)",
                                "validation on data/wild_cpu's 48 validation pairs (camera v2; the same images in v3)"],
-               run=run, training_log=f"results/train_{run}.csv", earlier_logs=earlier,
-               lineage=("2 GPU-minutes on the first, milder virtual data (f1c2ab5, results/gpu_training/shipped/), "
+               run=run, training_log=f"experiments/cpu_training/train_{run}.csv", earlier_logs=earlier,
+               lineage=("2 GPU-minutes on the first, milder virtual data (f1c2ab5, experiments/first_gpu_camera/gpu_training/shipped/), "
                         "then 1700 CPU steps on 1600 camera-v2 pairs (cpu2_ft_wild, best at step 750)"
                         + (", then this run on 1200 camera-v3 pairs (two more training photos)" if run == "cpu3_ft_wild" else "")))
 print("exported", run, meta["steps"], meta["best_psnr"])

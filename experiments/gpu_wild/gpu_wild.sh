@@ -11,12 +11,12 @@
 # $OUT receives the weights of the runs that fit the 16 MiB-per-file limit of what comes back
 # (the full-width one, ~48 MB in float16, stays there: its log and card come back) and
 # gpu_wild.tgz (logs, cards, summaries, build manifest, GPU load). Run from the repository root:
-#   OUT=/tmp/o bash benchmarks/gpu_wild.sh
+#   OUT=/tmp/o bash experiments/gpu_wild/gpu_wild.sh
 # Dry run on a CPU (the numbers mean nothing; 1.5 minutes on 2 cores; the width stays 0.5, which
 # the runs that start from the shipped weights need):
 #   DEVICE=cpu BUILD_MIN=0.3 PAIRS=12 DL_PAIRS=8 DL_IMAGES=4 TRAIN_MIN=0.2 WORKERS=2 THREADS=1 \
 #   EXTRA="--set crop=32 --set batch_size=2 --set val_images=2 --set val_every=5" \
-#   OUT=/tmp/o W=/tmp/gw bash benchmarks/gpu_wild.sh
+#   OUT=/tmp/o W=/tmp/gw bash experiments/gpu_wild/gpu_wild.sh
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu_out}
 W=${W:-/tmp/gpu_wild}
@@ -112,7 +112,7 @@ for spec in runs:
     s = summarise_log(w / "results" / f"train_{run}.csv")
     dest = w / "weights" / f"{run}.pt"
     export_weights(best, dest, half=True,
-                   command=(f"bash benchmarks/gpu_wild.sh (its run {run}: python -m repro train --preset {preset} "
+                   command=(f"bash experiments/gpu_wild/gpu_wild.sh (its run {run}: python -m repro train --preset {preset} "
                             f"--data {data} --data-root <WILD train> --val-root data/wild_cpu {' '.join(sets).replace('@DL@', '<dead-leaves WILD train>')} "
                             f"--steps 1000000 --max-minutes {minutes} --device cuda --seed 0)"),
                    exported_from=f"{run}/best.pt (best validation PSNR; chosen on the validation split, never on test)",

@@ -1,6 +1,6 @@
 """Ship DeblurNet^WILD from the CPU continuation runs of issue 15 (`runs/cpu_polish`), if one beats it.
 
-    python benchmarks/export_cpu_polish.py runs/cpu_polish
+    python experiments/cpu_polish/export_cpu_polish.py runs/cpu_polish
 
 The runs continue the shipped DeblurNet^WILD (width 0.5, 4.8 GPU-minutes) on 2 CPU cores. Two ran
 side by side, one thread each, same seed, same data and schedule: "sharp0.125" trains one item of
@@ -9,7 +9,7 @@ every batch of 8 on sharp -> sharp (a one-frame window), "control" does not. A t
 validation score is the runs' step-0 validation. A run replaces it only with a better best
 validation gain; nothing here looks at the test split.
 
-Writes results/train_polish_<run>.csv, results/polish_wild.md (the runs' gains and how much each
+Writes experiments/cpu_polish/train_polish_<run>.csv, experiments/cpu_polish/polish_wild.md (the runs' gains and how much each
 network changes the sharp validation frames) and, when a run wins, repro/weights/deblurnet_wild.{pt,json}.
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ def main(root: Path) -> None:
     logs = {}
     for run in RUNS:
         src = root / run / "results" / f"train_polish_{run}.csv"
-        logs[run] = Path("results") / src.name
+        logs[run] = Path("experiments/cpu_polish") / src.name
         shutil.copyfile(src, logs[run])
     summaries = {run: summarise_log(log) for run, log in logs.items()}
     shipped_gain = summaries[RUNS[0]]["gain at start"]  # every run validates the shipped weights at step 0
@@ -82,9 +82,9 @@ def main(root: Path) -> None:
               "(inf = leaves a sharp image untouched): how much it invents where there is no blur",
               f"- decision (validation only): {'polish_' + best_run + ' replaces the shipped weights' if wins else 'the shipped weights stay'}",
               "- the test split's gains are in results/table2.md (made afterwards by `make reproduce`)", "",
-              f"_Made by: {provenance_line(provenance(device='cpu', seed=0, script='benchmarks/export_cpu_polish.py'))}_",
+              f"_Made by: {provenance_line(provenance(device='cpu', seed=0, script='experiments/cpu_polish/export_cpu_polish.py'))}_",
               ""]
-    Path("results/polish_wild.md").write_text("\n".join(lines))
+    Path("experiments/cpu_polish/polish_wild.md").write_text("\n".join(lines))
     print("\n".join(lines))
     if not wins:
         return
@@ -110,7 +110,7 @@ def main(root: Path) -> None:
                                                             "training_log", "best_psnr")},
                    selection=(f"best validation gain among {{shipped: {shipped_gain:.3f}, "
                               + ", ".join(f"polish_{r}: {summaries[r]['best gain']:.3f}" for r in RUNS)
-                              + "} (results/polish_wild.md)"),
+                              + "} (experiments/cpu_polish/polish_wild.md)"),
                    identity_psnr_val_median=float(np.median(ident[best_run])),
                    run_departures=[
                        "width 0.5 instead of 1; batch 8 of 96x96 crops (the paper: batch 10)",

@@ -1,6 +1,6 @@
 """Issue 15: does training on dead-leaves footage help DeblurNet^WILD on photos it has not seen?
 
-    python benchmarks/export_deadleaves.py runs/dl/deadleaves_sym runs/cpu_polish/sharp0.125_sym
+    python experiments/dead_leaves/export_deadleaves.py runs/dl/deadleaves_sym runs/cpu_polish/sharp0.125_sym
 
 The first run continues the shipped DeblurNet^WILD on data/wild_cpu's 1600 training pairs plus
 800 pairs filmed by the virtual camera over 48 dead-leaves images (``python -m repro
@@ -14,7 +14,7 @@ that draw (on the fresh pairs they kept +1.54 dB: most of it was not luck). The 
 data/wild_val2 --split val --seed 1 --pairs 200``), which chose nothing. A run replaces the
 shipped weights only if it beats them there. Nothing here reads the test split.
 
-Writes results/train_polish_deadleaves_sym.csv, results/deadleaves_wild.md and, if the run wins,
+Writes experiments/dead_leaves/train_polish_deadleaves_sym.csv, experiments/dead_leaves/deadleaves_wild.md and, if the run wins,
 repro/weights/deblurnet_wild.{pt,json}.
 """
 from __future__ import annotations
@@ -25,14 +25,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from fresh_val import measure, paired  # benchmarks/fresh_val.py: the fresh validation pairs
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fresh_validation"))
+from fresh_val import measure, paired  # noqa: E402  (experiments/fresh_validation/fresh_val.py: the fresh validation pairs)
 
 from repro.checkpoint import load_model
 from repro.provenance import provenance, provenance_line
 from repro.train import export_weights, overrides, summarise_log
 
 SHIPPED = Path("repro/weights/deblurnet_wild.pt")
-LOG = Path("results/train_polish_deadleaves_sym.csv")
+LOG = Path("experiments/dead_leaves/train_polish_deadleaves_sym.csv")
 
 
 def main(run: Path, control: Path) -> None:
@@ -71,13 +72,13 @@ def main(run: Path, control: Path) -> None:
               f"{best} − shipped {paired(gains[best]['fresh'], gains['shipped']['fresh'])} dB",
               f"- blurry inputs: {inputs['val'].mean():.2f} dB on the 48 validation pairs, {inputs['fresh'].mean():.2f} dB "
               f"on the {len(inputs['fresh'])} fresh ones (data/wild_val2: the validation photos, other clips)",
-              "- the dead-leaves run's curve: results/train_polish_deadleaves_sym.csv; the control's: "
-              "results/train_polish_sharp0.125_sym.csv",
+              "- the dead-leaves run's curve: experiments/dead_leaves/train_polish_deadleaves_sym.csv; the control's: "
+              "experiments/cpu_polish/train_polish_sharp0.125_sym.csv",
               f"- decision (validation only): {best + ' replaces the shipped weights' if wins else 'the shipped weights stay'}",
               "- the test split's gains are in results/table2.md (made by `make reproduce`)", "",
-              f"_Made by: {provenance_line(provenance(device='cpu', seed=0, script='benchmarks/export_deadleaves.py'))}_",
+              f"_Made by: {provenance_line(provenance(device='cpu', seed=0, script='experiments/dead_leaves/export_deadleaves.py'))}_",
               ""]
-    Path("results/deadleaves_wild.md").write_text("\n".join(lines))
+    Path("experiments/dead_leaves/deadleaves_wild.md").write_text("\n".join(lines))
     print("\n".join(lines))
     if not wins:
         return
@@ -99,7 +100,7 @@ def main(run: Path, control: Path) -> None:
                    continued_from={k: old.get(k) for k in ("run", "command", "device", "minutes", "steps", "data_build",
                                                             "training_log", "best_psnr")},
                    selection=f"fresh validation gain {gains[best]['fresh'].mean():+.3f} dB against the shipped "
-                             f"{gains['shipped']['fresh'].mean():+.3f} dB (results/deadleaves_wild.md)",
+                             f"{gains['shipped']['fresh'].mean():+.3f} dB (experiments/dead_leaves/deadleaves_wild.md)",
                    identity_psnr_val_median=float(np.median(ident[best])))
     print("shipped", best)
 
