@@ -19,7 +19,7 @@ import numpy as np
 from .files import atomic_path
 
 __all__ = ["save_figure", "image_grid", "architecture_diagram", "residual_scatter", "figure_footer", "stamped",
-           "significance_note", "qualitative_figure"]
+           "significance_note", "pick_crops", "crop_side", "qualitative_figure"]
 
 _FOOTER: contextvars.ContextVar[str | None] = contextvars.ContextVar("figure_footer", default=None)
 
@@ -284,6 +284,26 @@ def wild_statistics(manifest_rows: list[dict], *, max_flow: float = 1.0, n_max: 
     return fig
 
 
+def pick_crops(blurry: np.ndarray, sharp: np.ndarray, size: int, n: int) -> list[tuple[int, int]]:
+    """Top-left corners of ``n`` non-overlapping ``size`` squares where the blur changes the image most."""
+    from scipy.ndimage import uniform_filter
+
+    H, W = sharp.shape[:2]
+    energy = uniform_filter(np.abs(blurry - sharp).mean(axis=2), size=size, mode="constant")
+    half = size // 2
+    valid = np.full_like(energy, -np.inf)
+    valid[half:H - size + half + 1, half:W - size + half + 1] = energy[half:H - size + half + 1, half:W - size + half + 1]
+    corners = []
+    for _ in range(n):
+        cy, cx = np.unravel_index(int(np.argmax(valid)), valid.shape)
+        if not np.isfinite(valid[cy, cx]):
+            break
+        y0, x0 = int(cy) - half, int(cx) - half
+        corners.append((y0, x0))
+        valid[max(0, y0 - half):y0 + size + half, max(0, x0 - half):x0 + size + half] = -np.inf
+    return corners
+
+
 def crop_side(height: int, width: int, zoom: float) -> int:
     """Side of a square crop that, drawn as wide as the whole image, is magnified ``zoom`` times
     (at most the image's height)."""
@@ -305,7 +325,6 @@ def qualitative_figure(scenes: Sequence[dict], columns: Sequence[str], *, zoom: 
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    from .evaluate.fig4 import pick_crops
     from .metrics import psnr
 
     if not scenes:

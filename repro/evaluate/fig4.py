@@ -10,32 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from .. import methods as methods_table
+from ..figures import pick_crops
 from .data import checked_output, list_pairs, load_rgb, output_path, select_images
 from .method import Identity, Method, make_method
 
 __all__ = ["pick_crops", "figure4_figure", "figure4"]
 
 log = logging.getLogger(__name__)
-
-
-def pick_crops(blurry: np.ndarray, sharp: np.ndarray, size: int, n: int) -> list[tuple[int, int]]:
-    """Top-left corners of ``n`` non-overlapping ``size`` squares where the blur changes the image most."""
-    from scipy.ndimage import uniform_filter
-
-    H, W = sharp.shape[:2]
-    energy = uniform_filter(np.abs(blurry - sharp).mean(axis=2), size=size, mode="constant")
-    half = size // 2
-    valid = np.full_like(energy, -np.inf)
-    valid[half:H - size + half + 1, half:W - size + half + 1] = energy[half:H - size + half + 1, half:W - size + half + 1]
-    corners = []
-    for _ in range(n):
-        cy, cx = np.unravel_index(int(np.argmax(valid)), valid.shape)
-        if not np.isfinite(valid[cy, cx]):
-            break
-        y0, x0 = int(cy) - half, int(cx) - half
-        corners.append((y0, x0))
-        valid[max(0, y0 - half):y0 + size + half, max(0, x0 - half):x0 + size + half] = -np.inf
-    return corners
 
 
 def figure4_figure(blurry: np.ndarray, sharp: np.ndarray, outputs: dict[str, np.ndarray | BaseException], *,
@@ -114,7 +95,7 @@ def figure4(methods: Sequence[Method | str], data: str | os.PathLike, *, split: 
     :func:`evaluate` output folder), saved outputs ``results/outputs/<method>/<name>.png`` are
     used instead of running a method again. Returns the written paths.
     """
-    from ..figures import save_figure
+    from ..figures import save_figure  # looked up at call time (tests replace it)
 
     methods = [make_method(m) if isinstance(m, str) else m for m in methods]
     names, pairs = list_pairs(data, split)
