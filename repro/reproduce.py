@@ -7,7 +7,9 @@ naming it, and writes ``<results>/RUN.md`` (how the outputs were made, and how l
 
 Only the default preset (quick) writes the committed ``results/`` and ``figures/``; another
 preset writes ``results/<preset>/`` and ``figures/<preset>/`` (:func:`repro.paths.output_dirs`),
-so trying a preset never overwrites the committed results.
+so trying a preset never overwrites the committed results. The folders are always passed to the
+notebooks by name: a notebook run alone (papermill, Jupyter) with empty folder parameters writes
+git-ignored scratch folders instead, the default preset's too (:mod:`repro.notebook`).
 
 What a preset means for each notebook is :func:`settings`, so notebooks stay thin.
 """
@@ -23,7 +25,7 @@ from pathlib import Path
 from . import methods
 from .devices import DEVICE_CHOICES, check_device
 from .files import atomic_write_text
-from .paths import DEFAULT_PRESET, output_dirs, resolve_in_repo, shipped_checkpoint
+from .paths import DEFAULT_PRESET, output_dirs
 from .provenance import portable_path, provenance
 
 log = logging.getLogger(__name__)
@@ -175,15 +177,29 @@ def run_notebooks(
     for book in select(notebooks(folder), only):
         out = executed_dir / book.name
         log.info("running %s (preset %s)", book.name, preset)
+        takes = set(pm.inspect_notebook(str(book)))  # e.g. only notebook 1 takes `photos`
         t0 = time.perf_counter()
         try:
-            pm.execute_notebook(str(book), str(out), parameters=params, cwd=str(book.parent),
-                                progress_bar=False, log_output=log_output, kernel_name="python3")
+            pm.execute_notebook(str(book), str(out), parameters={k: v for k, v in params.items() if k in takes},
+                                cwd=str(book.parent), progress_bar=False, log_output=log_output,
+                                kernel_name="python3", config=kernel_config())
         except Exception as exc:
             raise NotebookFailed(f"notebook {book.name} failed (executed copy: {out}): "
                                  f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}") from exc
         records.append({"notebook": book.name, "seconds": round(time.perf_counter() - t0, 1)})
     return records
+
+
+def kernel_config():
+    """The notebook client's configuration: the kernel's messages encrypted with CurveZMQ keys
+    where pyzmq supports them (the kernelspec declares it), so that the kernel does not warn
+    "Kernel is running over TCP without encryption" once per notebook."""
+    import zmq
+    from traitlets.config import Config
+
+    config = Config()
+    config.KernelManager.transport_encryption = "auto" if zmq.has("curve") else "disabled"
+    return config
 
 
 def write_run_md(records: list[dict], path: Path, *, preset: str, device: str, seed: int, data: str) -> None:
@@ -233,6 +249,7 @@ def _device(text: str) -> str:
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    logging.getLogger("papermill").setLevel(logging.WARNING)  # one "running NN_name" line per notebook is enough
     where = folders(args.preset, out=args.out, results_dir=args.results, figures_dir=args.figures,
                     runs_dir=args.runs, data_root=args.data_root)
     print(f"preset {args.preset}: results in {where['results']}, figures in {where['figures']}", file=sys.stderr)
@@ -252,132 +269,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"{r['notebook']:40s} {r['seconds']:8.1f} s")
     print(f"{'total':40s} {time.perf_counter() - t0:8.1f} s")
     return 0
-
-
-@dataclass
-class Context:
-    """What a notebook needs besides its parameters: resolved folders, provenance, checkpoints.
-
-    Built by :func:`context` in every notebook's second cell; ``save_figure``/``write_table``
-    put outputs where the parameters say, stamped with how they were made.
-    """
-
-    preset: str
-    device: str
-    data: str
-    data_root: Path
-    seed: int
-    results_dir: Path
-    figures_dir: Path
-    runs_dir: Path
-    checkpoint_wild: str = ""
-    checkpoint_si: str = ""
-
-    def provenance(self, **extra: object) -> dict:
-        return provenance(preset=self.preset, device=self.device, seed=self.seed, data=self.data, **extra)
-
-    def checkpoint(self, kind: str) -> Path:
-        """The DeblurNet checkpoint for ``kind`` ("wild" or "si").
-
-        Order: the notebook parameter if given; else the best checkpoint trained in notebook 3
-        under ``runs_dir/<kind>/``; else the shipped ``repro/weights/deblurnet_<kind>.pt``.
-        """
-        if kind not in ("wild", "si"):
-            raise ValueError(f"checkpoint kind must be 'wild' or 'si', got {kind!r}")
-        explicit = self.checkpoint_wild if kind == "wild" else self.checkpoint_si
-        if explicit:
-            path = Path(explicit)
-            if not path.is_file():
-                raise FileNotFoundError(f"checkpoint_{kind}={explicit!r}: no such file")
-            return path
-        trained = self.runs_dir / kind / "best.pt"
-        if trained.is_file():
-            return trained
-        shipped = shipped_checkpoint(kind)
-        if shipped.is_file():
-            return shipped
-        raise FileNotFoundError(f"no DeblurNet^{kind.upper()} checkpoint: not given, not trained under "
-                                f"{self.runs_dir / kind}, and none shipped at {shipped}")
-
-    def card(self, kind: str) -> dict:
-        """The JSON card beside :meth:`checkpoint`'s file (``{}`` if none), with ``training_log`` and
-        ``earlier_logs`` (the runs it was fine-tuned from) resolved to absolute paths (cards store
-        them relative to the repository)."""
-        import json
-
-        path = self.checkpoint(kind).with_suffix(".json")
-        if not path.is_file():
-            return {}
-        card = json.loads(path.read_text())
-        root = Path(__file__).resolve().parent.parent
-        if card.get("training_log"):
-            card["training_log"] = str(root / card["training_log"])
-        card["earlier_logs"] = [str(root / p) for p in card.get("earlier_logs", [])]
-        return card
-
-    def footer(self, n: int | None = None, what: str = "images") -> str:
-        """The line under a figure: preset, ``n`` (what the figure is made of) and seed."""
-        from .figures import figure_footer
-
-        return figure_footer(self.preset, n, what, seed=self.seed)
-
-    def save_figure(self, fig, name: str, *, n: int | None = None, what: str = "images") -> list[Path]:
-        """Save ``fig`` as ``<figures_dir>/<name>.png`` and ``.pdf`` with :meth:`footer` under it."""
-        from .figures import save_figure
-
-        return save_figure(fig, self.figures_dir / name, footer=self.footer(n, what))
-
-    def stamped(self, n: int | None = None, what: str = "images"):
-        """A ``with`` block in which figures saved by library functions get :meth:`footer`."""
-        from .figures import stamped
-
-        return stamped(self.footer(n, what))
-
-    def record(self, notebook: str, numbers: dict) -> Path:
-        """Write a notebook's key numbers to ``<results_dir>/<notebook>.json`` (atomically), with
-        how they were made; the notebook smoke test checks them against known answers."""
-        import json
-
-        from .files import atomic_write_text
-        from .provenance import provenance_line
-
-        path = self.results_dir / f"{notebook}.json"
-        payload = {"notebook": notebook, "made_by": provenance_line(self.provenance()), "numbers": numbers}
-        atomic_write_text(path, json.dumps(payload, indent=2, default=float) + "\n")
-        return path
-
-    def write_table(self, rows: list[dict], name: str, *, title: str, notes=(), **prov: object):
-        from .reports import write_table
-
-        return write_table(rows, self.results_dir / name, provenance=self.provenance(**prov), title=title,
-                           notes=notes)
-
-
-def context(*, preset: str, device: str = "auto", data: str = "virtual", data_root: str = "",
-            seed: int = 0, results_dir: str = "", figures_dir: str = "", runs_dir: str = "",
-            checkpoint_wild: str = "", checkpoint_si: str = "") -> Context:
-    """Validate a notebook's parameters and make its :class:`Context` (creating output folders).
-
-    An empty folder parameter is the preset's own folder (:func:`repro.paths.output_dirs`); a
-    relative one is taken relative to the repository root, not to the current folder, so a
-    notebook writes to the same place from Jupyter, from papermill anywhere, and from
-    ``python -m repro reproduce``.
-    """
-    settings(preset)
-    check_device(device)
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if data != "virtual" and not resolve_in_repo(data).exists():
-        raise FileNotFoundError(f"data={data!r}: no such file or folder (use 'virtual' for the embedded camera)")
-    routed = output_dirs(preset)
-    where = {k: resolve_in_repo(v) if v else routed[k]
-             for k, v in (("results", results_dir), ("figures", figures_dir), ("runs", runs_dir),
-                          ("data_root", data_root))}
-    ctx = Context(preset=preset, device=device, data=data if data == "virtual" else str(resolve_in_repo(data)),
-                  data_root=where["data_root"], seed=seed, results_dir=where["results"],
-                  figures_dir=where["figures"], runs_dir=where["runs"],
-                  checkpoint_wild=str(resolve_in_repo(checkpoint_wild)) if checkpoint_wild else "",
-                  checkpoint_si=str(resolve_in_repo(checkpoint_si)) if checkpoint_si else "")
-    for folder in (ctx.results_dir, ctx.figures_dir, ctx.runs_dir):
-        folder.mkdir(parents=True, exist_ok=True)
-    return ctx

@@ -87,7 +87,7 @@ def test_cli_folders_follow_the_preset_and_out(tmp_path, monkeypatch):
 
 def test_notebook_context_finds_the_repository_from_any_folder(tmp_path, monkeypatch):
     from repro.paths import repo_root
-    from repro.reproduce import context
+    from repro.notebook import context
 
     monkeypatch.chdir(tmp_path)
     root = repo_root()
@@ -107,7 +107,7 @@ def test_every_figure_says_its_preset_and_n(tmp_path):
     import matplotlib.pyplot as plt
 
     from repro.figures import save_figure
-    from repro.reproduce import Context
+    from repro.notebook import Context
 
     ctx = Context(preset="demo", device="cpu", data="virtual", data_root=tmp_path, seed=0, results_dir=tmp_path,
                   figures_dir=tmp_path, runs_dir=tmp_path)

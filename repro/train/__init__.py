@@ -36,7 +36,7 @@ Outputs of a run in ``out``: ``last.pt`` (every ``checkpoint_every`` steps and a
 
 
 from .cli import add_arguments, config_from_args, run
-from .config import PRESETS, TrainConfig, get_preset, lr_at, overrides
+from .config import PRESETS, TrainConfig, card_config, get_preset, lr_at, overrides
 from .data import BatchPlan, _crop, _PairCache, _TrainData, augment, batch_plan, si_kernel_bank
 from .logs import LOG_FIELDS, plot_training, read_log, read_log_header, summarise_log
 from .loop import TrainResult, _validate, export_weights, train
@@ -48,6 +48,7 @@ __all__ = [
     "train",
     "lr_at",
     "overrides",
+    "card_config",
     "batch_plan",
     "read_log",
     "plot_training",

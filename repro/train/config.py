@@ -250,6 +250,15 @@ def get_preset(name: str) -> TrainConfig:
     return PRESETS[name]
 
 
+def card_config(card: dict, fallback: str, *, prefix: str = "si_") -> TrainConfig:
+    """The training settings a weights card (``repro/weights/*.json``) records: the preset it names
+    (``fallback`` when it names none) with the card's ``train_config`` fields whose names start
+    with ``prefix`` put back (default ``"si_"``: the SI kernel settings, which decide the blur
+    DeblurNet^SI trained on). ``card`` may be ``{}``: then the ``fallback`` preset itself."""
+    changes = {k: v for k, v in (card.get("train_config") or {}).items() if k.startswith(prefix)}
+    return get_preset(card.get("preset") or fallback).replace(**changes)
+
+
 def overrides(config: TrainConfig | dict) -> list[str]:
     """How ``config`` differs from the preset it is named after (the ``--set`` of its command), one
     line per field, ``"width=0.5 (preset fast: 1.0)"``; ``[]`` for an unknown preset name.

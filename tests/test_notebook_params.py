@@ -1,0 +1,164 @@
+"""Notebook parameters (repro.notebook): declared once, checked, and never rewriting the committed
+results unless asked to (issue 30)."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from repro.notebook import (NOTEBOOKS, PARAMETERS, check_parameters, context, injected_names, parameters_cell,
+                            scratch_dirs, setup, tidy_notebook)
+from repro.paths import repo_root
+from repro.reproduce import NOTEBOOK_DIR, notebooks
+
+INJECTED = '# Parameters\npresett = "smoke"\ndevice = "cpu"\n'  # papermill's injected cell, as it writes it
+
+
+def _git_status(root: Path) -> str:
+    return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", "results", "figures",
+                           "notebooks"], cwd=root, capture_output=True, text=True, check=True).stdout
+
+
+def test_every_notebook_is_declared_and_its_cells_are_the_declared_ones(tmp_path):
+    assert [b.stem for b in notebooks()] == list(NOTEBOOKS)
+    for book in notebooks():
+        copy = tmp_path / book.name
+        shutil.copy(book, copy)
+        # tidy_notebook rewrites the parameters cell from PARAMETERS and adds missing cell ids:
+        # a committed notebook it would change has drifted (run it on the file to fix it)
+        assert not tidy_notebook(copy), f"{book.name}: run repro.notebook.tidy_notebook on it"
+        cells = json.loads(book.read_text())["cells"]
+        assert all(isinstance(c.get("id"), str) and c["id"] for c in cells), f"{book.name}: a cell has no id"
+        assert len({c["id"] for c in cells}) == len(cells), f"{book.name}: cell ids repeat"
+
+
+def test_papermill_reads_the_declared_parameters_with_their_defaults():
+    import papermill as pm
+
+    for book in notebooks():
+        found = pm.inspect_notebook(str(book))
+        assert list(found) == list(NOTEBOOKS[book.stem]), book.name
+        for name, info in found.items():
+            assert json.loads(info["default"]) == PARAMETERS[name].default, (book.name, name)
+            assert info["help"] == PARAMETERS[name].help
+
+
+def test_tidy_adds_missing_ids_and_the_parameters_cell(tmp_path):
+    book = NOTEBOOK_DIR / "02_architecture.ipynb"
+    raw = json.loads(book.read_text())
+    for cell in raw["cells"]:
+        del cell["id"]
+    raw["cells"][1]["source"] = ["preset = 'quick'\n"]
+    broken = tmp_path / "02_architecture.ipynb"
+    broken.write_text(json.dumps(raw))
+    assert tidy_notebook(broken) and not tidy_notebook(broken)  # changed once, then stable
+    cells = json.loads(broken.read_text())["cells"]
+    assert all(c.get("id") for c in cells)
+    assert "".join(cells[1]["source"]) == parameters_cell("02_architecture")
+
+
+def test_injected_names_reads_only_papermills_cells():
+    history = ["", parameters_cell("02_architecture"), INJECTED, 'from repro.notebook import setup\nrows = 1']
+    assert injected_names(history) == {"presett", "device"}
+    assert injected_names(["", "x = 1"]) == set()
+
+
+def test_an_unknown_injected_parameter_stops_in_one_line_naming_the_valid_ones():
+    namespace = {"In": ["", parameters_cell("02_architecture"), INJECTED], "preset": "quick", "presett": "smoke"}
+    with pytest.raises(ValueError) as err:
+        check_parameters("02_architecture", namespace)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message == ("unknown parameter presett; 02_architecture takes: preset, device, data, data_root, seed, "
+                       "results_dir, figures_dir, runs_dir")
+    # a parameter of another notebook is unknown here too
+    other = {"In": ["# Parameters\nphotos_dir = 'x'\nstudy_size = 'smoke'\n"]}
+    with pytest.raises(ValueError, match="unknown parameters photos_dir, study_size; 02_architecture takes"):
+        check_parameters("02_architecture", other)
+    with pytest.raises(ValueError, match="unknown notebook '09_x'"):
+        check_parameters("09_x", {})
+
+
+def test_known_parameters_are_read_and_missing_ones_default():
+    # Jupyter: no injected cell, the user's own variables are not parameters
+    values = check_parameters("05_qualitative", {"In": ["", "rows = []"], "preset": "demo", "rows": []})
+    assert values["preset"] == "demo" and values["photos_dir"] == "" and values["seed"] == 0
+    assert list(values) == list(NOTEBOOKS["05_qualitative"])
+
+
+def test_empty_folder_parameters_mean_git_ignored_scratch_folders_for_every_preset():
+    root = repo_root()
+    for preset in ("smoke", "demo", "quick", "paper"):
+        where = scratch_dirs(preset)
+        assert where["results"] == root / "results" / preset and where["figures"] == root / "figures" / preset
+        paths = [str((where[k] / "table1.md").relative_to(root)) for k in ("results", "figures")]
+        proc = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=root, capture_output=True, text=True)
+        assert proc.stdout.split() == paths, preset
+    assert scratch_dirs("quick")["data_root"] == root / "data" / "wild"  # the data are shared, not rewritten
+
+
+def test_setup_with_the_defaults_writes_the_scratch_folders_and_an_explicit_choice_the_committed_ones(capsys):
+    root = repo_root()
+    S, ctx = setup("02_architecture", {})  # the parameters cell's defaults: preset quick
+    assert S.name == "quick" and ctx.results_dir == root / "results" / "quick"
+    assert ctx.figures_dir == root / "figures" / "quick"
+    assert "02_architecture, preset quick: tables in results/quick/, figures in figures/quick/" in capsys.readouterr().out
+    explicit = context(preset="quick", results_dir="results", figures_dir="figures")  # what make reproduce passes
+    assert explicit.results_dir == root / "results" and explicit.figures_dir == root / "figures"
+
+
+def test_make_reproduce_names_the_committed_folders(monkeypatch, tmp_path):
+    # run_notebooks passes every folder explicitly: the quick preset's are the committed ones
+    import papermill as pm
+
+    from repro.reproduce import run_notebooks
+
+    calls = []
+    monkeypatch.setattr(pm, "execute_notebook", lambda src, out, parameters, **kw: calls.append((src, parameters)))
+    run_notebooks("quick", only="1,2")
+    assert [Path(src).name for src, _ in calls] == ["01_wild_dataset.ipynb", "02_architecture.ipynb"]
+    for _, params in calls:
+        assert params["results_dir"] == "results" and params["figures_dir"] == "figures"
+    assert "photos" not in calls[1][1]  # each notebook gets only the parameters it takes
+    run_notebooks("quick", only="1,2", extra_parameters={"photos": "/tmp/p"})
+    assert calls[2][1]["photos"] == "/tmp/p" and "photos" not in calls[3][1]
+
+
+@pytest.mark.slow
+def test_papermill_defaults_and_a_misspelt_name_leave_git_status_clean(tmp_path):
+    """The issue's check: `papermill NB OUT` with no parameters, and with `-p presett smoke`, from
+    outside the repository. Notebook 2 is the cheapest (no data; about 20 s)."""
+    root = repo_root()
+    scratch = scratch_dirs("quick")
+    for folder in (scratch["results"], scratch["figures"]):
+        shutil.rmtree(folder, ignore_errors=True)
+    before = _git_status(root)
+    book = str(NOTEBOOK_DIR / "02_architecture.ipynb")
+    proc = subprocess.run([sys.executable, "-m", "papermill", book, str(tmp_path / "typo.ipynb"), "-p", "presett",
+                           "smoke"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0
+    assert ("ValueError: unknown parameter presett; 02_architecture takes: preset, device, data, data_root, seed, "
+            "results_dir, figures_dir, runs_dir") in proc.stderr
+    assert not scratch["results"].exists()  # stopped before writing anything
+    proc = subprocess.run([sys.executable, "-m", "papermill", book, str(tmp_path / "defaults.ipynb")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (scratch["results"] / "table1.md").is_file() and (scratch["figures"] / "fig3_architecture.png").is_file()
+    assert _git_status(root) == before
+
+
+def test_card_config_puts_back_the_si_kernel_settings_of_a_weights_card():
+    # notebook 3 draws the shipped DeblurNet^SI's kernels with the settings its card records
+    from repro.train import card_config, get_preset
+
+    assert card_config({}, "quick") == get_preset("quick")
+    card = {"preset": "cpu", "train_config": {"si_noise_std": 0.5, "lr": 1.0}}
+    config = card_config(card, "quick")
+    assert config.name == "cpu" and config.si_noise_std == 0.5 and config.lr == get_preset("cpu").lr
+    shipped = json.loads((repo_root() / "repro" / "weights" / "deblurnet_si.json").read_text())
+    si = card_config(shipped, "quick")
+    numbers = {k: v for k, v in shipped["train_config"].items() if k.startswith("si_") and isinstance(v, (int, float))}
+    assert numbers and all(getattr(si, k) == pytest.approx(v) for k, v in numbers.items())
