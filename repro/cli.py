@@ -1,8 +1,8 @@
-"""Arguments of the commands whose modules import torch at the top (deblur, render, train, train-sun).
+"""Arguments of the commands whose modules import torch at the top (deblur, train, train-sun).
 
 They live here, torch-free, so that ``python -m repro COMMAND --help`` answers at once: the
 command's module (and torch, about 1.5 s) is imported only to run it. The other commands
-(build-wild, evaluate, reproduce) import nothing heavy and keep ``add_arguments`` beside
+(render, build-wild, evaluate, reproduce) import nothing heavy and keep ``add_arguments`` beside
 their code. ``tests/test_cli.py`` checks that the names and defaults repeated here match the
 modules'.
 """
@@ -14,8 +14,8 @@ from pathlib import Path
 
 from .paths import weights_dir
 
-__all__ = ["deblur_arguments", "render_arguments", "train_arguments", "train_sun_arguments", "parse_size",
-           "TRAIN_PRESETS", "DEFAULT_TILE", "DEFAULT_OVERLAP"]
+__all__ = ["deblur_arguments", "train_arguments", "train_sun_arguments", "TRAIN_PRESETS", "DEFAULT_TILE",
+           "DEFAULT_OVERLAP"]
 
 TRAIN_PRESETS = ("smoke", "quick", "cpu", "paper", "fast", "paper-half", "cpu-finetune")  # = repro.train.PRESETS (checked by a test)
 DEFAULT_TILE = 512  # = repro.inference.DEFAULT_TILE
@@ -37,39 +37,6 @@ def deblur_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--self-ensemble", action="store_true",
                         help="average the network over the 8 flips and quarter turns of the image: 8x the time, "
                              "a better result (not in the paper)")
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``"240x432"`` -> ``(240, 432)`` (an argparse type)."""
-    try:
-        h, w = text.lower().split("x")
-        return int(h), int(w)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be HxW (e.g. 240x432), got {text!r}") from None
-
-
-def render_arguments(parser: argparse.ArgumentParser) -> None:
-    from .camera import KINDS, SPLITS  # numpy only (repro.camera imports torch only for rendering)
-
-    parser.add_argument("out", type=Path, help="output folder: OUT/<split>/virtual_NNNN/{NNNNNN.png, flows.npy, meta.json}")
-    parser.add_argument("--clips", type=int, default=4, help="number of clips (default 4)")
-    parser.add_argument("--frames", type=int, default=120, help="frames per clip at 240 fps (default 120)")
-    parser.add_argument("--size", type=parse_size, default=(240, 320), help="HxW of the frames (default 240x320)")
-    parser.add_argument("--split", choices=SPLITS, default="train", help="photo set (default train)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the clip set (default 0)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
-    parser.add_argument("--supersample", type=int, default=1, help="spatial supersampling factor (default 1)")
-    parser.add_argument("--kind", choices=KINDS, default="random", help="clip kind (default random)")
-    parser.add_argument("--peak-flow", type=float, default=None,
-                        help="largest flow statistic between consecutive frames (p99 of |flow|), px/frame at "
-                             "240 rows (default: drawn per clip, 0.3-1)")
-    parser.add_argument("--speed", type=float, default=None,
-                        help="instead of --peak-flow: the camera's mean flow, px/frame at 240 rows (objects keep theirs)")
-    parser.add_argument("--photos", type=Path, default=None,
-                        help="folder of JPEG/PNG photos to film instead of the bundled ones (split by file name)")
-    parser.add_argument("--noise-std", type=float, default=0.0, help="sensor noise std (default 0)")
-    parser.add_argument("--gamma", type=float, default=None, help="camera response exponent, e.g. 2.2 (default none)")
-    parser.add_argument("--strip", type=Path, default=None, help="also write the strip figure to this PNG")
 
 
 def train_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,14 +7,17 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .figure import virtual_camera_strip
-from .render import Clip
-from .source import VirtualCamera
+from .photos import SPLITS  # numpy only: --help imports no torch
+from .scene import KINDS
 
-__all__ = ["write_clip", "add_arguments", "run"]
+if TYPE_CHECKING:
+    from .render import Clip
+
+__all__ = ["write_clip", "parse_size", "add_arguments", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +46,44 @@ def write_clip(clip: Clip, folder: str | Path) -> Path:
     return folder
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``render`` command's arguments: defined in :mod:`repro.cli` (torch-free, for a fast --help)."""
-    from ..cli import render_arguments
+def parse_size(text: str) -> tuple[int, int]:
+    """``"240x432"`` -> ``(240, 432)`` (an argparse type)."""
+    try:
+        h, w = text.lower().split("x")
+        return int(h), int(w)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be HxW (e.g. 240x432), got {text!r}") from None
 
-    render_arguments(parser)
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``render`` command's arguments (torch-free, for a fast ``--help``)."""
+    parser.add_argument("out", type=Path, help="output folder: OUT/<split>/virtual_NNNN/{NNNNNN.png, flows.npy, meta.json}")
+    parser.add_argument("--clips", type=int, default=4, help="number of clips (default 4)")
+    parser.add_argument("--frames", type=int, default=120, help="frames per clip at 240 fps (default 120)")
+    parser.add_argument("--size", type=parse_size, default=(240, 320), help="HxW of the frames (default 240x320)")
+    parser.add_argument("--split", choices=SPLITS, default="train", help="photo set (default train)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the clip set (default 0)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    parser.add_argument("--supersample", type=int, default=1, help="spatial supersampling factor (default 1)")
+    parser.add_argument("--kind", choices=KINDS, default="random", help="clip kind (default random)")
+    parser.add_argument("--peak-flow", type=float, default=None,
+                        help="largest flow statistic between consecutive frames (p99 of |flow|), px/frame at "
+                             "240 rows (default: drawn per clip, 0.3-1)")
+    parser.add_argument("--speed", type=float, default=None,
+                        help="instead of --peak-flow: the camera's mean flow, px/frame at 240 rows (objects keep theirs)")
+    parser.add_argument("--photos", type=Path, default=None,
+                        help="folder of JPEG/PNG photos to film instead of the bundled ones (split by file name)")
+    parser.add_argument("--noise-std", type=float, default=0.0, help="sensor noise std (default 0)")
+    parser.add_argument("--gamma", type=float, default=None, help="camera response exponent, e.g. 2.2 (default none)")
+    parser.add_argument("--strip", type=Path, default=None, help="also write the strip figure to this PNG")
 
 
 def run(args: argparse.Namespace) -> int:
     """Render ``args.clips`` clips into ``args.out/<split>/`` (and the strip figure with ``--strip``)."""
     from tqdm.auto import tqdm
+
+    from .figure import virtual_camera_strip
+    from .source import VirtualCamera
 
     if args.clips < 0:
         raise ValueError(f"--clips must be >= 0, got {args.clips}")

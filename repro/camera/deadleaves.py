@@ -157,7 +157,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import parse_size
+    from .cli import parse_size
 
     rows, cols = parse_size(args.size)
     paths = write_dead_leaves(args.out, args.n, seed=args.seed, rows=rows, cols=cols)
