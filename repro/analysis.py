@@ -16,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .devices import resolve_device
+from .precision import autocast, resolve_precision, to_precision_format
 from .reports import BLUR_BINS, blur_bin_label
 
 __all__ = ["ResidualRecord", "residual_norms", "residual_examples", "standardize", "correlation", "extremes",
@@ -34,16 +35,18 @@ class ResidualRecord:
 
 @torch.no_grad()
 def residual_norms(model: torch.nn.Module, dataset, *, device: str = "auto", limit: int | None = None,
-                   indices: list[int] | None = None) -> ResidualRecord:
+                   indices: list[int] | None = None, precision: str = "auto") -> ResidualRecord:
     """Run ``model`` on whole images of ``dataset`` (``ds[i] -> (blurry, sharp)``, ``(3, H, W)``).
 
     Returns the mean absolute value of N3's residual per image (the L1 norm divided by the
     number of values, so images of different sizes compare) and the PSNRs before/after.
+    ``precision``: the network's arithmetic (:mod:`repro.precision`; residual and PSNRs in float32).
     """
     from .metrics import psnr
 
     dev = resolve_device(device)
-    model = model.to(dev).eval()
+    precision = resolve_precision(precision, dev)
+    model = to_precision_format(model.to(dev).eval(), precision)
     if indices is None:
         indices = list(range(len(dataset)))
     if limit is not None:
@@ -53,9 +56,10 @@ def residual_norms(model: torch.nn.Module, dataset, *, device: str = "auto", lim
     names, norms, p_in, p_out = [], [], [], []
     for i in tqdm(indices, desc="residual norms", leave=False):
         blurry, sharp = dataset[i]
-        out = model(blurry.unsqueeze(0).to(dev))
+        with autocast(precision, dev):
+            out = model(to_precision_format(blurry.unsqueeze(0).to(dev), precision))
         r3 = out.residuals[2].float()
-        restored = out.restored.clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
+        restored = out.restored.float().clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
         norms.append(r3.abs().mean().item())
         s = sharp.permute(1, 2, 0).numpy()
         p_in.append(psnr(s, blurry.permute(1, 2, 0).numpy(), data_range=1.0))
@@ -65,27 +69,31 @@ def residual_norms(model: torch.nn.Module, dataset, *, device: str = "auto", lim
 
 
 @torch.no_grad()
-def identity_psnr(model: torch.nn.Module, dataset, *, device: str = "auto", limit: int | None = None) -> np.ndarray:
+def identity_psnr(model: torch.nn.Module, dataset, *, device: str = "auto", limit: int | None = None,
+                  precision: str = "auto") -> np.ndarray:
     """PSNR (dB) of ``model`` run on each sharp frame of ``dataset`` against that same frame.
 
     How much a network changes an image that has no blur: ``inf`` leaves it untouched. A network
     trained on blurry inputs only tends to sharpen everything, which costs it on nearly sharp test
     images. ``dataset[i] -> (blurry, sharp)`` as in :func:`residual_norms`; returns ``(n,)``.
     ``model`` returns a ``DeblurNetOutput`` or the image itself (e.g. a
-    :class:`~repro.inference.SelfEnsemble`).
+    :class:`~repro.inference.SelfEnsemble`). ``precision`` as :func:`residual_norms`.
     """
     from .inference import _restored  # a DeblurNetOutput's restored image, or the image itself
     from .metrics import psnr
 
     dev = resolve_device(device)
-    model = model.to(dev).eval()
+    precision = resolve_precision(precision, dev)
+    model = to_precision_format(model.to(dev).eval(), precision)
     n = len(dataset) if limit is None else min(limit, len(dataset))
     if n < 1:
         raise ValueError("identity_psnr: the dataset is empty")
     out = []
     for i in tqdm(range(n), desc="identity PSNR", leave=False):
         sharp = dataset[i][1]
-        restored = _restored(model, sharp.unsqueeze(0).to(dev)).float().clamp(0, 1)[0].cpu()
+        with autocast(precision, dev):
+            restored = _restored(model, to_precision_format(sharp.unsqueeze(0).to(dev), precision))
+        restored = restored.float().clamp(0, 1)[0].cpu()
         out.append(psnr(sharp.permute(1, 2, 0).numpy(), restored.permute(1, 2, 0).numpy(), data_range=1.0))
     return np.array(out)
 
@@ -127,14 +135,18 @@ def extremes(values: np.ndarray, k: int = 2) -> tuple[np.ndarray, np.ndarray]:
 
 
 @torch.no_grad()
-def residual_examples(model: torch.nn.Module, dataset, indices, *, device: str = "auto") -> list[dict]:
-    """Fig. 10 rows: ``input``, ``residual`` (N3's, ``(H, W, 3)`` signed), ``deblurred``, ``sharp``."""
+def residual_examples(model: torch.nn.Module, dataset, indices, *, device: str = "auto",
+                      precision: str = "auto") -> list[dict]:
+    """Fig. 10 rows: ``input``, ``residual`` (N3's, ``(H, W, 3)`` signed), ``deblurred``, ``sharp``
+    (the network run in ``precision``, as :func:`residual_norms`)."""
     dev = resolve_device(device)
-    model = model.to(dev).eval()
+    precision = resolve_precision(precision, dev)
+    model = to_precision_format(model.to(dev).eval(), precision)
     rows = []
     for i in indices:
         blurry, sharp = dataset[int(i)]
-        out = model(blurry.unsqueeze(0).to(dev))
+        with autocast(precision, dev):
+            out = model(to_precision_format(blurry.unsqueeze(0).to(dev), precision))
         to_np = lambda t: t[0].float().permute(1, 2, 0).cpu().numpy()  # noqa: E731
         rows.append({"input": blurry.permute(1, 2, 0).numpy(), "residual": to_np(out.residuals[2]),
                      "deblurred": np.clip(to_np(out.restored), 0, 1), "sharp": sharp.permute(1, 2, 0).numpy(),

@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from .paths import weights_dir
+from .precision import PRECISIONS  # torch-free
 
 __all__ = ["deblur_arguments", "train_arguments", "train_sun_arguments", "TRAIN_PRESETS", "DEFAULT_TILE",
            "DEFAULT_OVERLAP"]
@@ -37,6 +38,9 @@ def deblur_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--self-ensemble", action="store_true",
                         help="average the network over the 8 flips and quarter turns of the image: 8x the time, "
                              "a better result (not in the paper)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="the network's arithmetic: auto (default) = bf16 where the device computes it natively "
+                             "(CUDA with bf16, a CPU with AMX or AVX512-BF16), float32 elsewhere; fp32; bf16")
 
 
 def train_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from .. import methods as methods_table
+from ..precision import PRECISIONS
 from .fig4 import figure4
 from .method import make_method
 from .runner import evaluate
@@ -33,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(spec.checkpoint_flag, type=Path, default=None,
                                 help=f"weights of {spec.label} (default: shipped)")
     parser.add_argument("--device", default="auto", help="device for DeblurNet (default: auto)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="DeblurNet's arithmetic: auto (default; bf16 where the device computes it natively, "
+                             "else float32), fp32 or bf16; bf16 rows are kept apart from float32 ones on --resume")
     parser.add_argument("--workers", type=int, default=None, help="processes for CPU-bound methods (default: min(4, cores))")
     parser.add_argument("--shift-radius", type=int, default=10, help="radius of the shift-search PSNR (0 = off)")
     parser.add_argument("--save-outputs", choices=("random", "all", "none"), default="random",
@@ -42,6 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fig4", type=Path, default=None, help="also write Fig. 4 to this path (e.g. figures/fig4.png)")
 
 
+def _takes_precision(name: str) -> bool:
+    """Whether method ``name`` takes ``precision``: the networks, i.e. the methods that take a device (DeblurNet)."""
+    return name in methods_table.METHODS and methods_table.METHODS[name].takes_device
+
+
 def run(args: argparse.Namespace) -> int:
     """Evaluate the methods of ``args``, write the tables (and Fig. 4), print the Markdown table."""
     names = [n.strip() for n in args.methods.split(",") if n.strip()]
@@ -49,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--methods is empty")
     checkpoints = {key: getattr(args, spec.checkpoint_flag.lstrip("-").replace("-", "_"))
                    for key, spec in methods_table.METHODS.items() if spec.checkpoint_flag}
-    methods = [make_method(n, checkpoint=checkpoints.get(n), device=args.device) for n in names]
+    methods = [make_method(n, checkpoint=checkpoints.get(n), device=args.device,
+                           **({"precision": args.precision} if _takes_precision(n) else {})) for n in names]
     try:
         from ..provenance import provenance as _prov
 
@@ -57,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:
         log.warning("could not collect provenance: %s", exc)
         prov = {"preset": args.preset, "device": args.device, "seed": args.seed}
+    nets = [m for m in methods if hasattr(m, "precision")]
+    if nets:  # what "auto" became on this device, e.g. precision=fp32 (auto)
+        used = sorted({m.precision for m in nets})
+        prov["precision"] = ",".join(used) + (f" ({args.precision})" if args.precision == "auto" else "")
     result = evaluate(methods, args.data, split=args.split, n_random=args.n_random, seed=args.seed, out=args.out,
                       workers=args.workers, limit=args.limit, shift_radius=args.shift_radius,
                       save_outputs=args.save_outputs, resume=args.resume, provenance=prov)

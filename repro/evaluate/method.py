@@ -60,13 +60,19 @@ class DeblurNetMethod:
     "si": ``deblurnet_si.pt``); a missing file is an error (never a random network). Runs in the
     main process (``parallel = False``) on ``device``; ``tile`` and ``self_ensemble`` (the x8
     flips and turns, :class:`repro.inference.SelfEnsemble`) as :func:`repro.inference.deblur`.
+    ``precision`` ("auto", "fp32", "bf16"; :mod:`repro.precision`) is resolved here, on ``device``:
+    a bf16 run's fingerprint ends in ``:bf16``, so a resumed table never mixes its rows with float32
+    ones (float32 keeps the fingerprint rows had before the option existed).
     """
 
     parallel = False
 
     def __init__(self, checkpoint: str | os.PathLike | None, name: str = "deblurnet-wild", device: str = "auto",
-                 tile: int | None = 512, self_ensemble: bool = False) -> None:
+                 tile: int | None = 512, self_ensemble: bool = False, precision: str = "auto") -> None:
+        from ..precision import check_precision
+
         self.name = name
+        check_precision(precision)
         if checkpoint is None:
             shipped = "deblurnet_si.pt" if name.endswith("si") else "deblurnet_wild.pt"
             checkpoint = _WEIGHTS_DIR / shipped
@@ -79,7 +85,9 @@ class DeblurNetMethod:
         self.device = device
         self.tile = tile
         self.self_ensemble = self_ensemble
-        self.fingerprint = f"{name}:sha256={_sha256(self.checkpoint)[:16]}" + (":x8" if self_ensemble else "")
+        self.precision = precision if precision != "auto" else _resolved(precision, device)  # "fp32" or "bf16"
+        self.fingerprint = (f"{name}:sha256={_sha256(self.checkpoint)[:16]}" + (":x8" if self_ensemble else "")
+                            + (":bf16" if self.precision == "bf16" else ""))
         self.meta: dict = {}
         self._model = None
 
@@ -101,14 +109,23 @@ class DeblurNetMethod:
         self._load()
         keys = ("preset", "data", "steps", "psnr", "date")
         meta = ", ".join(f"{k}={self.meta[k]}" for k in keys if k in self.meta)
-        return f"{self.checkpoint.name} ({self.fingerprint.split(':')[1]}{', ' + meta if meta else ''})"
+        return (f"{self.checkpoint.name} ({self.fingerprint.split(':')[1]}{', ' + meta if meta else ''}), "
+                f"run in {self.precision}")
 
     def deblur(self, image: np.ndarray) -> np.ndarray:
         from ..inference import deblur as _deblur
 
         model = self._load()
         return _deblur(np.asarray(image, dtype=np.float32), model=model, tile=self.tile,
-                       self_ensemble=self.self_ensemble)
+                       self_ensemble=self.self_ensemble, precision=self.precision)
+
+
+def _resolved(precision: str, device: str) -> str:
+    """``precision`` resolved on ``device`` (imports torch: only a network calls this)."""
+    from ..devices import resolve_device
+    from ..precision import resolve_precision
+
+    return resolve_precision(precision, resolve_device(device))
 
 
 def make_method(name: str, *, checkpoint: str | os.PathLike | None = None, device: str = "auto",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..model import LOSS_REDUCTIONS, DeblurNetConfig
+from ..precision import check_precision
 
 
 @dataclass(frozen=True)
@@ -78,9 +79,16 @@ class TrainConfig:
     val_at_start: bool = True  # validate the initial network too (step 0 of the curve)
     max_minutes: float = 0.0  # stop (and checkpoint) after this much training time (0 = off)
     max_pairs: int = 0  # load at most this many training pairs (0 = all)
+    # arithmetic (repro.precision): "auto" = bf16 autocast where the device computes bf16 natively
+    # (CUDA with bf16, a CPU with AMX or AVX512-BF16), float32 elsewhere; "fp32"; "bf16". The loss,
+    # optimizer state, BN statistics and saved weights stay float32 in every case
+    precision: str = "auto"
+    # legacy field of checkpoints made before `precision` (True then meant bf16 on CUDA, float32 on
+    # the CPU: what "auto" does on a CPU without native bf16); kept so that their configs still
+    # read and compare. False is refused: say precision="fp32"
+    amp_bf16: bool = True
+    channels_last: bool = True  # channels_last memory format on CUDA (with bf16 also on the CPU)
     # GPU
-    amp_bf16: bool = True  # bf16 autocast on CUDA (ignored on the CPU)
-    channels_last: bool = True  # channels_last memory format on CUDA
     compile: bool = False  # torch.compile the model (CUDA)
     departures: tuple[str, ...] = ()  # how this preset departs from the paper, in words
 
@@ -114,6 +122,9 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.sharp_fraction must be in [0, 1], got {self.sharp_fraction}")
         if self.si_fraction + self.sharp_fraction > 1.0:
             raise ValueError("TrainConfig.si_fraction + sharp_fraction must be <= 1 (they take different items of a batch)")
+        check_precision(self.precision)
+        if not self.amp_bf16:
+            raise ValueError("TrainConfig.amp_bf16=False is replaced by precision='fp32'")
         if self.val_split == "test":
             raise ValueError("TrainConfig.val_split must not be 'test': checkpoints are chosen on validation data")
 

@@ -21,6 +21,7 @@ from ..checkpoint import load_checkpoint, save_checkpoint
 from ..devices import resolve_device
 from ..files import atomic_write_text
 from ..model import DeblurNet, multiscale_loss
+from ..precision import autocast, resolve_precision, to_precision_format
 from .config import TrainConfig, lr_at, overrides
 from .data import _PairCache, _TrainData
 from .logs import _write_log, plot_training, read_log
@@ -47,8 +48,10 @@ def _initialise_from(net: DeblurNet, path: str) -> None:
 
 
 @torch.no_grad()
-def _validate(model: torch.nn.Module, cache: _PairCache, device: torch.device, amp: bool) -> tuple[float, float]:
-    """Mean PSNR (dB) of the restored and of the blurry test images against the sharp ones."""
+def _validate(model: torch.nn.Module, cache: _PairCache, device: torch.device,
+              precision: str = "fp32") -> tuple[float, float]:
+    """Mean PSNR (dB) of the restored and of the blurry test images against the sharp ones
+    (the network run in the resolved ``precision``, "fp32" or "bf16"; the PSNRs in float32)."""
     from ..metrics import psnr_torch
 
     was_training = model.training
@@ -58,8 +61,8 @@ def _validate(model: torch.nn.Module, cache: _PairCache, device: torch.device, a
         for b, s in zip(cache.blur, cache.sharp):
             x = b.to(device, torch.float32).div(255)[None]
             y = s.to(device, torch.float32).div(255)[None]
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-                restored = model(x).restored
+            with autocast(precision, device):
+                restored = model(to_precision_format(x, precision)).restored
             out_psnr.append(float(psnr_torch(restored.float().clamp(0, 1), y)[0]))
             in_psnr.append(float(psnr_torch(x, y)[0]))
     finally:
@@ -163,7 +166,9 @@ def train(
         dev = resolve_device(device)
     is_main = rank == 0
     cuda = dev.type == "cuda"
-    amp = cuda and config.amp_bf16
+    precision = resolve_precision(config.precision, dev)  # "fp32" or "bf16" (recorded in the log and checkpoints)
+    channels_last = config.channels_last and (cuda or precision == "bf16")
+    log.info("precision %s (asked: %s), channels_last %s", precision, config.precision, channels_last)
     if cuda:
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -176,7 +181,7 @@ def train(
     if config.init and not resume:
         _initialise_from(net, config.init)
     net = net.to(dev)
-    if cuda and config.channels_last:
+    if channels_last:
         net = net.to(memory_format=torch.channels_last)
     heads = [p for stage in (net.n1, net.n2, net.n3) for p in stage.head.parameters()]
     head_ids = {id(p) for p in heads}
@@ -263,13 +268,14 @@ def train(
     val_every = config.val_every or steps_per_epoch
 
     roots = ",".join(str(p) for p in [data_root, *extra_roots])
-    header = f"run={run_name}; data={data}; data_root={roots}; seed={seed}; config={json.dumps(config.to_dict())}"
+    header = (f"run={run_name}; data={data}; data_root={roots}; seed={seed}; precision={precision}; "
+              f"config={json.dumps(config.to_dict())}")
 
     def meta() -> dict:
         return {"preset": config.name, "data": data, "steps": state["step"], "seed": seed,
                 "psnr": state["last_psnr"], "input_psnr": state["input_psnr"], "best_psnr": state["best_psnr"],
                 "train_config": config.to_dict(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                "data_root": roots, "departures": list(config.departures),
+                "data_root": roots, "precision": precision, "departures": list(config.departures),
                 "overrides": overrides(config)}
 
     def save_last() -> None:
@@ -286,7 +292,7 @@ def train(
         _write_log(log_path, rows, header)
 
     def validate_now() -> None:
-        psnr, psnr_in = _validate(shown, val_cache, dev, amp)
+        psnr, psnr_in = _validate(shown, val_cache, dev, precision)
         state["last_psnr"], state["input_psnr"] = psnr, psnr_in
         rows[-1].update(val_psnr=round(psnr, 4), val_psnr_input=round(psnr_in, 4))
         if state["best_psnr"] is None or psnr > state["best_psnr"]:
@@ -319,10 +325,10 @@ def train(
         t_data = time.perf_counter()
         blurry, sharp = train_data.batch(step, rank, world)
         data_s += time.perf_counter() - t_data
-        if cuda and config.channels_last:
+        if channels_last:
             blurry = blurry.contiguous(memory_format=torch.channels_last)
             sharp = sharp.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+        with autocast(precision, dev):
             outputs = model(blurry).outputs
         loss = multiscale_loss(tuple(o.float() for o in outputs), sharp, reduction=config.loss_reduction,
                                weights=config.loss_scales)
@@ -435,6 +441,7 @@ def export_weights(checkpoint: str | os.PathLike, dest: str | os.PathLike, *, co
         "best_psnr": meta.get("best_psnr"), "date": meta.get("date"), "command": command,
         "model_config": model.config.to_dict(), "train_config": meta.get("train_config"),
         "departures": meta.get("departures"), "weights_dtype": "float16" if half else "float32",
+        "precision": meta.get("precision"),  # the arithmetic of training (None: a checkpoint made before it was kept)
     }
     info.update(card)
     # what the run changed from its preset (worked out again for checkpoints made before they were kept)
