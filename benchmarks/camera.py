@@ -25,11 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from repro.camera import DEFAULT_SIZE, REFERENCE_ROWS, clip_seed, render_clip  # noqa: E402
 from repro.devices import resolve_device  # noqa: E402
 from repro.files import atomic_write_text  # noqa: E402
+from repro.wild.recipe import BuildConfig  # noqa: E402
 
 
 def flow_pass_rates(n_clips: int = 40, *, seed: int = 0, size: tuple[int, int] = (60, 108), n_frames: int = 120,
-                    max_flow: float = 1.0, n_range: tuple[int, int] = (7, 23), windows_per_clip: int = 8,
-                    device: str = "cpu") -> dict:
+                    max_flow: float = BuildConfig.max_flow, n_range: tuple[int, int] = BuildConfig.n_range,
+                    windows_per_clip: int = 8, device: str = "cpu") -> dict:
     """How often the default speed draws pass the <= ``max_flow`` px rule, from the true flows.
 
     Renders ``n_clips`` default clips (every 4th from the test photos; small ``size`` and no

@@ -324,3 +324,40 @@ def test_averaging_summary_reports_the_requested_speeds():
     assert out[1]["PSNR average vs continuous (dB)"] == pytest.approx(54.0) and out[2]["ghost error (grey levels)"] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="no rows at speed 0.5"):
         averaging_summary(rows, speeds=(0.5,))
+
+
+def test_a_max_flow_2_build_draws_its_statistics_with_the_2_px_rule(tmp_path):
+    """The build's settings travel downstream: the figure reads them from the dataset's build.json."""
+    from repro.__main__ import main
+    from repro.wild import read_build_config, wild_statistics
+
+    root = tmp_path / "wild"
+    assert main(["build-wild", "virtual", str(root), "--pairs", "2", "--workers", "0", "--max-flow", "2",
+                 "--n-min", "7", "--n-max", "9", "--clip-frames", "16", "--no-progress"]) == 0
+    config = read_build_config(root)
+    assert (config.max_flow, config.n_range) == (2.0, (7, 9))
+    fig = wild_statistics(read_manifest(root), config)
+    rule = [line for line in fig.axes[1].lines if line.get_label() == "2 px rule"]
+    assert rule and list(rule[0].get_xdata()) == [2.0, 2.0]
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["7", "9"]
+    default = wild_statistics(read_manifest(root))  # without the config: the paper's 1 px rule
+    assert any(line.get_label() == "1 px rule" for line in default.axes[1].lines)
+
+
+def test_read_build_config_round_trips_and_refuses_what_it_cannot_read(tmp_path):
+    from repro.wild import read_build_config
+
+    config = BuildConfig(split="val", n_range=(7, 9), max_flow=1.5, virtual={"size": [48, 80]})
+    (tmp_path / "val").mkdir()
+    (tmp_path / "val" / "build.json").write_text(config.to_json())
+    assert read_build_config(tmp_path) == config == read_build_config(tmp_path, "val")
+    assert read_build_config(tmp_path).to_json() == config.to_json()
+    with pytest.raises(FileNotFoundError, match="build-wild"):
+        read_build_config(tmp_path, "test")
+    with pytest.raises(FileNotFoundError, match="build-wild"):
+        read_build_config(tmp_path / "nothing")
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "build.json").write_text(BuildConfig(max_flow=1.0, n_range=(7, 9)).to_json())
+    with pytest.raises(ValueError, match="different max_flow"):
+        read_build_config(tmp_path)
+    assert read_build_config(tmp_path, "train").max_flow == 1.0

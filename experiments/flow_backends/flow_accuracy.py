@@ -25,12 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from repro.flow import BACKENDS, end_point_error, estimate_flow, flow_magnitude  # noqa: E402
 from repro.provenance import provenance  # noqa: E402
 from repro.reports import write_table  # noqa: E402
+from repro.wild.recipe import BuildConfig  # noqa: E402
 
 
 def flow_benchmark(backends: Sequence[str] = BACKENDS, *, n_clips: int = 10, n_frames: int = 5, seed: int = 0,
                    split: str = "test", speeds: Sequence[float | None] = (0.15, 0.3, 0.5, 0.7, 1.0),
-                   max_flow: float = 1.0, percentile: float = 99.0, progress: bool = True,
-                   **render_options) -> list[dict]:
+                   max_flow: float = BuildConfig.max_flow, percentile: float = BuildConfig.flow_percentile,
+                   progress: bool = True, **render_options) -> list[dict]:
     """End-point error, speed and 1 px decisions of each flow backend on virtual-camera clips.
 
     Renders ``n_clips`` clips of ``n_frames`` frames (240x320, :func:`repro.camera.render_clip`;

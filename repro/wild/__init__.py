@@ -58,15 +58,16 @@ Modules: :mod:`~repro.wild.recipe` (:class:`BuildConfig` and the per-window math
 from __future__ import annotations
 
 from .averaging import AVERAGING_REPORTED, AVERAGING_SPEEDS, averaging_check, averaging_summary, plot_averaging_check
-from .build import DEFAULT_VIRTUAL_PAIRS, VIRTUAL_DOWNSAMPLE, build_wild
+from .build import DEFAULT_VIRTUAL_PAIRS, VIRTUAL_DOWNSAMPLE, build_wild, read_build_config
 from .cli import add_arguments, run
 from .manifest import MANIFEST_COLUMNS, read_manifest
 from .recipe import (DEFAULT_MAX_MATCH_ERROR, BuildConfig, WindowResult, analyse_window, average_frames, blur_size_map,
                      downsample_flow, draw_window_sizes, pair_statistics, prepare_frame)
 from .scene import process_scene
+from .statistics import wild_statistics
 
-__all__ = ["BuildConfig", "build_wild", "read_manifest", "process_scene", "prepare_frame", "average_frames",
-           "blur_size_map", "pair_statistics", "analyse_window", "WindowResult", "draw_window_sizes", "downsample_flow",
-           "averaging_check", "averaging_summary", "plot_averaging_check", "AVERAGING_SPEEDS", "AVERAGING_REPORTED",
-           "MANIFEST_COLUMNS", "DEFAULT_MAX_MATCH_ERROR", "DEFAULT_VIRTUAL_PAIRS", "VIRTUAL_DOWNSAMPLE",
-           "add_arguments", "run"]
+__all__ = ["BuildConfig", "build_wild", "read_build_config", "read_manifest", "wild_statistics", "process_scene",
+           "prepare_frame", "average_frames", "blur_size_map", "pair_statistics", "analyse_window", "WindowResult",
+           "draw_window_sizes", "downsample_flow", "averaging_check", "averaging_summary", "plot_averaging_check",
+           "AVERAGING_SPEEDS", "AVERAGING_REPORTED", "MANIFEST_COLUMNS", "DEFAULT_MAX_MATCH_ERROR",
+           "DEFAULT_VIRTUAL_PAIRS", "VIRTUAL_DOWNSAMPLE", "add_arguments", "run"]

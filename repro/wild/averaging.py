@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..flow import flow_magnitude
-from .recipe import blur_size_map
+from .recipe import BuildConfig, blur_size_map
 
 __all__ = ["AVERAGING_SPEEDS", "AVERAGING_REPORTED", "averaging_check", "averaging_summary", "plot_averaging_check"]
 
@@ -24,7 +24,8 @@ AVERAGING_REPORTED = (0.3, 0.6, 1.0)  # the speeds the averaging check's summary
 
 def averaging_check(*, speeds: Sequence[float] = AVERAGING_SPEEDS, seeds: Sequence[int] = (0, 1), n: int = 15,
                     temporal_supersample: int = 8, size: tuple[int, int] | None = None, split: str = "test",
-                    keep_images: bool = False, progress: bool = True) -> list[dict]:
+                    keep_images: bool = False, flow_percentile: float = BuildConfig.flow_percentile,
+                    progress: bool = True) -> list[dict]:
     """How well the N-frame average approximates the continuous blur, against the inter-frame flow.
 
     For each seed and speed (the clip's peak flow, px/frame at 240 rows: the 99th percentile of
@@ -36,7 +37,7 @@ def averaging_check(*, speeds: Sequence[float] = AVERAGING_SPEEDS, seeds: Sequen
     over the same time, ``[1 - 1/2, n + 1/2]`` frame intervals (each frame stands for its own
     1/240 s; a 360-degree shutter), integrated by the trapezoid rule over the ``n k + 1``
     sub-frames in it. Rows: ``seed, speed, n, flow_stat`` (max over the window's pairs of the
-    99th percentile of the true |flow|, px), ``flow_max``, ``blur_size`` (mean true trajectory
+    ``flow_percentile`` (the WILD rule's, 99) percentile of the true |flow|, px), ``flow_max``, ``blur_size`` (mean true trajectory
     length, px), ``psnr_average`` (average vs continuous, dB), ``psnr_sharp`` (central frame vs
     continuous: how blurred the image is), ``ghost_error`` (mean |average - continuous| over
     the 1 % of pixels where it is largest). With ``keep_images`` also ``average``,
@@ -69,7 +70,7 @@ def averaging_check(*, speeds: Sequence[float] = AVERAGING_SPEEDS, seeds: Sequen
         mag = flow_magnitude(flows)
         diff = np.abs(average - continuous).mean(axis=-1)
         row = dict(seed=int(seed), speed=float(speed), n=n,
-                   flow_stat=float(np.percentile(mag.reshape(n - 1, -1), 99, axis=1).max()),
+                   flow_stat=float(np.percentile(mag.reshape(n - 1, -1), flow_percentile, axis=1).max()),
                    flow_max=float(mag.max()), blur_size=float(blur_size_map(flows, n // 2).mean()),
                    psnr_average=float(peak_signal_noise_ratio(continuous, average, data_range=1.0)),
                    psnr_sharp=float(peak_signal_noise_ratio(continuous, window[n // 2], data_range=1.0)),
@@ -99,13 +100,13 @@ def averaging_summary(rows: Sequence[dict], speeds: Sequence[float] = AVERAGING_
 
 
 def plot_averaging_check(rows: Sequence[dict], out: str | os.PathLike | None = None,
-                         *, max_flow: float = 1.0):
+                         *, max_flow: float = BuildConfig.max_flow):
     """Plot :func:`averaging_check` rows against the window's true inter-frame flow (log axis).
 
     Left: PSNR (dB) of the N-frame average against the continuous exposure (and of the sharp
     frame, for scale). Middle: the ghost error (mean |average - continuous| over the worst 1 % of
     pixels, in grey levels of 255), which shows local artefacts that a whole-image PSNR dilutes.
-    The ``max_flow`` rule is the dashed line. Right (when the rows carry images): the continuous
+    The ``max_flow`` rule (default the paper's, :class:`BuildConfig`) is the dashed line. Right (when the rows carry images): the continuous
     blur and the average, on the crop where the fastest window's two differ most, for the window
     closest to the rule (top) and the fastest (bottom).
     Written to ``out`` (PNG) unless None; returns the figure.

@@ -24,7 +24,7 @@ from .manifest import write_manifest
 from .recipe import BuildConfig, downsample_flow, draw_window_sizes, scene_rng
 from .scene import finished_scene_rows, process_scene, window_file
 
-__all__ = ["build_wild", "DEFAULT_VIRTUAL_PAIRS", "VIRTUAL_DOWNSAMPLE"]
+__all__ = ["build_wild", "read_build_config", "DEFAULT_VIRTUAL_PAIRS", "VIRTUAL_DOWNSAMPLE"]
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +131,38 @@ def _check_config(split_dir: Path, config: BuildConfig) -> None:
                              f"resume, or a new output folder")
     else:
         atomic_write_text(path, text)
+
+
+# the settings that downstream code (figures, checks) reads: every split of a dataset must agree on them
+_SHARED_SETTINGS = ("n_range", "max_flow", "flow_percentile", "downsample")
+
+
+def read_build_config(root: str | os.PathLike, split: str | None = None) -> BuildConfig:
+    """The settings a WILD dataset was built with, from ``root/<split>/build.json``.
+
+    ``split=None``: the dataset's splits (train, val, test, then any other), which must agree on
+    ``n_range``, ``max_flow``, ``flow_percentile`` and ``downsample``; the first split's config is
+    returned. Raises ``FileNotFoundError`` when there is no ``build.json`` and ``ValueError`` when
+    the splits disagree.
+    """
+    root = Path(root)
+    if split is not None:
+        path = root / split / "build.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such file (is {root} a dataset made by build-wild?)")
+        return BuildConfig.from_json(path.read_text())
+    found = sorted((p.parent.name for p in root.glob("*/build.json")),
+                   key=lambda s: (("train", "val", "test") + (s,)).index(s))
+    if not found:
+        raise FileNotFoundError(f"{root}: no <split>/build.json (is it a dataset made by build-wild?)")
+    configs = {s: read_build_config(root, s) for s in found}
+    first = configs[found[0]]
+    for s, config in configs.items():
+        for name in _SHARED_SETTINGS:
+            if getattr(config, name) != getattr(first, name):
+                raise ValueError(f"{root}: the splits were built with different {name} ({found[0]}: "
+                                 f"{getattr(first, name)}, {s}: {getattr(config, name)}); name the split")
+    return first
 
 
 def _remove_scene_files(out: Path, split: str, scene: str, rows: Sequence[dict]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
@@ -69,6 +69,15 @@ class BuildConfig:
         d = asdict(self)
         d["n_range"] = list(self.n_range)
         return json.dumps(d, indent=2, sort_keys=True, default=str) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> BuildConfig:
+        """The config a ``build.json`` (:meth:`to_json`) records; fields it lacks take their defaults."""
+        d = json.loads(text)
+        if not isinstance(d, dict):
+            raise ValueError(f"a build.json holds a JSON object, got {type(d).__name__}")
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 _FIELD_TYPES = {  # BuildConfig fields whose type is normalised (see BuildConfig.__post_init__)
