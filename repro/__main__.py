@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str, str | None]] = {
     "deblur": ("repro.inference", "deblur an image (or a folder of images) with DeblurNet",
                "repro.cli:deblur_arguments"),
     "render": ("repro.camera.cli", "render clips of the virtual 240 fps camera", None),
+    "photos": ("repro.camera.photos_cli", "fetch the wallpaper photo corpus (Debian packages) into a folder", None),
     "dead-leaves": ("repro.camera.deadleaves", "write dead-leaves images: procedural training photos for the camera",
                     None),
     "build-wild": ("repro.wild.cli", "build a WILD dataset (blurry/sharp pairs) from high-frame-rate video", None),

@@ -141,16 +141,21 @@ def photo_split(paths: list[Path], split: str) -> list[Path]:
 
 def photo_pool(split: str, photos: list | tuple | str | Path | None = None) -> list[Photo]:
     """The split's photos: bundled, or the user's (a folder or a list of image files, all role
-    "bg"), of which :func:`photo_split` gives the split's share."""
+    "bg"), of which :func:`photo_split` gives the split's share; a folder fetched by
+    ``python -m repro photos fetch`` (it holds a ``manifest.csv``) keeps its manifest's splits."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if photos is None:
         return [Photo(n, photo_path(n), PHOTOS[n][2]) for n in SPLIT_PHOTOS[split]]
     from ..images import list_images
+    from .corpus import is_corpus, read_corpus
 
     if isinstance(photos, (str, Path)):
         if not Path(photos).is_dir():
             raise FileNotFoundError(f"{photos}: no such folder of photos")
+        if is_corpus(photos):  # the wallpaper corpus: its manifest's splits (repro.camera.corpus)
+            wanted = "test" if split == "residual" else split
+            return [Photo(r.name, Path(photos) / r.file, "bg") for r in read_corpus(photos) if r.split == wanted]
         paths = list_images(photos)
         if not paths:
             raise ValueError(f"{photos}: no photos found (JPEG, PNG or TIFF files)")
@@ -164,7 +169,7 @@ def photo_pool(split: str, photos: list | tuple | str | Path | None = None) -> l
     return [Photo(p.stem, p, "bg") for p in photo_split(paths, split)]
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=8)  # corpus photos reach 6000x4000 (384 MB as float32 RGBA)
 def load_photo(path: Path) -> np.ndarray:
     """A photo as float32 ``(h, w, 4)``: RGB in [0, 1] and alpha (1 where the file has none)."""
     from ..images import read_image, to_float

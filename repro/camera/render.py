@@ -241,7 +241,8 @@ def render_clip(seed: int, *, n_frames: int = 120, size: tuple[int, int] = DEFAU
         val and test by file name (:func:`repro.camera.photos.photo_split`).
     tint : give gray photos a random colour tint (default True).
     magnification : output pixels per photo pixel of the background (default drawn from
-        :data:`MAGNIFICATION_RANGE`; raised where the photo would not cover the frame).
+        :data:`MAGNIFICATION_RANGE`; raised where the photo would not cover the frame); "multi":
+        drawn log-uniformly from the whole photo in frame up to the range's top (large photos).
     noise_std : Gaussian sensor noise std (in linear light when ``gamma`` is set), default 0.
     gamma : camera response: render in linear light (photo ** gamma) and encode with
         ``x ** (1 / gamma)`` (e.g. 2.2); default None (no response curve).
@@ -279,6 +280,10 @@ def render_clip(seed: int, *, n_frames: int = 120, size: tuple[int, int] = DEFAU
     noise_std = float(options.get("noise_std", 0.0))
     if not noise_std >= 0:
         raise ValueError(f"noise_std must be >= 0, got {noise_std}")
+    magnification = options.get("magnification")
+    if not (magnification is None or magnification == "multi"
+            or (isinstance(magnification, (int, float)) and magnification > 0)):
+        raise ValueError(f"magnification must be a number > 0, 'multi' or None, got {magnification!r}")
     gamma = options.get("gamma")
     if gamma is not None and not gamma > 0:
         raise ValueError(f"gamma must be > 0 or None, got {gamma}")

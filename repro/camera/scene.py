@@ -96,7 +96,7 @@ def build_scene(seed: int, *, kind: str, split: str, n_frames: int, size: tuple[
                 speed: float | None = None, peak: float | None = None, photos=None,
                 background: str | None = None, objects: int | None = None, object_speed: float | None = None,
                 pan: tuple[float, float] = (1.0, 0.0), tint: bool = True,
-                magnification: float | None = None) -> Scene:
+                magnification: float | str | None = None) -> Scene:
     """A random scene (deterministic in ``seed``); see :func:`repro.camera.render_clip` for options.
 
     Motion: with ``speed`` the camera alone is scaled to that mean background flow (objects keep

@@ -47,12 +47,14 @@ def tinted(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def background_crop(rng, img: np.ndarray, aspect: float, rows: int, supersample: int,
-                     magnification: float | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+                     magnification: float | str | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """Choose how the photo covers the reference view and resample it to the render's texel density.
 
     The photo is shown at a *magnification* (output pixels per photo pixel) drawn from
     :data:`MAGNIFICATION_RANGE`, or at the smallest one at which the photo still covers the view
-    enlarged by :data:`COVER_MARGIN` when that is larger. At or below 1 a rendered frame is as
+    enlarged by :data:`COVER_MARGIN` when that is larger. ``magnification="multi"`` draws it
+    log-uniformly from that smallest one (the whole photo in frame) up to the range's top, so a
+    4 K photo gives scenes at every scale, from near its native resolution to the whole view. At or below 1 a rendered frame is as
     sharp as the photo area-averaged to that scale, as a real camera's downsampled frame is; above
     1 (a user's photo smaller than the frame) it is an enlarged photo, and soft. The photo is then
     resampled (area-averaged when shrinking) to exactly one texel per rendered (supersampled)
@@ -68,7 +70,10 @@ def background_crop(rng, img: np.ndarray, aspect: float, rows: int, supersample:
     h, w = img.shape[:2]
     half = REFERENCE_ROWS / 2  # pixels per normalized unit of a 240-row frame
     cover = max(2 * aspect * COVER_MARGIN * half / w, 2 * COVER_MARGIN * half / h)
-    if magnification is None:
+    if magnification == "multi":  # every scale from the whole photo in frame up to the default's largest
+        magnification = float(np.exp(rng.uniform(np.log(min(cover, MAGNIFICATION_RANGE[1])),
+                                                 np.log(MAGNIFICATION_RANGE[1]))))
+    elif magnification is None:
         magnification = float(rng.uniform(*MAGNIFICATION_RANGE))
     mag = max(float(magnification), cover)
     s = half / mag  # photo pixels per normalized unit

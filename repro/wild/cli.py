@@ -56,6 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--photos", type=Path, default=None,
                         help="virtual camera: folder of JPEG/PNG photos instead of the bundled ones "
                              "(split into train/val/test by file name)")
+    parser.add_argument("--magnification", default=None, type=_magnification,
+                        help="virtual camera: output pixels per photo pixel, or 'multi' (every scale from the "
+                             "whole photo in frame up to the default's top: many scenes per large photo; "
+                             "default: drawn from 0.6-0.75)")
     parser.add_argument("--virtual-device", default=None, help="virtual camera: render on this device (e.g. cuda)")
     parser.add_argument("--virtual-supersample", type=int, default=None,
                         help="virtual camera: spatial supersampling of the renderer (its default 1: photos are area-averaged to the frame first)")
@@ -67,6 +71,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. for logs)")
 
 
+def _magnification(text: str) -> float | str:
+    """``"multi"`` or a number > 0 (an argparse type)."""
+    if text == "multi":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"magnification must be a number > 0 or 'multi', got {text!r}")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     """Build the dataset the parsed ``args`` describe; logs how many pairs were accepted."""
     virtual = {"n_frames": args.clip_frames} if args.clip_frames else {}
@@ -74,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.photos.is_dir():
             raise FileNotFoundError(f"--photos {args.photos}: no such folder")
         virtual["photos"] = str(args.photos.resolve())
+    if args.magnification is not None:
+        virtual["magnification"] = args.magnification
     if args.virtual_supersample:
         virtual["supersample"] = args.virtual_supersample
     if args.virtual_device:
