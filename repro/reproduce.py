@@ -191,15 +191,41 @@ def run_notebooks(
 
 
 def kernel_config():
-    """The notebook client's configuration: the kernel's messages encrypted with CurveZMQ keys
-    where pyzmq supports them (the kernelspec declares it), so that the kernel does not warn
-    "Kernel is running over TCP without encryption" once per notebook."""
+    """The notebook client's configuration, which keeps the console free of kernel noise that reads
+    like failure:
+
+    - the kernel's messages are encrypted with CurveZMQ keys where pyzmq supports them (the
+      kernelspec declares it), so the kernel does not warn "Kernel is running over TCP without
+      encryption" once per notebook;
+    - the kernel manager is :func:`quiet_kernel_manager`'s, which does not interrupt the kernel
+      when shutting it down.
+    """
     import zmq
     from traitlets.config import Config
 
     config = Config()
     config.KernelManager.transport_encryption = "auto" if zmq.has("curve") else "disabled"
+    config.NotebookClient.kernel_manager_class = quiet_kernel_manager()
     return config
+
+
+def quiet_kernel_manager() -> type:
+    """jupyter_client's ``AsyncKernelManager``, but shutting a kernel down without first sending it
+    SIGINT. jupyter_client interrupts before every shutdown (to stop a running cell); papermill
+    shuts the kernel down right after the kernel's last reply, and when the interrupt lands before
+    the kernel has left that reply's handler (a loaded machine), ipykernel logs
+    ``[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel.`` though every cell succeeded.
+    Nothing runs at that point, so the shutdown request alone ends the kernel (a timed-out cell
+    is interrupted by nbclient itself, not here)."""
+    from jupyter_client import AsyncKernelManager
+
+    class QuietShutdownKernelManager(AsyncKernelManager):
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
+
+    return QuietShutdownKernelManager
 
 
 def write_run_md(records: list[dict], path: Path, *, preset: str, device: str, seed: int, data: str) -> None:
