@@ -372,13 +372,15 @@ def run(args: argparse.Namespace) -> int:
     if src.is_dir():
         if dst.exists() and not dst.is_dir():
             raise NotADirectoryError(f"{dst}: exists and is not a folder (input {src} is a folder)")
+        if not dst.exists() and dst.suffix.lower() in IMAGE_SUFFIXES:
+            raise ValueError(f"{dst}: an image file name, but input {src} is a folder: give an output folder")
         check_writable(dst, folder=True)
         inputs = list_images(src)
         if not inputs:
             raise ValueError(f"{src}: folder contains no images ({', '.join(IMAGE_SUFFIXES)})")
         outputs = [dst / p.name for p in inputs]
     else:
-        out = dst / src.name if dst.is_dir() else dst
+        out = dst / src.name if dst.is_dir() else dst  # an existing folder: FOLDER/<input's name>
         _check_output_suffix(out)
         check_writable(out)
         read_image(src)  # fail on a bad input before loading the network
