@@ -9,8 +9,7 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -85,8 +84,59 @@ def _init_worker(methods: list) -> None:
         sys.modules["torch"].set_num_threads(1)
 
 
-def _worker_task(index: int, blur_path: Path, sharp_path: Path, shift_radius: int, save_path: Path | None) -> dict:
-    return _evaluate_one(_WORKER_METHODS[index], blur_path, sharp_path, shift_radius, save_path)
+def _worker_task(task: tuple) -> dict:
+    """``task``: ``(method index, image index, blur path, sharp path, shift_radius, save path)``."""
+    mi, _, blur_path, sharp_path, shift_radius, save_path = task
+    return _evaluate_one(_WORKER_METHODS[mi], blur_path, sharp_path, shift_radius, save_path)
+
+
+def _run_tasks(methods: list[Method], tasks: list[tuple[int, int]], pairs: list[tuple[Path, Path]],
+               rows: dict[tuple[int, int], dict], *, workers: int, shift_radius: int,
+               save_path: Callable[[int, int], Path | None], checkpoint: Callable[[], None], progress: bool) -> None:
+    """Compute ``rows[(method index, image index)]`` for every task: methods that may run in parallel
+    (``parallel`` not False) in ``workers`` processes (:class:`repro.pool.TaskPool`), the others here
+    meanwhile; a worker that dies leaves its row failed. ``checkpoint`` runs after every row; what
+    was computed stays in ``rows`` whatever happens."""
+    from tqdm.auto import tqdm
+
+    from ..pool import TaskPool
+
+    pool_tasks = [t for t in tasks if workers > 1 and getattr(methods[t[0]], "parallel", True)]
+    in_pool = set(pool_tasks)
+    pool_methods = {mi for mi, _ in pool_tasks}  # only these are sent to the workers
+    local_tasks = [t for t in tasks if t not in in_pool]
+    bar = tqdm(total=len(tasks), desc="evaluate", unit="run", disable=not progress)
+
+    def record(mi: int, ii: int, row: dict) -> None:
+        rows[(mi, ii)] = row
+        bar.set_postfix_str(methods[mi].name, refresh=False)
+        bar.update()
+        checkpoint()
+
+    def record_done(done) -> None:
+        if done.error is not None:  # the worker died (BrokenProcessPool) or could not start
+            kind = "worker process died" if isinstance(done.error, BrokenProcessPool) else "worker failed"
+            record(*done.task[:2], failed_row(f"{kind}: {type(done.error).__name__}: {done.error}"[:500]))
+        else:
+            record(*done.task[:2], done.value)
+
+    pool = None
+    try:
+        if pool_tasks:
+            jobs = [(mi, ii, *pairs[ii], shift_radius, save_path(mi, ii)) for mi, ii in pool_tasks]
+            pool = TaskPool(_worker_task, jobs, workers=workers, context=_mp_context(), initializer=_init_worker,
+                            in_flight=0, initargs=([m if i in pool_methods else None for i, m in enumerate(methods)],))
+        for mi, ii in local_tasks:
+            b, s = pairs[ii]
+            record(mi, ii, _evaluate_one(methods[mi], b, s, shift_radius, save_path(mi, ii)))
+            for done in pool.poll() if pool is not None else []:
+                record_done(done)
+        for done in pool.results() if pool is not None else []:
+            record_done(done)
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.close()
 
 
 def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split: str = "test", n_random: int = 15,
@@ -202,50 +252,10 @@ def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split:
             atomic_write_text(per_image_path, csv_text(per_image_rows(), PER_IMAGE_FIELDS))
             last_write[0] = time.monotonic()
 
-    from tqdm.auto import tqdm
-
-    pool_tasks = [t for t in tasks if workers > 1 and getattr(methods[t[0]], "parallel", True)]
-    in_pool = set(pool_tasks)
-    pool_methods = {mi for mi, _ in pool_tasks}  # only these are sent to the workers
-    local_tasks = [t for t in tasks if t not in in_pool]
-    bar = tqdm(total=len(tasks), desc="evaluate", unit="run", disable=not progress)
-    pending: dict[Future, tuple[int, int]] = {}
-    executor = None
     try:
-        if pool_tasks:
-            executor = ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(),
-                                           initializer=_init_worker,
-                                           initargs=([m if i in pool_methods else None
-                                                      for i, m in enumerate(methods)],))
-            for mi, ii in pool_tasks:
-                b, s = pairs[ii]
-                pending[executor.submit(_worker_task, mi, b, s, shift_radius, save_path(mi, ii))] = (mi, ii)
-
-        def collect(block: bool) -> None:
-            done = as_completed(list(pending)) if block else [f for f in pending if f.done()]
-            for fut in done:
-                mi, ii = pending.pop(fut)
-                try:
-                    rows[(mi, ii)] = fut.result()
-                except Exception as exc:  # the worker died (BrokenProcessPool) or could not start
-                    kind = "worker process died" if isinstance(exc, BrokenProcessPool) else "worker failed"
-                    rows[(mi, ii)] = failed_row(f"{kind}: {type(exc).__name__}: {exc}"[:500])
-                bar.set_postfix_str(methods[mi].name, refresh=False)
-                bar.update()
-                checkpoint_rows()
-
-        for mi, ii in local_tasks:
-            b, s = pairs[ii]
-            rows[(mi, ii)] = _evaluate_one(methods[mi], b, s, shift_radius, save_path(mi, ii))
-            bar.set_postfix_str(methods[mi].name, refresh=False)
-            bar.update()
-            collect(block=False)
-            checkpoint_rows()
-        collect(block=True)
-    finally:
-        bar.close()
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
+        _run_tasks(methods, tasks, pairs, rows, workers=workers, shift_radius=shift_radius, save_path=save_path,
+                   checkpoint=checkpoint_rows, progress=progress)
+    finally:  # what was computed is kept for a resume, whatever stopped the run
         if rows:
             checkpoint_rows(force=True)
 

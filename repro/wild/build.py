@@ -1,13 +1,15 @@
 """The WILD build: scenes (virtual-camera clips or footage) run in order into a resumable dataset.
 
-:func:`build_wild` names the scenes up front, hands them to worker processes (each opens its
-scene itself, :func:`_run_scene_task`), keeps the in-order prefix of finished scenes, cuts the
-build at exactly ``pairs`` accepted pairs and writes the manifest (the layout is described in
-:mod:`repro.wild`).
+:func:`build_wild` names the scenes up front (:func:`_scene_names`), prepares the folder
+(:func:`_prepare_split`), hands the scenes to worker processes (:class:`repro.pool.TaskPool`; each
+opens its scene itself, :func:`_run_scene_task`), keeps the in-order prefix of finished scenes
+(:class:`_Build`), cuts the build at exactly ``pairs`` accepted pairs and writes the manifest
+(:func:`_cut_and_write_manifest`; the layout is described in :mod:`repro.wild`).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -205,20 +207,9 @@ def build_wild(source: str | os.PathLike | Sequence[Any], out: str | os.PathLike
         call with the same parameters resumes: the finished scenes are kept, not redone.
     callback : called with each window's row as it is recorded (only with ``workers <= 1``).
     """
-    from tqdm.auto import tqdm
-
     out = Path(out)
     objects = None if isinstance(source, (str, os.PathLike)) else list(source)
-    source_str = "objects" if objects is not None else str(source)
-    settable = {f.name for f in fields(BuildConfig)} - {"source", "camera"}
-    if unknown := sorted(set(overrides) - settable):
-        raise TypeError(f"build_wild() got unknown parameters {unknown}; the build's parameters are "
-                        f"BuildConfig's fields: {', '.join(sorted(settable))}")
-    if overrides.get("downsample") is None and (config is None or "downsample" in overrides):
-        overrides["downsample"] = VIRTUAL_DOWNSAMPLE if source_str == "virtual" else BuildConfig.downsample
-    config = replace(config or BuildConfig(), source=source_str,
-                     camera=_camera_version() if source_str == "virtual" else "", **overrides)
-    split = config.split
+    config = _resolve_config(source, objects, config, overrides)
     if pairs is not None and pairs < 1:
         raise ValueError(f"pairs must be a positive number or None, got {pairs}")
     if max_minutes is not None and not max_minutes > 0:
@@ -226,19 +217,44 @@ def build_wild(source: str | os.PathLike | Sequence[Any], out: str | os.PathLike
     deadline = time.monotonic() + 60 * max_minutes if max_minutes is not None else float("inf")
     if callback is not None and workers > 1:
         raise ValueError("callback needs workers <= 1 (it runs in the worker process)")
+    if pairs is None and config.source == "virtual":
+        pairs = DEFAULT_VIRTUAL_PAIRS
+    names = _scene_names(source, objects, config, pairs, max_scenes)
+    _prepare_split(out, config)
+    build = _Build(out, config, names, objects, pairs, max_minutes, deadline)
+    build.run(workers, callback, progress)
+    return _cut_and_write_manifest(build)
 
-    # The scenes: names (folder names) known up front, content opened in the workers.
+
+def _resolve_config(source: Any, objects: list | None, config: BuildConfig | None,
+                    overrides: dict[str, Any]) -> BuildConfig:
+    """``config`` (default :class:`BuildConfig`) with ``overrides``, its ``source`` and ``camera``
+    set from ``source`` and ``downsample`` defaulted by the source (see :func:`build_wild`)."""
+    source_str = "objects" if objects is not None else str(source)
+    settable = {f.name for f in fields(BuildConfig)} - {"source", "camera"}
+    if unknown := sorted(set(overrides) - settable):
+        raise TypeError(f"build_wild() got unknown parameters {unknown}; the build's parameters are "
+                        f"BuildConfig's fields: {', '.join(sorted(settable))}")
+    overrides = dict(overrides)
+    if overrides.get("downsample") is None and (config is None or "downsample" in overrides):
+        overrides["downsample"] = VIRTUAL_DOWNSAMPLE if source_str == "virtual" else BuildConfig.downsample
+    return replace(config or BuildConfig(), source=source_str,
+                   camera=_camera_version() if source_str == "virtual" else "", **overrides)
+
+
+def _scene_names(source: Any, objects: list | None, config: BuildConfig, pairs: int | None,
+                 max_scenes: int | None) -> list[str]:
+    """The scenes' folder names, in build order, known before any is opened (checked unique and
+    usable as folder names); virtual: ``max_scenes`` clips, default ``10 + 3 * pairs``."""
     if objects is not None:
         names = [str(getattr(o, "name", f"scene{i:03d}")) for i, o in enumerate(objects)]
-    elif source_str == "virtual":
-        if pairs is None:
-            pairs = DEFAULT_VIRTUAL_PAIRS
+    elif config.source == "virtual":
         n_virtual = max_scenes if max_scenes is not None else 10 + 3 * pairs
         names = [src.name for src in _virtual_camera(config, n_virtual)]
     else:
         from ..video import open_sources
 
-        names = [s.name for s in open_sources(source, split)]
+        names = [s.name for s in open_sources(source, config.split)]
     if max_scenes is not None:
         names = names[:max_scenes]
     if len(set(names)) != len(names):
@@ -246,110 +262,124 @@ def build_wild(source: str | os.PathLike | Sequence[Any], out: str | os.PathLike
     for nm in names:
         if not nm or "/" in nm or "\\" in nm or nm.startswith("."):
             raise ValueError(f"scene name {nm!r} cannot be a folder name")
+    return names
 
-    split_dir = out / split
+
+def _prepare_split(out: Path, config: BuildConfig) -> None:
+    """Make ``out/<split>/``, remove what a killed build left half-written, and record (or, when
+    resuming, check) ``build.json``."""
+    split_dir = out / config.split
     split_dir.mkdir(parents=True, exist_ok=True)
     _clean_temporaries(split_dir)
     for p in out.glob(".manifest.*.tmp.csv"):
         p.unlink()
     _check_config(split_dir, config)
 
-    results: dict[int, list[dict]] = {}
-    bar = tqdm(total=pairs if pairs is not None else len(names), disable=not progress,
-               desc=f"build-wild {split}", unit="pair" if pairs is not None else "scene")
-    next_scene = 0
 
-    # The leading run of finished scenes (in order), its rows cut at ``pairs``: kept incrementally.
-    done_n, done_rows, done_accepted, reached_pairs = 0, [], 0, False
-    last_manifest = -1e9
+class _Build:
+    """A build under way: scenes handed out in order, results gathered as they finish, and the
+    leading run of finished scenes (the *prefix*) whose rows, cut at ``pairs``, make the manifest.
 
-    def prefix() -> tuple[int, list[dict], bool]:
-        """(number of leading scenes done, their rows cut at ``pairs``, whether ``pairs`` is reached)."""
-        nonlocal done_n, done_accepted, reached_pairs
-        while not reached_pairs and done_n in results:
-            for r in results[done_n]:
-                done_rows.append(r)
-                done_accepted += r["accepted"]
-                if pairs is not None and done_accepted >= pairs:
-                    reached_pairs = True
+    Scenes finished by an earlier run are taken from disk instead of being redone (resume); no new
+    scene starts after ``max_minutes`` or once the prefix holds ``pairs`` accepted pairs.
+    """
+
+    def __init__(self, out: Path, config: BuildConfig, names: list[str], objects: list | None,
+                 pairs: int | None, max_minutes: float | None, deadline: float) -> None:
+        self.out, self.config, self.names, self.objects, self.pairs = out, config, names, objects, pairs
+        self.max_minutes, self.deadline = max_minutes, deadline  # deadline: time.monotonic() seconds
+        self.results: dict[int, list[dict]] = {}  # scene index -> its rows, as they finish
+        self.next_scene = 0
+        self.timed_out = False
+        self.prefix_n, self.prefix_rows, self.prefix_accepted, self.reached = 0, [], 0, False
+        self.last_manifest = -1e9
+        self.bar = None
+
+    @property
+    def split(self) -> str:
+        return self.config.split
+
+    def _grow_prefix(self) -> None:
+        """Extend the prefix over the scenes finished since, stopping at ``pairs`` accepted pairs."""
+        while not self.reached and self.prefix_n in self.results:
+            for r in self.results[self.prefix_n]:
+                self.prefix_rows.append(r)
+                self.prefix_accepted += r["accepted"]
+                if self.pairs is not None and self.prefix_accepted >= self.pairs:
+                    self.reached = True
                     break
-            done_n += 1
-        return done_n, done_rows, reached_pairs
+            self.prefix_n += 1
 
-    def record(i: int, rows: list[dict]) -> None:
-        nonlocal last_manifest
-        results[i] = rows
-        n_prefix, _, _ = prefix()  # the bar shows the kept (in-order) part only
-        bar.n = min(done_accepted, pairs) if pairs is not None else n_prefix
-        bar.refresh()
-        if time.monotonic() - last_manifest > 20:  # a readable manifest while a long build runs
-            write_manifest(out, split, prefix()[1])
-            last_manifest = time.monotonic()
+    def record(self, index: int, rows: list[dict]) -> None:
+        """Keep scene ``index``'s rows; the bar shows the prefix; a readable manifest every 20 s."""
+        self.results[index] = rows
+        self._grow_prefix()
+        if self.bar is not None:
+            self.bar.n = min(self.prefix_accepted, self.pairs) if self.pairs is not None else self.prefix_n
+            self.bar.refresh()
+        if time.monotonic() - self.last_manifest > 20:  # a readable manifest while a long build runs
+            write_manifest(self.out, self.split, self.prefix_rows)
+            self.last_manifest = time.monotonic()
 
-    timed_out = False
-
-    def next_task() -> _SceneTask | None:
-        nonlocal next_scene, timed_out
-        while next_scene < len(names):
-            if time.monotonic() > deadline:
-                if not timed_out:
-                    log.warning("%s: no new scene after %g minutes (max_minutes)", split_dir, max_minutes)
-                timed_out = True
+    def next_task(self) -> _SceneTask | None:
+        """The next scene to process, or None when the build is over (pairs reached, no scenes left,
+        or past the deadline); scenes an earlier run finished are recorded on the way."""
+        while self.next_scene < len(self.names):
+            if time.monotonic() > self.deadline:
+                if not self.timed_out:
+                    log.warning("%s: no new scene after %g minutes (max_minutes)", self.out / self.split,
+                                self.max_minutes)
+                self.timed_out = True
                 return None
-            i = next_scene
-            next_scene += 1
-            if prefix()[2]:
+            i = self.next_scene
+            self.next_scene += 1
+            if self.reached:
                 return None
-            n_prefix, _, _ = prefix()
-            before = done_accepted if n_prefix == i else None
-            done = finished_scene_rows(out, split, names[i], before, pairs)
+            before = self.prefix_accepted if self.prefix_n == i else None
+            done = finished_scene_rows(self.out, self.split, self.names[i], before, self.pairs)
             if done is not None:
-                record(i, done)
+                self.record(i, done)
                 continue
-            return _SceneTask(i, names[i], str(out), config, objects[i] if objects is not None else None)
+            return _SceneTask(i, self.names[i], str(self.out), self.config,
+                              self.objects[i] if self.objects is not None else None)
         return None
 
-    try:
-        if workers <= 1:
-            while (task := next_task()) is not None:
-                record(*_run_scene_task(task, callback))
-        else:
-            import multiprocessing
-            from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    def run(self, workers: int, callback: Callable[[dict], None] | None, progress: bool) -> None:
+        """Process the scenes in ``workers`` processes (this one when ``<= 1``) until the build is over."""
+        import multiprocessing
 
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
-                running = set()
-                while True:
-                    while len(running) < workers and not prefix()[2] and (task := next_task()) is not None:
-                        running.add(pool.submit(_run_scene_task, task))
-                    if not running:
-                        break
-                    finished, running = wait(running, return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        record(*fut.result())
-                    if prefix()[2]:
-                        for fut in running:
-                            fut.cancel()
-                        for fut in running:
-                            if not fut.cancelled():
-                                record(*fut.result())
-                        break
-    finally:
-        bar.close()
+        from tqdm.auto import tqdm
 
-    n_done, rows, reached = prefix()
-    if pairs is not None and not reached:
-        log.warning("%s: only %d accepted pairs from %d scenes (asked for %d)", split_dir,
-                    sum(r["accepted"] for r in rows), n_done, pairs)
-    # Cut: images beyond ``pairs`` (in the last scene, and of scenes processed beyond it) go.
+        from ..pool import TaskPool
+
+        self.bar = tqdm(total=self.pairs if self.pairs is not None else len(self.names), disable=not progress,
+                        desc=f"build-wild {self.split}", unit="pair" if self.pairs is not None else "scene")
+        work = functools.partial(_run_scene_task, callback=callback)
+        try:
+            with TaskPool(work, self.next_task, workers=workers, context=multiprocessing.get_context("spawn"),
+                          initializer=_worker_init) as pool:
+                for done in pool.results():
+                    self.record(*done.result())
+                    if self.reached:
+                        pool.stop()  # scenes under way finish (and are recorded); no new one starts
+        finally:
+            self.bar.close()
+
+
+def _cut_and_write_manifest(build: _Build) -> Path:
+    """Remove what lies beyond the prefix (images past ``pairs`` in its last scene, scenes after it)
+    so that the folder does not depend on the number of workers, and write the manifest."""
+    out, split, names = build.out, build.split, build.names
+    n_done, rows, reached = build.prefix_n, build.prefix_rows, build.reached
+    if build.pairs is not None and not reached:
+        log.warning("%s: only %d accepted pairs from %d scenes (asked for %d)", out / split,
+                    sum(r["accepted"] for r in rows), n_done, build.pairs)
     kept_names = set(names[:n_done])
     if reached:
         last = names[n_done - 1]
-        last_rows = results[n_done - 1]
         n_kept_last = sum(1 for r in rows if r["scene"] == last)
-        _remove_scene_files(out, split, last, last_rows[n_kept_last:])
-    for d in sorted(split_dir.iterdir()):
+        _remove_scene_files(out, split, last, build.results[n_done - 1][n_kept_last:])
+    for d in sorted((out / split).iterdir()):
         # Scenes beyond the cut (processed by a worker in parallel, or by an earlier larger
         # build) go entirely, so the folder does not depend on the number of workers.
         if d.is_dir() and d.name not in kept_names and (d / "windows.json").is_file():
