@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PRESET ?= quick
 
-.PHONY: test reproduce demo figures setup clean-venv
+.PHONY: test reproduce demo figures setup clean-venv photos corpus-data photo-diversity
 
 setup: $(VENV)/.installed
 
@@ -31,3 +31,32 @@ figures: $(VENV)/.installed
 
 clean-venv:
 	rm -rf $(VENV)
+
+# ---- issue 28: the wallpaper photo corpus and the equal-budget choice of training photos -------
+# `make photos` fetches 4 Debian wallpaper packages (apt-get download; about 140 MB, never committed)
+PHOTOS ?= data/photos
+photos: $(VENV)/.installed
+	$(PY) -m repro photos fetch $(PHOTOS)
+
+# WILD pairs of the corpus (every scale of each photo, the camera's own flow: see the README) and of
+# the bundled photos; each build resumes where it stopped
+BUILD := $(PY) -m repro build-wild virtual
+CORPUS_BUILD := --photos $(PHOTOS) --magnification multi --flow-backend true --no-progress
+corpus-data: photos
+	$(BUILD) data/corpus --split val --pairs 48 $(CORPUS_BUILD)
+	$(BUILD) data/corpus --split test --pairs 60 $(CORPUS_BUILD)
+	$(BUILD) data/corpus --split train --pairs 600 $(CORPUS_BUILD)
+	$(BUILD) data/wild --split val --pairs 48 --no-progress
+	$(BUILD) data/wild --split test --pairs 120 --no-progress
+	$(BUILD) data/wild --split train --pairs 600 --no-progress
+
+# one arm: train (resuming runs/diversity/ARM when it has a last.pt), then the report of every arm
+ARM_TRAIN = $(PY) -m repro train --preset data-arm --val-root data/wild --val-root data/corpus \
+	--results results/photo_diversity --figures results/photo_diversity
+resume_if = $(if $(wildcard $(1)/last.pt),--resume)
+photo-diversity: corpus-data
+	$(ARM_TRAIN) --data-root data/wild --out runs/diversity/bundled --run bundled $(call resume_if,runs/diversity/bundled)
+	$(ARM_TRAIN) --data-root data/corpus --out runs/diversity/corpus --run corpus $(call resume_if,runs/diversity/corpus)
+	$(ARM_TRAIN) --data-root data/wild --extra-root data/corpus --out runs/diversity/both --run both \
+		$(call resume_if,runs/diversity/both)
+	$(PY) -m repro.evaluate.diversity --runs runs/diversity --data data --out results/photo_diversity.md

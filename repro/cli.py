@@ -18,7 +18,7 @@ from .precision import PRECISIONS  # torch-free
 __all__ = ["deblur_arguments", "train_arguments", "train_sun_arguments", "TRAIN_PRESETS", "DEFAULT_TILE",
            "DEFAULT_OVERLAP"]
 
-TRAIN_PRESETS = ("smoke", "quick", "cpu", "paper", "fast", "paper-half", "cpu-finetune")  # = repro.train.PRESETS (checked by a test)
+TRAIN_PRESETS = ("smoke", "quick", "cpu", "paper", "fast", "paper-half", "cpu-finetune", "data-arm")  # = repro.train.PRESETS (checked by a test)
 DEFAULT_TILE = 512  # = repro.inference.DEFAULT_TILE
 DEFAULT_OVERLAP = 96  # = repro.inference.DEFAULT_OVERLAP
 
@@ -50,7 +50,9 @@ def train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", choices=("wild", "si"), default="wild",
                         help="wild = WILD pairs; si = synthetic shift-invariant blur of the WILD sharp frames")
     parser.add_argument("--data-root", type=Path, required=True, help="a WILD dataset (python -m repro build-wild)")
-    parser.add_argument("--val-root", type=Path, default=None, help="dataset whose validation split is used (default --data-root)")
+    parser.add_argument("--val-root", type=Path, action="append", default=[], metavar="ROOT",
+                        help="dataset whose validation split is used (default --data-root); repeatable: the "
+                             "pairs of every root together, e.g. the bundled photos' and the corpus's")
     parser.add_argument("--extra-root", type=Path, action="append", default=[], metavar="ROOT",
                         help="another dataset whose train pairs join --data-root's (repeatable), e.g. dead-leaves "
                              "footage (python -m repro dead-leaves)")

@@ -164,3 +164,33 @@ def test_bad_magnification_is_refused_at_the_edges():
     for bad in ("0", "-1", "big"):
         with pytest.raises(argparse.ArgumentTypeError):
             _magnification(bad)
+
+
+# ---- the equal-budget photo arms (repro.evaluate.diversity) ------------------------------------
+
+def test_an_identity_network_gains_exactly_nothing_on_every_blur_bin(tmp_path):
+    import torch
+
+    from repro.evaluate.diversity import PairSet, gains_on
+    from repro.model import DeblurNet, DeblurNetConfig
+    from repro.wild import build_wild
+
+    build_wild("virtual", tmp_path, split="val", pairs=2, workers=0, flow_backend="true", progress=False)
+    torch.manual_seed(0)
+    net = DeblurNet(DeblurNetConfig(width=0.0625, zero_init_residual=True)).eval()  # output = input
+    row = gains_on(net, PairSet("val", tmp_path, "val"), device="cpu", precision="fp32")
+    assert row["n"] == 2 and row["gain dB"] == pytest.approx(0.0, abs=1e-4)
+    assert 10 < row["input dB"] < 60
+    bins = [v for k, v in row.items() if k.endswith("px")]
+    assert len(bins) == 4 and all(v is None or abs(v) < 1e-4 for v in bins) and any(v is not None for v in bins)
+
+
+def test_the_diversity_report_names_every_arm_set_and_bin():
+    from repro.evaluate.diversity import diversity_markdown
+
+    rows = [{"arm": "corpus", "set": "val, bundled", "n": 48, "input dB": 25.0, "gain dB": 1.234,
+             "< 4 px": -0.5, "4-8 px": 1.0, "8-16 px": None, ">= 16 px": 2.0}]
+    text = diversity_markdown(rows, provenance="made here", logs={"corpus": {"steps": 3000, "minutes": 30.0,
+                                                                             "best gain": 1.5, "best at step": 2750}})
+    assert "| corpus | val, bundled | 48 | 25.00 | +1.23 | -0.50 | +1.00 |  | +2.00 |" in text
+    assert "| corpus | 3000 | 30 | +1.50 | 2750 |" in text and "made here" in text

@@ -411,3 +411,24 @@ def test_ema_weights_are_validated_saved_and_resumed_exactly(data_root, tmp_path
         _train(cfg, data_root, tmp_path / "plain", seed=4, resume=True)
     with pytest.raises(ValueError, match="ema_decay"):
         T.TrainConfig(ema_decay=1.0)
+
+
+def test_several_validation_roots_validate_on_their_pairs_together(data_root, tmp_path):
+    from repro.metrics import psnr
+
+    other = _make_folder(tmp_path / "other", n_train=2, n_test=3, size=(64, 96))
+    from repro.datasets import PairedFolder
+
+    expected = []
+    for root in (data_root, other):
+        ds = PairedFolder(root, "val")
+        for i in range(len(ds)):
+            b, s = ds.load(i)
+            expected.append(psnr(s, b, data_range=1.0))
+    result = _train(_smoke(steps=1, val_every=1, val_images=0), data_root, tmp_path / "run",
+                    val_root=[data_root, other])
+    assert result.input_psnr == pytest.approx(np.mean(expected), abs=1e-3)  # 2 + 3 pairs, each counted once
+    meta = load_checkpoint(tmp_path / "run" / "last.pt")["meta"]
+    assert meta["val_root"] == f"{data_root},{other}"
+    with pytest.raises(FileNotFoundError, match="no 'val' pairs"):
+        _train(_smoke(steps=1), data_root, tmp_path / "run2", val_root=[data_root, tmp_path / "other" / "train"])

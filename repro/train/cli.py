@@ -40,8 +40,7 @@ def _command_line(args: argparse.Namespace) -> str:
     """The ``python -m repro train ...`` command that repeats this run."""
     parts = ["python -m repro train", f"--preset {args.preset}", f"--data {args.data}",
              f"--data-root {args.data_root}", f"--out {args.out}", f"--seed {args.seed}"]
-    if args.val_root is not None:
-        parts.append(f"--val-root {args.val_root}")
+    parts += [f"--val-root {root}" for root in args.val_root]
     parts += [f"--extra-root {root}" for root in args.extra_root]
     if args.steps is not None:
         parts.append(f"--steps {args.steps}")
@@ -59,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     result = train(config, data=args.data, data_root=args.data_root, out=args.out, device=args.device,
                    resume=args.resume, seed=args.seed, run_name=args.run, results_dir=args.results,
-                   figures_dir=args.figures, val_root=args.val_root, extra_roots=args.extra_root,
+                   figures_dir=args.figures, val_root=args.val_root or None, extra_roots=args.extra_root,
                    workers=args.workers)
     if _dist_info()[0] != 0:
         return 0

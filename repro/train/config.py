@@ -253,6 +253,15 @@ PRESETS["cpu-finetune"] = PRESETS["cpu"].replace(
         "random; learning rate 5e-4",),
 )
 
+# issue 28's equal-budget comparison of training photo sets (repro.evaluate.diversity): the cpu
+# recipe cut to 3000 steps, every arm with the same seed, steps and precision; checkpoints chosen
+# on the validation pairs of the bundled photos and of the corpus together (--val-root twice)
+PRESETS["data-arm"] = PRESETS["cpu"].replace(
+    name="data-arm", steps=3000, decay_every=1000, max_minutes=0.0,
+    departures=tuple(d for d in PRESETS["cpu"].departures if not d.startswith("learning rate x0.75")) + (
+        "learning rate x0.75 every 1000 steps, 3000 steps in all (an equal budget for each photo set)",),
+)
+
 
 def get_preset(name: str) -> TrainConfig:
     """The preset called ``name`` (``ValueError`` listing the known ones otherwise)."""

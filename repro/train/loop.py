@@ -92,6 +92,21 @@ class TrainResult:
     config: TrainConfig = field(repr=False, default_factory=TrainConfig)
 
 
+def _validation_pairs(val_root: Path, config: TrainConfig, dev: torch.device, workers: int) -> _PairCache:
+    """The ``config.val_split`` pairs of ``val_root`` (``config.val_images`` evenly spaced ones, 0 = all)."""
+    from ..datasets import PairedFolder
+
+    n_val = len(PairedFolder(val_root, config.val_split)) if (val_root / config.val_split).is_dir() else 0
+    if n_val == 0:
+        raise FileNotFoundError(f"{val_root}: no {config.val_split!r} pairs to validate on (build them with "
+                                f"`python -m repro build-wild virtual {val_root} --split {config.val_split}`)")
+    pick = None
+    if config.val_images and config.val_images < n_val:
+        pick = sorted(set(np.linspace(0, n_val - 1, config.val_images).round().astype(int).tolist()))
+    return _PairCache(val_root, config.val_split, pick=pick, device=dev, workers=workers,
+                      desc=f"loading {val_root.name} {config.val_split} pairs")
+
+
 def _peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
@@ -122,7 +137,7 @@ def train(
     run_name: str | None = None,
     results_dir: str | os.PathLike | None = None,
     figures_dir: str | os.PathLike | None = None,
-    val_root: str | os.PathLike | None = None,
+    val_root: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
     extra_roots: Sequence[str | os.PathLike] = (),
     workers: int = 4,
     progress: bool = True,
@@ -130,7 +145,8 @@ def train(
     """Train DeblurNet with ``config`` on ``data`` ("wild" pairs or "si" synthetic blur).
 
     ``data_root``: a WILD dataset (``<root>/train/<scene>/{blur,sharp}`` and ``<root>/test/...``);
-    validation uses the ``config.val_split`` split of ``val_root`` (default ``data_root``); the
+    validation uses the ``config.val_split`` split of ``val_root`` (default ``data_root``; several
+    roots: their pairs together, ``config.val_images`` evenly spaced pairs from each); the
     test split is never read. ``extra_roots``: further datasets whose train pairs join
     ``data_root``'s (e.g. dead-leaves footage, :mod:`repro.camera.deadleaves`); every training
     pair is drawn equally often, so each root's share is its share of the pairs. ``out``: checkpoints and
@@ -141,9 +157,14 @@ def train(
     if data not in ("wild", "si"):
         raise ValueError(f"data must be 'wild' or 'si', got {data!r}")
     data_root = Path(data_root)
-    val_root = Path(val_root) if val_root is not None else data_root
+    if val_root is None:
+        val_roots = [data_root]
+    elif isinstance(val_root, (str, os.PathLike)):
+        val_roots = [Path(val_root)]
+    else:
+        val_roots = [Path(p) for p in val_root] or [data_root]
     extra_roots = [Path(p) for p in extra_roots]
-    for p in {data_root, val_root, *extra_roots}:
+    for p in {data_root, *val_roots, *extra_roots}:
         if not p.is_dir():
             raise FileNotFoundError(f"{p}: dataset folder not found (build one with `python -m repro build-wild`)")
     out = Path(out)
@@ -251,31 +272,27 @@ def train(
     train_data = _TrainData(cache, config, data, seed, dev)
     val_cache = None
     if is_main:
-        from ..datasets import PairedFolder
-
-        n_val = len(PairedFolder(val_root, config.val_split)) if (val_root / config.val_split).is_dir() else 0
-        if n_val == 0:
-            raise FileNotFoundError(f"{val_root}: no {config.val_split!r} pairs to validate on (build them with "
-                                    f"`python -m repro build-wild virtual {val_root} --split {config.val_split}`)")
-        pick = None
-        if config.val_images and config.val_images < n_val:
-            pick = sorted(set(np.linspace(0, n_val - 1, config.val_images).round().astype(int).tolist()))
-        val_cache = _PairCache(val_root, config.val_split, pick=pick, device=dev, workers=workers,
-                               desc=f"loading {config.val_split} pairs")
+        for val_root in val_roots:
+            one = _validation_pairs(val_root, config, dev, workers)
+            if val_cache is None:
+                val_cache = one
+            else:
+                val_cache.extend(one, prefix=val_root.name)
     log.info("data: %d training pairs (%s), %s validation pairs, loaded in %.1fs", len(cache), data,
              len(val_cache) if val_cache else "-", time.perf_counter() - t_load)
     steps_per_epoch = max(1, len(cache) // config.batch_size)
     val_every = config.val_every or steps_per_epoch
 
     roots = ",".join(str(p) for p in [data_root, *extra_roots])
-    header = (f"run={run_name}; data={data}; data_root={roots}; seed={seed}; precision={precision}; "
+    val_names = ",".join(str(p) for p in val_roots)
+    header = (f"run={run_name}; data={data}; data_root={roots}; val_root={val_names}; seed={seed}; precision={precision}; "
               f"config={json.dumps(config.to_dict())}")
 
     def meta() -> dict:
         return {"preset": config.name, "data": data, "steps": state["step"], "seed": seed,
                 "psnr": state["last_psnr"], "input_psnr": state["input_psnr"], "best_psnr": state["best_psnr"],
                 "train_config": config.to_dict(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                "data_root": roots, "precision": precision, "departures": list(config.departures),
+                "data_root": roots, "val_root": val_names, "precision": precision, "departures": list(config.departures),
                 "overrides": overrides(config)}
 
     def save_last() -> None:

@@ -1,0 +1,154 @@
+"""Which photos to train on: networks trained at equal budget on different photo sets, compared on
+the same pairs (``results/photo_diversity.md``, issue 28).
+
+Each *arm* is a training run (same preset, seed, steps and precision) on another set of photos:
+the bundled sample photos, the wallpaper corpus (:mod:`repro.camera.corpus`), or both. Every arm's
+best checkpoint (chosen on the validation pairs of both photo sets) is measured on its training
+pairs, on both validation sets and on both test sets, overall and by blur size: the gap between
+training and unseen pairs says whether a network learnt its photos or deblurring.
+
+``python -m repro.evaluate.diversity --runs runs/diversity --out results/photo_diversity.md``
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..files import atomic_write_text
+from ..reports import BLUR_BINS, blur_bin_label
+
+__all__ = ["ARMS", "PairSet", "pair_sets", "gains_on", "arm_rows", "diversity_markdown", "main"]
+
+log = logging.getLogger(__name__)
+
+# arm -> (training roots, in the order of --data-root then --extra-root), by dataset folder name
+ARMS: dict[str, tuple[str, ...]] = {
+    "bundled": ("wild",),
+    "corpus": ("corpus",),
+    "both": ("wild", "corpus"),
+}
+
+
+@dataclass(frozen=True)
+class PairSet:
+    """Pairs an arm is measured on: ``root/split``, shown as ``label``."""
+
+    label: str
+    root: Path
+    split: str
+    limit: int | None = None  # at most this many pairs (evenly spaced); None = all
+
+
+def pair_sets(data: Path, *, train_limit: int = 96) -> list[PairSet]:
+    """The measured sets under ``data`` (``data/wild``: bundled photos, ``data/corpus``: the corpus):
+    both validation splits, both test splits, and each root's training pairs (``train_limit``
+    evenly spaced ones: the seen pairs)."""
+    return [PairSet("train pairs, bundled", data / "wild", "train", train_limit),
+            PairSet("train pairs, corpus", data / "corpus", "train", train_limit),
+            PairSet("val, bundled", data / "wild", "val"), PairSet("val, corpus", data / "corpus", "val"),
+            PairSet("test, bundled", data / "wild", "test"), PairSet("test, corpus", data / "corpus", "test")]
+
+
+def _spaced(n: int, limit: int | None) -> list[int]:
+    if limit is None or limit >= n:
+        return list(range(n))
+    return sorted(set(np.linspace(0, n - 1, limit).round().astype(int).tolist()))
+
+
+def gains_on(model, pairs: PairSet, *, device: str = "cpu", precision: str = "auto") -> dict:
+    """Mean input PSNR and mean gain (dB) of ``model`` on ``pairs``, overall and per blur-size bin
+    (:data:`repro.reports.BLUR_BINS`, blur sizes from the dataset's manifest)."""
+    from ..analysis import blur_sizes, residual_norms
+    from ..datasets import PairedFolder
+    from ..wild import read_manifest
+
+    dataset = PairedFolder(pairs.root, pairs.split)
+    record = residual_norms(model, dataset, device=device, indices=_spaced(len(dataset), pairs.limit),
+                            precision=precision)
+    gains = record.psnr_restored - record.psnr_blurry
+    sizes = blur_sizes(read_manifest(pairs.root / "manifest.csv"), record.names, split=pairs.split)
+    row = {"set": pairs.label, "n": len(gains), "input dB": float(record.psnr_blurry.mean()),
+           "gain dB": float(gains.mean()), "residual": float(record.residual_l1.mean())}
+    for lo, hi in zip(BLUR_BINS[:-1], BLUR_BINS[1:]):
+        inside = (sizes >= lo) & (sizes < hi)
+        row[blur_bin_label(lo, hi)] = float(gains[inside].mean()) if inside.any() else None
+    return row
+
+
+def arm_rows(runs: Path, data: Path, *, device: str = "cpu", precision: str = "auto",
+             checkpoint: str = "best.pt") -> list[dict]:
+    """One row per (arm, pair set) for every arm trained under ``runs/<arm>/``."""
+    from ..inference import load_deblurnet
+
+    rows = []
+    for arm in ARMS:
+        path = runs / arm / checkpoint
+        if not path.is_file():
+            log.warning("%s: not trained yet, skipped", path)
+            continue
+        model = load_deblurnet(path, device=device)
+        for pairs in pair_sets(data):
+            if (pairs.root / pairs.split).is_dir():
+                rows.append({"arm": arm, **gains_on(model, pairs, device=device, precision=precision)})
+    return rows
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    return f"{value:+.2f}" if isinstance(value, float) else str(value)
+
+
+def diversity_markdown(rows: list[dict], *, provenance: str, logs: dict[str, dict]) -> str:
+    """The report: one table of gains per arm and pair set (with blur-size bins), and each arm's
+    training (steps, minutes, best validation gain and its step) from its log summary."""
+    bins = [blur_bin_label(lo, hi) for lo, hi in zip(BLUR_BINS[:-1], BLUR_BINS[1:])]
+    head = ["arm", "pairs", "n", "input dB", "gain dB", *bins]
+    lines = ["# Which photos to train on: equal-budget arms", "", provenance, "",
+             "Gain = mean PSNR of the network's output minus that of the blurry input, in dB, on "
+             "whole 240x320 pairs; blur-size bins in px (the manifest's blur size). 'train pairs' are "
+             "pairs the arm may have trained on (only the roots it trained on); the others are unseen.",
+             "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["arm"], r["set"], str(r["n"]), f"{r['input dB']:.2f}", _cell(r["gain dB"]),
+                 *(_cell(r.get(b)) for b in bins)]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "## Training of each arm", "", "| arm | steps | minutes | best val gain | at step |",
+              "|---|---|---|---|---|"]
+    for arm, s in logs.items():
+        lines.append(f"| {arm} | {s.get('steps')} | {s.get('minutes', 0):.0f} | {_cell(s.get('best gain'))} | "
+                     f"{s.get('best at step')} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m repro.evaluate.diversity", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path, default=Path("runs/diversity"), help="folder of the arms' runs")
+    parser.add_argument("--data", type=Path, default=Path("data"), help="folder holding wild/ and corpus/")
+    parser.add_argument("--out", type=Path, default=Path("results/photo_diversity.md"))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (repro.precision)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from ..provenance import provenance, provenance_line
+    from ..train.logs import summarise_log
+
+    rows = arm_rows(args.runs, args.data, device=args.device, precision=args.precision)
+    logs = {arm: summarise_log(args.runs / arm / "log.csv") for arm in ARMS if (args.runs / arm / "log.csv").is_file()}
+    prov = provenance_line(provenance(preset="data-arm", device=args.device, seed=0))
+    text = diversity_markdown(rows, provenance=f"Made by `python -m repro.evaluate.diversity` ({prov}, "
+                                               f"{time.strftime('%Y-%m-%d')}).", logs=logs)
+    atomic_write_text(args.out, text)
+    log.info("wrote %s (%d rows)", args.out, len(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
