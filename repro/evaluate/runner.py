@@ -139,6 +139,80 @@ def _run_tasks(methods: list[Method], tasks: list[tuple[int, int]], pairs: list[
             pool.close()
 
 
+def _data_line(data: Path, split: str, image_names: Sequence[str]) -> str:
+    """The tables' line naming the data: folder, split, pairs and scenes (and the builder's manifest)."""
+    n_scenes = len({n.split("/")[0] for n in image_names})
+    line = f"{portable_path(data)} (split '{split}': {len(image_names)} pairs in {n_scenes} scenes"
+    if (data / "manifest.csv").is_file():
+        line += "; built by repro.wild, see manifest.csv"
+    return line + ")"
+
+
+def _default_provenance(seed: int) -> dict:
+    """:func:`repro.provenance.provenance`, or only the seed when it cannot be collected."""
+    try:
+        from ..provenance import provenance
+
+        return provenance(seed=seed)
+    except Exception as exc:  # provenance is informative; never fail the run for it
+        log.warning("could not collect provenance: %s", exc)
+        return {"seed": seed}
+
+
+def _earlier_rows(per_image_path: Path, names: Sequence[str], index_of: dict[str, int], random_set: set[int],
+                  shift_radius: int, digests: dict[int, str]) -> tuple[dict[tuple, dict], list[dict]]:
+    """What a resumed run takes from ``per_image_path``: ``previous`` (error-free rows of this run's
+    methods, keyed by method, fingerprint, image, shift radius and image digest) and ``carried``
+    (rows of other methods on the same images, content and shift radius, kept in the tables)."""
+    previous, carried = {}, []
+    for r in read_per_image(per_image_path):
+        if r["method"] not in names:
+            if (r["name"] in index_of and r.get("shift_radius", "") == str(shift_radius)
+                    and r.get("image_sha", "") == digests[index_of[r["name"]]]):
+                ii = index_of[r["name"]]
+                carried.append({**r, **{k: parse_number(r.get(k)) for k in METRIC_KEYS},
+                                "index": ii, "in_random": ii in random_set, "error": r.get("error") or ""})
+        elif not r.get("error"):
+            previous[(r["method"], r.get("fingerprint", ""), r["name"], r.get("shift_radius", ""),
+                      r.get("image_sha", ""))] = r
+    return previous, carried
+
+
+def _reuse(previous: dict[tuple, dict], names: Sequence[str], fingerprints: Sequence[str], image_names: Sequence[str],
+           eval_idx: Sequence[int], shift_radius: int,
+           digests: dict[int, str]) -> tuple[dict[tuple[int, int], dict], list[tuple[int, int]]]:
+    """``(rows, tasks)``: the metrics of ``previous`` rows that match a (method, image) of this run
+    (:func:`_earlier_rows`), keyed ``(method index, image index)``, and the pairs still to compute.
+    ``image_names`` are those of ``eval_idx``, in order."""
+    rows: dict[tuple[int, int], dict] = {}
+    tasks: list[tuple[int, int]] = []
+    for mi, name in enumerate(names):
+        for ii, image in zip(eval_idx, image_names):
+            key = (name, fingerprints[mi], image, str(shift_radius), digests.get(ii, ""))
+            if key in previous:
+                rows[(mi, ii)] = {**{k: parse_number(previous[key].get(k)) for k in METRIC_KEYS}, "error": ""}
+            else:
+                tasks.append((mi, ii))
+    if previous:
+        log.info("resume: reused %d of %d rows", len(rows), len(rows) + len(tasks))
+    return rows, tasks
+
+
+def _descriptions(methods: Sequence[Method], carried: list[dict], per_image_name: str) -> dict[str, str]:
+    """Each method's description for the table's notes (``describe()``; carried methods: where from)."""
+    descriptions = {}
+    for m in methods:
+        if hasattr(m, "describe"):
+            try:
+                descriptions[m.name] = m.describe()
+            except Exception as exc:
+                descriptions[m.name] = f"(no description: {exc})"
+    for r in carried:
+        descriptions.setdefault(r["method"], f"rows kept from an earlier run into {per_image_name} "
+                                             f"(fingerprint {r.get('fingerprint', '?')})")
+    return descriptions
+
+
 def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split: str = "test", n_random: int = 15,
              seed: int = 0, out: str | os.PathLike, workers: int | None = None,
              limit: int | None = None, shift_radius: int = 10, save_outputs: str = "random", resume: bool = False,
@@ -175,62 +249,30 @@ def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split:
         raise ValueError(f"save_outputs must be 'random', 'all' or 'none', got {save_outputs!r}")
     if shift_radius < 0:
         raise ValueError(f"shift_radius must be >= 0, got {shift_radius}")
-    out = Path(out)
-    data = Path(data)
+    out, data = Path(out), Path(data)
     image_names, pairs = list_pairs(data, split)
     random_idx, eval_idx = select_images(len(pairs), n_random=n_random, seed=seed, limit=limit)
     random_set = set(random_idx)
     workers = min(4, os.cpu_count() or 1) if workers is None else int(workers)
 
-    n_scenes = len({n.split("/")[0] for n in image_names})
-    data_line = f"{portable_path(data)} (split '{split}': {len(pairs)} pairs in {n_scenes} scenes"
-    if (data / "manifest.csv").is_file():
-        data_line += "; built by repro.wild, see manifest.csv"
-    data_line += ")"
-    if provenance is None:
-        try:
-            from ..provenance import provenance as _prov
-
-            provenance = _prov(seed=seed)
-        except Exception as exc:  # provenance is informative; never fail the run for it
-            log.warning("could not collect provenance: %s", exc)
-            provenance = {"seed": seed}
-    provenance = {**provenance, "random_seed": seed, "n_random": n_random, "split": split, "limit": limit,
-                  "shift_radius": shift_radius}
+    data_line = _data_line(data, split, image_names)
+    provenance = {**(provenance if provenance is not None else _default_provenance(seed)), "random_seed": seed,
+                  "n_random": n_random, "split": split, "limit": limit, "shift_radius": shift_radius}
     prov_line = "; ".join(f"{k}={v}" for k, v in provenance.items() if v is not None)
 
     per_image_path = out / "table2_per_image.csv"
-    previous = {}
-    carried: list[dict] = []  # resume: rows of methods not in this run, kept in the tables
     # resume matches rows by the images' content too, so a rebuilt dataset with the same file
     # names never reuses stale numbers
     digests = {ii: pair_digest(pairs[ii]) for ii in eval_idx} if resume else {}
+    previous, carried = {}, []  # carried: resume's rows of methods not in this run, kept in the tables
     if resume:
-        index_of = {image_names[i]: i for i in eval_idx}
-        for r in read_per_image(per_image_path):
-            if r["method"] not in names:
-                if (r["name"] in index_of and r.get("shift_radius", "") == str(shift_radius)
-                        and r.get("image_sha", "") == digests[index_of[r["name"]]]):
-                    ii = index_of[r["name"]]
-                    carried.append({**r, **{k: parse_number(r.get(k)) for k in METRIC_KEYS},
-                                    "index": ii, "in_random": ii in random_set, "error": r.get("error") or ""})
-            elif not r.get("error"):
-                previous[(r["method"], r.get("fingerprint", ""), r["name"], r.get("shift_radius", ""),
-                          r.get("image_sha", ""))] = r
+        previous, carried = _earlier_rows(per_image_path, names, {image_names[i]: i for i in eval_idx}, random_set,
+                                          shift_radius, digests)
 
-    rows: dict[tuple[int, int], dict] = {}
-    tasks: list[tuple[int, int]] = []  # (method index, image index) still to compute
     fingerprints = [fingerprint(m) for m in methods]
-    for mi, m in enumerate(methods):
-        for ii in eval_idx:
-            key = (m.name, fingerprints[mi], image_names[ii], str(shift_radius), digests.get(ii, ""))
-            if key in previous:
-                old = previous[key]
-                rows[(mi, ii)] = {**{k: parse_number(old.get(k)) for k in METRIC_KEYS}, "error": ""}
-            else:
-                tasks.append((mi, ii))
-    if previous:
-        log.info("resume: reused %d of %d rows", len(rows), len(rows) + len(tasks))
+    # rows[(method index, image index)]: the reused ones now, the others as ``tasks`` are computed
+    rows, tasks = _reuse(previous, names, fingerprints, [image_names[i] for i in eval_idx], eval_idx, shift_radius,
+                         digests)
 
     def save_path(mi: int, ii: int) -> Path | None:
         if save_outputs == "all" or (save_outputs == "random" and ii in random_set):
@@ -260,23 +302,12 @@ def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split:
             checkpoint_rows(force=True)
 
     per_image = per_image_rows()
-    summary = summarise(per_image, list(dict.fromkeys([r["method"] for r in carried] + names)), data_line,
-                         prov_line)
-    descriptions = {}
-    for m in methods:
-        if hasattr(m, "describe"):
-            try:
-                descriptions[m.name] = m.describe()
-            except Exception as exc:
-                descriptions[m.name] = f"(no description: {exc})"
-    for r in carried:
-        descriptions.setdefault(r["method"], f"rows kept from an earlier run into {per_image_path.name} "
-                                             f"(fingerprint {r.get('fingerprint', '?')})")
-    failures = [r for r in per_image if r["error"]]
+    summary = summarise(per_image, list(dict.fromkeys([r["method"] for r in carried] + names)), data_line, prov_line)
     random_names = [image_names[i] for i in random_idx]
     md = markdown(summary, data_line=data_line, prov_line=prov_line, n_random=len(random_idx),
-                   n_eval=len(eval_idx), n_total=len(pairs), random_names=random_names, descriptions=descriptions,
-                   shift_radius=shift_radius, failures=failures)
+                   n_eval=len(eval_idx), n_total=len(pairs), random_names=random_names,
+                   descriptions=_descriptions(methods, carried, per_image_path.name), shift_radius=shift_radius,
+                   failures=[r for r in per_image if r["error"]])
     files = {"per_image": per_image_path, "csv": out / "table2.csv", "md": out / "table2.md"}
     atomic_write_text(files["csv"], csv_text(summary, SUMMARY_FIELDS))
     atomic_write_text(files["md"], md)
