@@ -33,13 +33,13 @@ TRAIN_RECIPES: tuple[tuple[str, str], ...] = (
 
 
 def _kernel_bank(path: Path, seed: int, results_dir: Path) -> list[Path]:
-    from .kernel_figures import figure_kernel_bank
+    from .synthetic.kernel_figures import figure_kernel_bank
 
     return [figure_kernel_bank(path, seed=seed)]
 
 
 def _camera_shake(path: Path, seed: int, results_dir: Path) -> list[Path]:
-    from .camera_shake import figure_camera_shake
+    from .synthetic.camera_shake import figure_camera_shake
 
     return [figure_camera_shake(path, seed=seed)]
 
@@ -81,9 +81,9 @@ def _train_recipes(path: Path, seed: int, results_dir: Path) -> list[Path]:
 # file name in the figures folder -> (function(path, seed, results_dir) -> written paths, what it shows)
 FIGURES: dict[str, tuple[Callable[[Path, int, Path], list[Path]], str]] = {
     "kernel_bank.png": (_kernel_bank, "64 kernels of the 10^5 Chakrabarti bank behind DeblurNet^SI "
-                                      "(repro.kernel_figures.figure_kernel_bank)"),
+                                      "(repro.synthetic.kernel_figures.figure_kernel_bank)"),
     "camera_shake.png": (_camera_shake, "Köhler-style camera shake with its local kernels and 6-D trajectory, "
-                                        "the input of Fig. 8 (repro.camera_shake.figure_camera_shake)"),
+                                        "the input of Fig. 8 (repro.synthetic.camera_shake.figure_camera_shake)"),
     "virtual_camera_strip.png": (_virtual_camera_strip, "the virtual 240 fps camera: frames, true flow and an "
                                                         "average per clip kind (repro.camera.virtual_camera_strip)"),
     "sun_motion_field.png": (_sun_motion_field, "Sun et al. 2015: estimated vs true motion field on a known "

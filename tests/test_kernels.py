@@ -1,4 +1,4 @@
-"""Tests of repro.kernels: kernel generators, the index-addressed bank, FFT blur."""
+"""Tests of repro.synthetic.kernels and repro.synthetic.blur: kernel generators, the index-addressed bank, FFT blur."""
 
 from __future__ import annotations
 
@@ -16,12 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.signal import convolve2d
 
-from repro import kernels as K
-from repro.kernels import (
-    BORDER_MODES,
+from repro.synthetic import blur as B
+from repro.synthetic import kernels as K
+from repro.synthetic.blur import BORDER_MODES, blur_numpy, blur_torch
+from repro.synthetic.kernels import (
     KernelBank,
-    blur_numpy,
-    blur_torch,
     boracchi_foi_kernel,
     chakrabarti_kernel,
     kernel_centroid,
@@ -99,7 +98,7 @@ def test_boracchi_foi_exposure_grows_the_kernel():
 _HASH_SCRIPT = """
 import hashlib, sys
 import numpy as np
-from repro.kernels import KernelBank
+from repro.synthetic.kernels import KernelBank
 for gen in ("chakrabarti", "boracchi_foi"):
     bank = KernelBank(100_000, seed=0, generator=gen)
     for i in (0, 1, 2, 12345, 99_999):
@@ -240,13 +239,14 @@ def test_blur_input_errors():
 
 
 def test_doctests():
-    assert doctest.testmod(K, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
+    for module in (K, B):
+        assert doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
 
 
 def test_figure_kernel_bank(tmp_path):
     from repro.images import read_image
 
-    from repro.kernel_figures import figure_kernel_bank
+    from repro.synthetic.kernel_figures import figure_kernel_bank
 
     path = figure_kernel_bank(tmp_path / "bank.png", bank=KernelBank(1000, seed=0), n=16)
     img = read_image(path)
@@ -268,7 +268,7 @@ def test_blur_torch_on_cuda_matches_cpu():
 
 
 def test_kernel_length_counts_the_path_pixels():
-    from repro.kernels import kernel_length
+    from repro.synthetic.kernels import kernel_length
 
     k = np.zeros((9, 9))
     k[4, 1:8] = 1 / 7  # a horizontal line of 7 px
@@ -280,8 +280,8 @@ def test_kernel_length_counts_the_path_pixels():
 
 
 def test_bank_lengths_grow_with_the_grid_and_the_figure_draws():
-    from repro.kernel_figures import plot_length_match
-    from repro.kernels import KernelBank, bank_lengths
+    from repro.synthetic.kernel_figures import plot_length_match
+    from repro.synthetic.kernels import KernelBank, bank_lengths
 
     small = bank_lengths(KernelBank(200, seed=0, size=13, psz=(3,)), 50)
     large = bank_lengths(KernelBank(200, seed=0, size=41, psz=(24,)), 50)

@@ -188,7 +188,7 @@ def blurred_photo():
     from skimage.transform import resize
 
     from repro.images import read_image, to_float
-    from repro.kernels import blur_numpy
+    from repro.synthetic.blur import blur_numpy
 
     paths = {p.name: p for p in sun.training_photos("test")}
     img = to_float(read_image(paths["grace_hopper.jpg"]))[..., :3]

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from repro import camera_shake as S
 from repro.images import read_image, write_image
-from repro.kernels import KernelBank, blur_numpy
-from repro.camera_shake import camera_shake, camera_shake_frames
+from repro.synthetic import camera_shake as S
+from repro.synthetic.blur import blur_numpy
+from repro.synthetic.camera_shake import camera_shake, camera_shake_frames
+from repro.synthetic.kernels import KernelBank
 from repro.synthetic import (
     SyntheticBlurDataset,
     blur_batch,

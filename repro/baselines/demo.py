@@ -2,7 +2,7 @@
 
 A sharp grayscale/colour photo from scikit-image is blurred by a known shift-invariant kernel
 (a line or a smooth random curve, built here so that this module does not depend on
-``repro.kernels``), then the baselines' kernel estimates are compared with the truth by
+``repro.synthetic.kernels``), then the baselines' kernel estimates are compared with the truth by
 normalised cross-correlation maximised over shifts (blind estimates are defined up to a shift).
 """
 

@@ -21,7 +21,7 @@ to the non-determinism of cuDNN kernels).
 
 Data: ``data="wild"`` trains on the pairs of a WILD dataset (``repro.datasets.PairedFolder``,
 ``OUT/train/<scene>/{blur,sharp}``); ``data="si"`` blurs the *sharp* frames of the same training
-split with random kernels of a :class:`repro.kernels.KernelBank` (through
+split with random kernels of a :class:`repro.synthetic.kernels.KernelBank` (through
 :func:`repro.synthetic.blur_padded_batch` on the training device: a crop enlarged by the kernel
 size, blurred without border effects, then Gaussian noise of std ``si_noise_std``), as the
 paper's DeblurNet^SI. Both validate on the WILD

@@ -118,8 +118,8 @@ def _crop(img: torch.Tensor, corner: np.ndarray, size: int) -> torch.Tensor:
 
 
 def si_kernel_bank(config: TrainConfig, seed: int):
-    """The :class:`repro.kernels.KernelBank` that DeblurNet^SI trains on under ``config``."""
-    from ..kernels import KernelBank
+    """The :class:`repro.synthetic.kernels.KernelBank` that DeblurNet^SI trains on under ``config``."""
+    from ..synthetic.kernels import KernelBank
 
     return KernelBank(config.si_kernels, seed=seed, generator=config.si_generator, size=config.si_kernel_size,
                       psz=config.si_psz or None)

@@ -21,7 +21,7 @@ def _synthetic_nonuniform(sharp: np.ndarray, true_fn) -> np.ndarray:
     evaluated on 16-px blocks, each block's blur blended smoothly (locally uniform blur)."""
     from scipy import ndimage as ndi
 
-    from ...kernels import blur_numpy
+    from ...synthetic.blur import blur_numpy
 
     H, W = sharp.shape[:2]
     block = 16

@@ -1,9 +1,9 @@
 """Synthetic blur: shift-invariant training pairs for DeblurNet^SI (camera shake, for Fig. 8:
-:mod:`repro.camera_shake`).
+:mod:`repro.synthetic.camera_shake`).
 
 - :class:`SyntheticBlurDataset`: sharp images (the WILD sharp frames, as the paper, plus any
   photo folder; the paper added Cityscapes) cropped at random, convolved with a kernel drawn from
-  a :class:`repro.kernels.KernelBank`, plus Gaussian noise (std 0.01, as Chakrabarti 2016) and
+  a :class:`repro.synthetic.kernels.KernelBank`, plus Gaussian noise (std 0.01, as Chakrabarti 2016) and
   clipped to [0, 1]. Every sample is a function of ``(seed, epoch, index)`` only.
 - :func:`blur_batch` and :func:`blur_padded_batch`: the same blur for a batch on any device, so
   that training on a GPU blurs on the GPU (build the dataset with ``blur=False``).
@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .images import IMAGE_SUFFIXES, list_images, read_image, to_float, to_rgb
-from .kernels import KernelBank, blur_numpy, blur_torch
+from ..images import IMAGE_SUFFIXES, list_images, read_image, to_float, to_rgb
+from .blur import blur_numpy, blur_torch
+from .kernels import KernelBank
 
 __all__ = [
     "wild_sharp_paths",
@@ -237,7 +238,7 @@ def blur_batch(
     - output: ``(B, 3, H, W)`` (``(B, 3, H - k + 1, W - k + 1)`` for ``mode="valid"``)
 
     ``generator`` (a ``torch.Generator`` on ``sharp.device``) makes the noise reproducible.
-    Border modes as :func:`repro.kernels.blur_torch`.
+    Border modes as :func:`repro.synthetic.blur.blur_torch`.
     """
     kernels = _kernels_tensor(kernels_or_indices, bank, sharp)
     blurry = blur_torch(sharp, kernels, mode=mode)

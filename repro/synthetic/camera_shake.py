@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .images import to_float, to_rgb
+from ..images import to_float, to_rgb
 
 __all__ = ["CameraTrajectory", "random_camera_trajectory", "camera_shake", "camera_shake_frames",
            "plot_camera_shake", "figure_camera_shake"]
@@ -60,7 +60,7 @@ class CameraTrajectory:
     def local_kernel(self, x: float, y: float, *, size: int = 41) -> np.ndarray:
         """The blur kernel around output pixel ``(x, y)`` of the *cropped* image ``(size, size)``.
 
-        In the convention of :mod:`repro.kernels` (a convolution; centre ``size // 2``): each
+        In the convention of :mod:`repro.synthetic.blur` (a convolution; centre ``size // 2``): each
         pose puts mass ``1/T`` at ``centre + (dy, dx)``, splatted bilinearly. Valid where the
         blur is locally shift-invariant (over the kernel's extent).
         """
@@ -301,7 +301,7 @@ def figure_camera_shake(
     **options,
 ) -> Path:
     """Write :func:`plot_camera_shake` as a PNG (atomically); returns the path."""
-    from .figures import save_figure
+    from ..figures import save_figure
 
     fig = plot_camera_shake(image, seed=seed, blur_px=blur_px, **options)
     return save_figure(fig, Path(path), formats=("png",), dpi=100)[0]

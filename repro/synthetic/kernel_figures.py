@@ -1,5 +1,5 @@
 """Figures of motion kernels: a page of the SI kernel bank, and SI kernel lengths beside WILD blur
-sizes (:func:`repro.kernels.bank_lengths`)."""
+sizes (:func:`repro.synthetic.kernels.bank_lengths`)."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def figure_kernel_bank(
     seed: int = 0,
 ) -> Path:
     """Write :func:`plot_kernel_bank` as a PNG (atomically); returns the path."""
-    from .figures import save_figure
+    from ..figures import save_figure
 
     fig = plot_kernel_bank(bank, indices=indices, n=n, seed=seed)
     return save_figure(fig, Path(path), formats=("png",), dpi=120)[0]
