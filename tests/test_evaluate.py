@@ -246,3 +246,18 @@ def test_a_failing_method_is_shown_as_failed_in_the_table_and_fig4(data, tmp_pat
     assert titles[-1].startswith("broken\nFAILED")
     texts = [t.get_text() for ax in drawn[0].axes for t in ax.texts]
     assert any("RuntimeError: no kernel found" in t for t in texts)
+
+
+def test_a_second_table_beside_table2_has_its_own_files_and_the_same_numbers(data, tmp_path):
+    out = tmp_path / "results"
+    kw = dict(n_random=2, seed=0, out=out, workers=0, shift_radius=0, save_outputs="none", progress=False,
+              provenance={"preset": "fixture"})
+    main = ev.evaluate([ev.Identity()], data, **kw)
+    other = ev.evaluate([ev.Identity()], data, table="table2_corpus", **kw)
+    assert sorted(p.name for p in out.iterdir()) == ["table2.csv", "table2.md", "table2_corpus.csv",
+                                                      "table2_corpus.md", "table2_corpus_per_image.csv",
+                                                      "table2_per_image.csv"]
+    assert [(r["subset"], r["n"], r["psnr_mean"], r["ssim_mean"]) for r in other["summary"]] == \
+        [(r["subset"], r["n"], r["psnr_mean"], r["ssim_mean"]) for r in main["summary"]]
+    with pytest.raises(ValueError, match="file stem"):
+        ev.evaluate([ev.Identity()], data, table="../elsewhere", **kw)

@@ -216,7 +216,7 @@ def _descriptions(methods: Sequence[Method], carried: list[dict], per_image_name
 def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split: str = "test", n_random: int = 15,
              seed: int = 0, out: str | os.PathLike, workers: int | None = None,
              limit: int | None = None, shift_radius: int = 10, save_outputs: str = "random", resume: bool = False,
-             provenance: dict | None = None, progress: bool = True) -> dict:
+             provenance: dict | None = None, progress: bool = True, table: str = "table2") -> dict:
     """Evaluate ``methods`` on the pairs of ``data/<split>`` and write the Table 2 files to ``out``.
 
     Parameters
@@ -237,6 +237,8 @@ def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split:
         on a CPU can be run separately into one table, with the same seed/n_random/limit).
     provenance : how the run was made (preset, device, seed, date, ...); default
         :func:`repro.provenance.provenance`.
+    table : the tables' file stem: ``<table>.csv``, ``<table>.md``, ``<table>_per_image.csv``
+        (e.g. "table2_corpus" for the corpus's test photos beside Table 2 itself).
 
     Returns ``{"summary": [...], "per_image": [...], "files": {...}, "random_names": [...],
     "data": str, "provenance": str}``.
@@ -260,7 +262,9 @@ def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split:
                   "n_random": n_random, "split": split, "limit": limit, "shift_radius": shift_radius}
     prov_line = "; ".join(f"{k}={v}" for k, v in provenance.items() if v is not None)
 
-    per_image_path = out / "table2_per_image.csv"
+    if not table or any(c in table for c in "/\\"):
+        raise ValueError(f"table must be a file stem (no folder), got {table!r}")
+    per_image_path = out / f"{table}_per_image.csv"
     # resume matches rows by the images' content too, so a rebuilt dataset with the same file
     # names never reuses stale numbers
     digests = {ii: pair_digest(pairs[ii]) for ii in eval_idx} if resume else {}
@@ -308,7 +312,7 @@ def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split:
                    n_eval=len(eval_idx), n_total=len(pairs), random_names=random_names,
                    descriptions=_descriptions(methods, carried, per_image_path.name), shift_radius=shift_radius,
                    failures=[r for r in per_image if r["error"]])
-    files = {"per_image": per_image_path, "csv": out / "table2.csv", "md": out / "table2.md"}
+    files = {"per_image": per_image_path, "csv": out / f"{table}.csv", "md": out / f"{table}.md"}
     atomic_write_text(files["csv"], csv_text(summary, SUMMARY_FIELDS))
     atomic_write_text(files["md"], md)
     return {"summary": summary, "per_image": per_image, "files": files, "random_names": random_names,
