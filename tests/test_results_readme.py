@@ -29,3 +29,13 @@ def test_results_top_level_is_short_and_every_entry_is_listed_in_its_readme():
     readme = (ROOT / "results" / "README.md").read_text()
     missing = sorted(n for n in names - {"README.md"} if f"`{n}`" not in readme)
     assert not missing, f"results/README.md does not name: {missing}"
+
+
+def test_every_experiment_folder_says_what_it_asked_and_found():
+    topics = [p for p in (ROOT / "experiments").iterdir() if p.is_dir()]
+    assert topics, "experiments/ holds no topic folder"
+    index = (ROOT / "experiments" / "README.md").read_text()
+    for topic in topics:
+        text = (topic / "README.md").read_text() if (topic / "README.md").is_file() else ""
+        assert "**Asked:**" in text and "**Found:**" in text, f"{topic.name}/README.md: what it asked and found"
+        assert f"`{topic.name}/`" in index, f"experiments/README.md does not list {topic.name}/"
