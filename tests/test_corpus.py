@@ -123,18 +123,23 @@ def test_the_cli_reports_a_missing_apt_as_one_error_line(tmp_path, monkeypatch, 
     assert len(err) == 1 and err[0].startswith("error: ") and "--photos DIR" in err[0]
 
 
-def test_photo_pool_of_a_corpus_folder_follows_its_manifest(tmp_path):
-    from repro.camera.photos import photo_pool
-
+def _fake_corpus(tmp_path: Path) -> Path:
     fields = [f.name for f in corpus.fields(corpus.CorpusFile)]
-    rows = [dict(name=n, package="p", version="1", file=f"p/{n}.png", sha256="", bytes=0, width=64, height=40,
+    rows = [dict(name=n, package="p", version="1", file=f"p/{n}.png", sha256="", bytes=0, width=160, height=120,
                  kind="photo", split=s, licence="x") for n, s in (("a", "train"), ("b", "val"), ("c", "test"))]
     for r in rows:
-        _png(tmp_path / r["file"], 64, 40)
+        _png(tmp_path / r["file"], 160, 120)
     with open(tmp_path / "manifest.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
+    return tmp_path
+
+
+def test_photo_pool_of_a_corpus_folder_follows_its_manifest(tmp_path):
+    from repro.camera.photos import photo_pool
+
+    _fake_corpus(tmp_path)
     assert [p.name for p in photo_pool("train", tmp_path)] == ["a"]
     assert [p.name for p in photo_pool("val", tmp_path)] == ["b"]
     assert [p.name for p in photo_pool("test", tmp_path)] == [p.name for p in photo_pool("residual", tmp_path)] == ["c"]
@@ -194,3 +199,12 @@ def test_the_diversity_report_names_every_arm_set_and_bin():
                                                                              "best gain": 1.5, "best at step": 2750}})
     assert "| corpus | val, bundled | 48 | 25.00 | +1.23 | -0.50 | +1.00 |  | +2.00 |" in text
     assert "| corpus | 3000 | 30 | +1.50 | 2750 |" in text and "made here" in text
+
+
+def test_corpus_sharpness_measures_every_photo_at_both_ends_of_the_scales(tmp_path):
+    from repro.sharpness import corpus_sharpness_table
+
+    rows = corpus_sharpness_table(_fake_corpus(tmp_path), size=(48, 64), progress=False)
+    assert [(r["photo"], r["split"], r["scale"]) for r in rows] == [
+        (n, s, scale) for n, s in (("a", "train"), ("b", "val"), ("c", "test")) for scale in ("cover", "top")]
+    assert all(np.isfinite(r["hf_energy_ratio"]) and r["hf_energy_ratio"] > 0 for r in rows)
