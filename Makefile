@@ -46,17 +46,17 @@ corpus-data: photos
 	$(BUILD) data/corpus --split val --pairs 48 $(CORPUS_BUILD)
 	$(BUILD) data/corpus --split test --pairs 60 $(CORPUS_BUILD)
 	$(BUILD) data/corpus --split train --pairs 600 $(CORPUS_BUILD)
-	$(BUILD) data/wild --split val --pairs 48 --no-progress
-	$(BUILD) data/wild --split test --pairs 120 --no-progress
-	$(BUILD) data/wild --split train --pairs 600 --no-progress
+	$(BUILD) data/bundled --split val --pairs 48 --no-progress
+	$(BUILD) data/bundled --split test --pairs 120 --no-progress
+	$(BUILD) data/bundled --split train --pairs 600 --no-progress
 
 # one arm: train (resuming runs/diversity/ARM when it has a last.pt), then the report of every arm
-ARM_TRAIN = $(PY) -m repro train --preset data-arm --val-root data/wild --val-root data/corpus \
+ARM_TRAIN = $(PY) -m repro train --preset data-arm --val-root data/bundled --val-root data/corpus \
 	--results results/photo_diversity --figures results/photo_diversity
 resume_if = $(if $(wildcard $(1)/last.pt),--resume)
 photo-diversity: corpus-data
-	$(ARM_TRAIN) --data-root data/wild --out runs/diversity/bundled --run bundled $(call resume_if,runs/diversity/bundled)
+	$(ARM_TRAIN) --data-root data/bundled --out runs/diversity/bundled --run bundled $(call resume_if,runs/diversity/bundled)
 	$(ARM_TRAIN) --data-root data/corpus --out runs/diversity/corpus --run corpus $(call resume_if,runs/diversity/corpus)
-	$(ARM_TRAIN) --data-root data/wild --extra-root data/corpus --out runs/diversity/both --run both \
+	$(ARM_TRAIN) --data-root data/bundled --extra-root data/corpus --out runs/diversity/both --run both \
 		$(call resume_if,runs/diversity/both)
 	$(PY) -m repro.evaluate.diversity --runs runs/diversity --data data --out results/photo_diversity.md

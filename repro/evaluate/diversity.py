@@ -30,9 +30,9 @@ log = logging.getLogger(__name__)
 
 # arm -> (training roots, in the order of --data-root then --extra-root), by dataset folder name
 ARMS: dict[str, tuple[str, ...]] = {
-    "bundled": ("wild",),
+    "bundled": ("bundled",),
     "corpus": ("corpus",),
-    "both": ("wild", "corpus"),
+    "both": ("bundled", "corpus"),
 }
 
 
@@ -47,13 +47,16 @@ class PairSet:
 
 
 def pair_sets(data: Path, *, train_limit: int = 96) -> list[PairSet]:
-    """The measured sets under ``data`` (``data/wild``: bundled photos, ``data/corpus``: the corpus):
+    """The measured sets under ``data`` (``data/bundled``: the bundled photos, ``data/corpus``: the
+    corpus; both built by ``make corpus-data``, apart from ``data/wild``, which ``make reproduce`` builds
+    to its own sizes):
     both validation splits, both test splits, and each root's training pairs (``train_limit``
     evenly spaced ones: the seen pairs)."""
-    return [PairSet("train pairs, bundled", data / "wild", "train", train_limit),
-            PairSet("train pairs, corpus", data / "corpus", "train", train_limit),
-            PairSet("val, bundled", data / "wild", "val"), PairSet("val, corpus", data / "corpus", "val"),
-            PairSet("test, bundled", data / "wild", "test"), PairSet("test, corpus", data / "corpus", "test")]
+    bundled, corpus = data / "bundled", data / "corpus"
+    return [PairSet("train pairs, bundled", bundled, "train", train_limit),
+            PairSet("train pairs, corpus", corpus, "train", train_limit),
+            PairSet("val, bundled", bundled, "val"), PairSet("val, corpus", corpus, "val"),
+            PairSet("test, bundled", bundled, "test"), PairSet("test, corpus", corpus, "test")]
 
 
 def _spaced(n: int, limit: int | None) -> list[int]:
@@ -131,7 +134,7 @@ def diversity_markdown(rows: list[dict], *, provenance: str, logs: dict[str, dic
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m repro.evaluate.diversity", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, default=Path("runs/diversity"), help="folder of the arms' runs")
-    parser.add_argument("--data", type=Path, default=Path("data"), help="folder holding wild/ and corpus/")
+    parser.add_argument("--data", type=Path, default=Path("data"), help="folder holding bundled/ and corpus/")
     parser.add_argument("--out", type=Path, default=Path("results/photo_diversity.md"))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (repro.precision)")
