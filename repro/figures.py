@@ -265,10 +265,11 @@ def crop_side(height: int, width: int, zoom: float) -> int:
 def qualitative_figure(scenes: Sequence[dict], columns: Sequence[str], *, zoom: float = 4.0,
                        cell_width: float = 3.0, title: str | None = None):
     """Fig. 1: each scene as a row of whole images and, below it, the same crop of each image
-    magnified about ``zoom`` times, with every image's PSNR against the last column.
+    magnified about ``zoom`` times, with every image's PSNR against the second column.
 
     ``scenes``: dicts with ``name`` and ``images``, a list of ``(H, W, 3)`` float images in [0, 1]
-    in the order of ``columns``; the first is the blurry input, the last the sharp reference.
+    in the order of ``columns``: the blurry input, the sharp reference, then the methods (the
+    column order of Fig. 4, :func:`repro.evaluate.figure4_figure`).
     The crop is where the input differs most from the reference (the most blurred region).
     Column titles give the mean PSNR over the scenes; each image its own below it.
     """
@@ -288,20 +289,22 @@ def qualitative_figure(scenes: Sequence[dict], columns: Sequence[str], *, zoom: 
         imgs = [np.clip(np.asarray(im, dtype=np.float32), 0, 1) for im in s["images"]]
         H, W = imgs[0].shape[:2]
         side = crop_side(H, W, zoom)
-        found = pick_crops(imgs[0], imgs[-1], side, 1)
+        found = pick_crops(imgs[0], imgs[1], side, 1)
         crops.append((found[0] if found else ((H - side) // 2, (W - side) // 2), side))
-        scores.append([psnr(imgs[-1], im, data_range=1.0) for im in imgs[:-1]])
+        scores.append([psnr(imgs[1], im, data_range=1.0) for k, im in enumerate(imgs) if k != 1])
         ratios += [H / W, 1.0]
     fig, axes = plt.subplots(len(ratios), n_cols, figsize=(cell_width * n_cols, cell_width * sum(ratios) + 0.8),
                              squeeze=False, gridspec_kw={"height_ratios": ratios})
-    means = np.mean(np.asarray(scores, dtype=np.float64), axis=0)
+    means = list(np.mean(np.asarray(scores, dtype=np.float64), axis=0))
+    means.insert(1, None)  # the reference's own column
     for i, (s, ((y0, x0), side), row_scores) in enumerate(zip(scenes, crops, scores)):
         W = np.asarray(s["images"][0]).shape[1]
+        row_scores = [*row_scores[:1], None, *row_scores[1:]]
         for j, im in enumerate(s["images"]):
             im = np.clip(np.asarray(im, dtype=np.float32), 0, 1)
-            head = columns[j] + ("" if j == n_cols - 1 else f"\nmean PSNR {means[j]:.2f} dB")
+            head = columns[j] + ("" if j == 1 else f"\nmean PSNR {means[j]:.2f} dB")
             _show(axes[2 * i, j], im, head if i == 0 else None)
-            axes[2 * i, j].set_xlabel("reference" if j == n_cols - 1 else f"{row_scores[j]:.2f} dB", fontsize=8)
+            axes[2 * i, j].set_xlabel("reference" if j == 1 else f"{row_scores[j]:.2f} dB", fontsize=8)
             axes[2 * i, j].add_patch(Rectangle((x0 - 0.5, y0 - 0.5), side, side, fill=False, lw=1.2, ec="#ff3030"))
             _show(axes[2 * i + 1, j], im[y0:y0 + side, x0:x0 + side])
             axes[2 * i + 1, j].images[0].set_interpolation("nearest")

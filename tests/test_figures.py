@@ -58,15 +58,15 @@ def test_fig1_shows_psnr_and_a_zoomed_crop_of_the_most_blurred_region():
     blurry = sharp.copy()
     blurry[30:40, 70:80] = 0.9  # the only place the "blur" changes the image
     half = sharp + (blurry - sharp) / 2
-    scenes = [{"name": "scene_a/000001", "images": [blurry, half, sharp]},
-              {"name": "scene_b/000002", "images": [blurry, blurry, sharp]}]
-    fig = qualitative_figure(scenes, ["blurry input", "restored", "sharp"], zoom=4)
+    scenes = [{"name": "scene_a/000001", "images": [blurry, sharp, half]},  # Fig. 4's order: blurry | sharp | methods
+              {"name": "scene_b/000002", "images": [blurry, sharp, blurry]}]
+    fig = qualitative_figure(scenes, ["blurry input", "sharp", "restored"], zoom=4)
     axes = np.array(fig.axes).reshape(4, 3)
     mse = (0.4 ** 2) * 100 / (H * W)  # 100 pixels off by 0.4 in every channel
     p_blurry, p_half = 10 * np.log10(1 / mse), 10 * np.log10(1 / (mse / 4))
-    assert axes[0, 0].get_xlabel() == f"{p_blurry:.2f} dB" and axes[0, 1].get_xlabel() == f"{p_half:.2f} dB"
-    assert axes[0, 2].get_xlabel() == "reference"
-    assert axes[0, 1].get_title() == f"restored\nmean PSNR {(p_half + p_blurry) / 2:.2f} dB"
+    assert axes[0, 0].get_xlabel() == f"{p_blurry:.2f} dB" and axes[0, 2].get_xlabel() == f"{p_half:.2f} dB"
+    assert axes[0, 1].get_xlabel() == "reference" and axes[0, 1].get_title() == "sharp"
+    assert axes[0, 2].get_title() == f"restored\nmean PSNR {(p_half + p_blurry) / 2:.2f} dB"
     crop = axes[1, 0].images[0].get_array()
     assert crop.shape[:2] == (24, 24)  # 96 / 4
     assert np.isclose(crop, 0.9).any()  # the crop holds the changed region
