@@ -33,7 +33,7 @@ from .provenance import portable_path, provenance
 from .reproduce import ReproSettings, settings
 
 __all__ = ["Parameter", "PARAMETERS", "NOTEBOOKS", "parameters_cell", "injected_names", "check_parameters",
-           "scratch_dirs", "Context", "context", "setup", "tidy_notebook"]
+           "scratch_dirs", "pick_images", "QUALITATIVE_PICKS", "STRONG_BLUR_PX", "Context", "context", "setup", "tidy_notebook"]
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,37 @@ def check_parameters(notebook: str, namespace: Mapping[str, object]) -> dict[str
         raise ValueError(f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
                          f"{notebook} takes: {', '.join(declared)}")
     return {name: namespace.get(name, PARAMETERS[name].default) for name in declared}
+
+
+QUALITATIVE_PICKS = ("random", "strong-blur")
+STRONG_BLUR_PX = (8.0, 16.0)  # the bin of repro.reports.BLUR_BINS where the networks gain most (table2_by_blur.md)
+
+
+def pick_images(names: Sequence[str], k: int, *, how: str, seed: int = 0,
+                blur: Mapping[str, float] | None = None) -> list[int]:
+    """Indices of up to ``k`` images of different scenes for a figure (``names``: ``"<scene>/<stem>"``).
+
+    ``how="random"``: :func:`repro.datasets.one_per_scene` with ``seed``. ``how="strong-blur"``: the
+    same seeded draw among the images blurred by :data:`STRONG_BLUR_PX` (8 to 16 px; ``blur``:
+    blur size in px by name, from the WILD manifest, :func:`repro.analysis.blur_sizes`), topped
+    up from the others when too few are; chosen by the input alone, never by how well a method
+    does. Without ``blur`` (data without a manifest) it is ``"random"``.
+    """
+    from .datasets import one_per_scene
+
+    if how not in QUALITATIVE_PICKS:
+        raise ValueError(f"unknown pick {how!r}; choose one of {', '.join(QUALITATIVE_PICKS)}")
+    if how == "random" or not blur:
+        return one_per_scene(list(names), k, seed=seed)
+    lo, hi = STRONG_BLUR_PX
+    strong = [i for i, name in enumerate(names) if lo <= blur[name] < hi]
+    picks = [strong[j] for j in one_per_scene([names[i] for i in strong], k, seed=seed)]
+    scenes = {names[i].split("/")[0] for i in picks}
+    for i in one_per_scene(list(names), len(names), seed=seed):
+        if len(picks) < k and names[i].split("/")[0] not in scenes:
+            picks.append(i)
+            scenes.add(names[i].split("/")[0])
+    return picks
 
 
 def scratch_dirs(preset: str) -> dict[str, Path]:

@@ -51,6 +51,9 @@ class ReproSettings:
     qualitative_images: int  # Figs. 1, 5-7
     averaging_speeds: tuple[float, ...] | None = None  # peak flows (px/frame) checked; None = default
     photos: str | None = None  # folder of photos for the virtual camera (None: the bundled photos)
+    # which test images Figs. 1 and 4 show: "random" (seeded, one per scene) or "strong-blur" (the
+    # same draw among images blurred by 8-16 px, where deblurring has most to undo: repro.notebook.pick_images)
+    qualitative_pick: str = "random"
     notes: str = ""
 
 
@@ -65,8 +68,10 @@ PRESETS: dict[str, ReproSettings] = {
     "demo": ReproSettings(
         name="demo", wild_train_pairs=0, wild_test_pairs=24, wild_val_pairs=0,
         averaging_seeds=1, averaging_speeds=(0.3, 0.6, 1.0, 2.8), train_preset="quick", train=False,
-        eval_n_random=15, eval_limit=24, eval_methods=("identity", "deblurnet-si", "deblurnet-wild"), residual_images=24,
-        qualitative_images=3, notes="shipped checkpoints, no training, no slow baselines: teaching sessions"),
+        eval_n_random=15, eval_limit=24, eval_methods=("identity", "deblurnet-si", "deblurnet-wild", "deblurnet-wild-x8"),
+        residual_images=24, qualitative_images=3, qualitative_pick="strong-blur",
+        notes="shipped checkpoints, no training, no slow baselines; the self-ensemble, and figures of strongly "
+              "blurred test images (8-16 px): teaching sessions"),
     "quick": ReproSettings(
         name="quick", wild_train_pairs=120, wild_test_pairs=120, wild_val_pairs=48,
         averaging_seeds=2, train_preset="quick", train=False, eval_n_random=15, eval_limit=20,

@@ -202,3 +202,52 @@ def test_running_a_notebook_prints_no_warning_or_error(tmp_path, capfd):
     err = capfd.readouterr().err
     for noise in ("Kernel is running over TCP", "WARNING", "ERROR", "Warning"):
         assert noise not in err, err
+
+
+def test_pick_images_strong_blur_draws_one_per_scene_among_8_to_16_px():
+    from repro.notebook import pick_images
+
+    names = ["a/1", "a/2", "b/1", "c/1", "c/2", "d/1"]
+    blur = {"a/1": 3.0, "a/2": 9.0, "b/1": 5.0, "c/1": 12.0, "c/2": 15.0, "d/1": 20.0}
+    two = pick_images(names, 2, how="strong-blur", seed=0, blur=blur)
+    assert sorted(names[i].split("/")[0] for i in two) == ["a", "c"]  # a/2 and one of c's: 8 <= blur < 16
+    assert all(8.0 <= blur[names[i]] < 16.0 for i in two)
+    four = pick_images(names, 4, how="strong-blur", seed=0, blur=blur)
+    assert four[:2] == two and len({names[i].split("/")[0] for i in four}) == 4  # topped up, one per scene
+    random = pick_images(names, 2, how="random", seed=0)
+    assert len(random) == 2 and len({names[i].split("/")[0] for i in random}) == 2
+    assert pick_images(names, 2, how="strong-blur", seed=0, blur=None) == random  # no manifest: random
+    with pytest.raises(ValueError, match="unknown pick 'best'; choose one of random, strong-blur"):
+        pick_images(names, 2, how="best")
+
+
+def test_every_presets_pick_is_known():
+    from repro.notebook import QUALITATIVE_PICKS
+    from repro.reproduce import PRESETS
+
+    assert {p.qualitative_pick for p in PRESETS.values()} <= set(QUALITATIVE_PICKS)
+    assert PRESETS["demo"].qualitative_pick == "strong-blur" and "deblurnet-wild-x8" in PRESETS["demo"].eval_methods
+
+
+def test_fig1_and_fig4_put_their_columns_in_the_same_order():
+    # blurry | sharp | methods, in both comparison figures
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from repro.evaluate.fig4 import figure4_figure
+    from repro.figures import qualitative_figure
+    from repro.methods import label
+
+    sharp = np.full((32, 48, 3), 0.5, np.float32)
+    blurry = sharp.copy()
+    blurry[10:20, 10:20] = 0.8
+    fig4 = figure4_figure(blurry, sharp, {"deblurnet-wild": sharp}, n_crops=1)
+    heads4 = [ax.get_title().split("\n")[0] for ax in fig4.axes[:3]]
+    fig1 = qualitative_figure([{"name": "s/1", "images": [blurry, sharp, sharp]}],
+                              [label("identity"), "sharp (ground truth)", label("deblurnet-wild")])
+    heads1 = [ax.get_title().split("\n")[0] for ax in fig1.axes[:3]]
+    assert heads4 == heads1 == [label("identity"), "sharp (ground truth)", label("deblurnet-wild")]
+    plt.close("all")

@@ -23,12 +23,13 @@ EXPECTED = {
     "03_training.ipynb": ["results/training.md", "results/training_runs.md", "figures/training_curves.png",
                           "figures/si_kernel_lengths.png", "runs/wild/best.pt", "runs/si/best.pt"],
     "04_table2.ipynb": ["results/table2.md", "results/table2.csv", "results/table2_per_image.csv", "figures/fig4.png"],
-    "05_qualitative.ipynb": ["figures/fig1_qualitative.png", "figures/fig5_7_real.png"],
+    "05_qualitative.ipynb": ["figures/fig1_qualitative.png", "figures/fig5_7_real.png", "results/05_qualitative.json"],
     "06_shift_search.ipynb": ["results/shift_search.md", "figures/fig8_shift_search.png"],
     "07_residuals.ipynb": ["results/residual_correlation.md", "figures/fig9_residual_vs_blur.png",
                            "figures/fig10_extremes.png"],
     "08_ablations.ipynb": ["results/ablations.md", "results/ablations.csv", "figures/ablations.png",
-                           "figures/ablations_no_flow_rule.png", "runs/ablations/paper/ablation.json"],
+                           "figures/ablations_no_flow_rule.png", "runs/ablations/paper/ablation.json",
+                           "results/08_ablations.json"],
 }
 
 
@@ -147,6 +148,17 @@ def test_notebooks_record_numbers_that_agree_with_known_answers(smoke_run):
     for row in shift:  # the search includes the zero shift: it can only raise the PSNR
         assert row["shift-search PSNR (dB)"] >= row["PSNR (dB)"] - 1e-6
 
+    qualitative = _numbers(roots, "05_qualitative")  # Fig. 1's scenes: each method's PSNR against the sharp frame
+    assert qualitative["pick"] == s.qualitative_pick and len(qualitative["scenes"]) == s.qualitative_images
+    for scores in qualitative["scenes"].values():
+        assert set(scores) == {"blur_px", "identity", "deblurnet-si", "deblurnet-wild", "deblurnet-wild-x8"}
+        assert all(10.0 < scores[m] < 60.0 for m in scores if m != "blur_px")
+    assert qualitative["real_photos"] == ["clock_motion.png (scikit-image)"]
+
+    ablations = _numbers(roots, "08_ablations")  # the smoke preset trains the tiny study
+    assert ablations["study_size"] == "smoke" and ablations["trained_here"] is True
+    assert "paper" in ablations["variants"] and ablations["variants"]["paper"]["verdict"] == "reference"
+
     residuals = _numbers(roots, "07_residuals")
     assert residuals["images"] == residuals["n"] == s.residual_images
     import math
@@ -221,3 +233,18 @@ def test_the_demo_preset_leaves_the_committed_results_alone(tmp_path):
     assert _git_status(repo, "results", "figures") == before  # nothing committed was touched
     assert (where["results"] / "table2.md").is_file() and (where["figures"] / "fig4.png").is_file()
     assert "**preset**: demo" in (where["results"] / "RUN.md").read_text()
+    # what the README tells a teacher to expect: the reference run's numbers (results/demo_reference/)
+    import json
+
+    for notebook in ("04_table2", "05_qualitative"):
+        got = json.loads((where["results"] / f"{notebook}.json").read_text())["numbers"]
+        expected = json.loads((repo / "results" / "demo_reference" / f"{notebook}.json").read_text())["numbers"]
+        if notebook == "04_table2":
+            assert set(got) == set(expected)
+            for key, row in expected.items():
+                assert got[key]["n"] == row["n"] and got[key]["psnr"] == pytest.approx(row["psnr"], abs=0.1), key
+        else:
+            assert list(got["scenes"]) == list(expected["scenes"])  # the same test images shown in Fig. 1
+            for name, scores in expected["scenes"].items():
+                for method, value in scores.items():
+                    assert got["scenes"][name][method] == pytest.approx(value, abs=0.1), (name, method)
