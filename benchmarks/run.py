@@ -13,15 +13,20 @@ and then rebuilds ``benchmarks.md`` there from whichever halves exist. Each half
 device, versions and date. What is measured:
 
 * DeblurNet inference (eval mode, batch 1) at 432x240 and 1280x720 for widths 0.25/0.5/1.0:
-  fp32 on the CPU (plus BN-folded, channels_last and bf16 variants of the goal row); fp32, tf32 and
-  bf16 with channels_last (eager and ``torch.compile``) on a GPU.
+  fp32 on the CPU (plus BN-folded, channels_last and bf16 variants of the goal row, and bf16 as
+  ``repro.deblur(precision="bf16")`` runs it: float32 weights under bf16 autocast, channels_last, at
+  widths 0.25 and 0.5); fp32, tf32 and bf16 with channels_last (eager and ``torch.compile``) on a GPU.
+  The CPU half names the CPU, whether it computes bf16 natively and what ``precision="auto"``
+  resolves to there (``repro.precision``; issue 27).
   Beside each row: FLOPs (``repro.model.count_flops``), the floor = FLOPs / measured peak (a large
   matmul in the same dtype on the same device), and measured / floor.
 * The DeepDeblur peer (``repro.peers``) on the same inputs.
 * Tiled inference of a 12 MP (4000x3000) photo: time and peak memory (CPU: peak RSS of a fresh
   process; GPU: ``torch.cuda.max_memory_allocated``).
 * Training: images/s and peak memory per preset of ``repro.train.PRESETS`` (one optimiser step
-  on random crops of the preset's size; data loading excluded).
+  on random crops of the preset's size; data loading excluded); on the CPU in float32 for every
+  preset and in bf16 (autocast, channels_last) for the CPU presets, each beside its floor at the
+  matmul peak of its own dtype (3x the forward FLOPs per step).
 * Dataset building (``repro.wild``): accepted pairs/min on the virtual camera; flow pairs/s per
   backend (``repro.flow``) on 427x240 frames.
 * Shift-search PSNR: ``benchmarks/shift_search.py``'s ``run()`` when present.
@@ -189,9 +194,11 @@ class Budget:
 
 def bench_inference(arch: str, width: float, size: str, device: torch.device, *, mode: str, peak: float,
                     channels_last: bool = False, compile_: bool = False, fold_bn: bool = False, warmup: int = 1,
-                    reps: int = 3, min_time: float = 0.0) -> dict:
+                    reps: int = 3, min_time: float = 0.0, autocast_: bool = False) -> dict:
     """One inference row: ms/image, MP/s, FLOPs, floor, ratio. ``fold_bn``: batch norm folded
-    into the convolutions (``repro.inference.fold_batchnorm``, what ``repro.deblur`` runs)."""
+    into the convolutions (``repro.inference.fold_batchnorm``, what ``repro.deblur`` runs).
+    ``autocast_`` (with ``mode="bf16"``): float32 weights and input under bf16 autocast, as
+    ``repro.deblur(precision="bf16")`` runs, instead of a model cast to bf16."""
     from repro.inference import fold_batchnorm
 
     h, w = SIZES[size]
@@ -199,7 +206,9 @@ def bench_inference(arch: str, width: float, size: str, device: torch.device, *,
     if fold_bn:
         model = fold_batchnorm(model)
     model = model.to(device)
-    dtype = torch.bfloat16 if mode == "bf16" else torch.float32
+    if autocast_ and mode != "bf16":
+        raise ValueError(f"autocast_ needs mode='bf16', got {mode!r}")
+    dtype = torch.bfloat16 if mode == "bf16" and not autocast_ else torch.float32
     model = model.to(dtype)
     x = torch.rand(1, 3, h, w, device=device, dtype=dtype)
     if channels_last:
@@ -211,7 +220,7 @@ def bench_inference(arch: str, width: float, size: str, device: torch.device, *,
     fp32 = "tf32" if mode == "tf32" else "ieee"
 
     def fn() -> torch.Tensor:
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast_):
             return model(x).restored
 
     with fp32_mode(fp32):
@@ -226,7 +235,7 @@ def bench_inference(arch: str, width: float, size: str, device: torch.device, *,
     floor = flops / peak
     return {
         "model": arch, "width": width if arch == "DeblurNet" else "-", "size": size, "device": device.type,
-        "dtype": mode, "channels_last": channels_last, "compile": compile_, "bn_folded": fold_bn,
+        "dtype": mode, "autocast": autocast_, "channels_last": channels_last, "compile": compile_, "bn_folded": fold_bn,
         "ms": 1e3 * sec, "mp_s": h * w / 1e6 / sec, "gflop": flops / 1e9, "floor_ms": 1e3 * floor,
         "ratio": sec / floor, "achieved_tflop_s": flops / sec / 1e12, "runs": len(times),
         "compile_s": t_compile,
@@ -317,7 +326,9 @@ def child_tiled(task: dict) -> dict:
 
 
 def child_train(task: dict) -> dict:
-    """(in a child process on the CPU, or in-process on a GPU) optimiser steps of a preset."""
+    """(in a child process on the CPU, or in-process on a GPU) optimiser steps of a preset, in
+    ``task["precision"]`` (default: the preset's, resolved on the device) as ``repro.train`` runs it."""
+    from repro.precision import autocast, resolve_precision
     from repro.train import PRESETS
 
     cfg = PRESETS[task["preset"]]
@@ -325,8 +336,8 @@ def child_train(task: dict) -> dict:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = DeblurNet(cfg.model_config()).to(device).train()
-    use_amp = device.type == "cuda" and cfg.amp_bf16
-    cl = device.type == "cuda" and cfg.channels_last
+    precision = resolve_precision(task.get("precision", cfg.precision), device)
+    cl = cfg.channels_last and (device.type == "cuda" or precision == "bf16")
     if cl:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
@@ -340,7 +351,7 @@ def child_train(task: dict) -> dict:
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+        with autocast(precision, device):
             out = model(blurry)
         loss = multiscale_loss([o.float() for o in out.outputs], sharp, reduction=cfg.loss_reduction)
         loss.backward()
@@ -351,12 +362,22 @@ def child_train(task: dict) -> dict:
         torch.cuda.reset_peak_memory_stats(device)
     times = time_call(step, device, warmup=task["warmup"], reps=task["reps"])
     sec = statistics.median(times)
-    res = {"preset": task["preset"], "width": cfg.width, "batch": B, "crop": c, "amp_bf16": use_amp,
+    res = {"preset": task["preset"], "width": cfg.width, "batch": B, "crop": c, "precision": precision,
            "channels_last": cl, "step_s": sec, "images_s": B / sec, "baseline_rss_mb": base,
            "peak_rss_mb": _rss_mb("VmHWM"), "steps_timed": len(times)}
     if device.type == "cuda":
         res["gpu_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2 ** 20
     return res
+
+
+def with_floor(row: dict, peak: dict[str, float]) -> dict:
+    """A training row with its FLOPs per step, its floor (those FLOPs at the measured matmul peak
+    of the row's own precision) and ratio = measured / floor."""
+    if "step_s" not in row:
+        return row
+    flops = train_step_flops(row["preset"])
+    floor = flops / peak["bf16" if row.get("precision") == "bf16" else "fp32"]
+    return {**row, "gflop": flops / 1e9, "floor_s": floor, "ratio": row["step_s"] / floor}
 
 
 def train_step_flops(preset: str) -> float:
@@ -442,21 +463,26 @@ def cpu_half(args: argparse.Namespace) -> dict:
     device = torch.device("cpu")
     budget = Budget(args.budget_s)
     res: dict = {"header": header(device), "inference": [], "skipped": [], "notes": []}
-    _log(f"CPU half: {torch.get_num_threads()} threads, budget {args.budget_s:.0f} s")
+    from repro.precision import bf16_speedup, describe_cpu, resolve_precision
+
+    res["precision"] = {"cpu": describe_cpu(), "auto": resolve_precision("auto", device),
+                        "conv_bf16_speedup": bf16_speedup("cpu")}
+    _log(f"CPU half: {torch.get_num_threads()} threads, budget {args.budget_s:.0f} s; {res['precision']}")
     peak = matmul_peak(device, torch.float32, 2048, reps=10)
     res["peak"] = {"fp32": peak, "bf16": matmul_peak(device, torch.bfloat16, 2048, reps=10)}
     _log(f"  matmul peak fp32 {peak / 1e9:.1f}, bf16 {res['peak']['bf16'] / 1e9:.1f} GFLOP/s")
     state = {"rate": 0.3 * peak}  # conv throughput guess, updated from each measured row
 
     def inference_row(arch: str, width: float, size: str, force: bool = False, fold_bn: bool = False,
-                      mode: str = "fp32", channels_last: bool = False) -> None:
+                      mode: str = "fp32", channels_last: bool = False, autocast_: bool = False) -> None:
         h, w = SIZES[size]
         flops = model_flops(arch, width, h, w)
         cheap = flops / state["rate"] < 3
         warmup, reps = (1, 5) if cheap else (0, 1)
         est = flops * (warmup + reps) / state["rate"]
         label = (f"{arch} w{width} {size}" if arch == "DeblurNet" else f"{arch} {size}") + f" {mode}" + \
-            (" channels_last" if channels_last else "") + (" BN-folded" if fold_bn else "")
+            (" autocast" if autocast_ else "") + (" channels_last" if channels_last else "") + \
+            (" BN-folded" if fold_bn else "")
         if not force and not budget.fits(est):
             res["skipped"].append(f"{label}: estimated {est:.0f} s at {state['rate'] / 1e9:.0f} GFLOP/s "
                                   f"(budget left {budget.left():.0f} s)")
@@ -464,7 +490,7 @@ def cpu_half(args: argparse.Namespace) -> dict:
             return
         row = bench_inference(arch, width, size, device, mode=mode, peak=res["peak"][mode], warmup=warmup,
                               reps=reps, min_time=1.0 if cheap else 0.0, fold_bn=fold_bn,
-                              channels_last=channels_last)
+                              channels_last=channels_last, autocast_=autocast_)
         if mode == "fp32" and not channels_last:
             state["rate"] = row["achieved_tflop_s"] * 1e12
         res["inference"].append(row)
@@ -479,6 +505,13 @@ def cpu_half(args: argparse.Namespace) -> dict:
     res["goal"] = {"seconds": goal["ms"] / 1e3, "target": CPU_GOAL_S, "met": goal["ms"] / 1e3 < CPU_GOAL_S,
                    "floor_s": goal["floor_ms"] / 1e3, "bn_folded": goal["bn_folded"], "dtype": goal["dtype"],
                    "channels_last": goal["channels_last"]}
+    # 1b. bf16 as repro.deblur(precision="bf16") runs it (issue 27), at the goal's width and at the
+    # shipped DeblurNet^WILD's width 0.5 beside its float32 row; floor at the bf16 matmul peak
+    inference_row("DeblurNet", 0.25, "432x240", force=True, fold_bn=True, channels_last=True, mode="bf16",
+                  autocast_=True)
+    inference_row("DeblurNet", 0.5, "432x240", force=True, fold_bn=True)
+    inference_row("DeblurNet", 0.5, "432x240", force=True, fold_bn=True, channels_last=True, mode="bf16",
+                  autocast_=True)
     if not res["goal"]["met"] or args.profile:
         prof_path = Path(args.out) / "benchmarks_cpu_profile.txt"
         res["profile"] = {"top_ops": profile_forward(0.25, "432x240", prof_path), "file": prof_path.name,
@@ -510,17 +543,23 @@ def cpu_half(args: argparse.Namespace) -> dict:
     except ImportError as exc:
         presets = []
         res["train_note"] = f"pending: repro.train.PRESETS not importable ({exc})"
-    for name in presets:
-        est = 3 * train_step_flops(name) / state["rate"] + 5
+    # every preset in float32, then the CPU presets in bf16 (autocast, channels_last; issue 27),
+    # whose estimate scales by the measured bf16 speed of a convolution (emulated bf16 is slower)
+    plan = [(name, "fp32") for name in presets] + [(n, "bf16") for n in ("quick", "cpu") if n in presets]
+    for name, precision in plan:
+        slowdown = 1.0 if precision == "fp32" else max(1.0, 1.0 / res["precision"]["conv_bf16_speedup"])
+        est = 3 * train_step_flops(name) * slowdown / state["rate"] + 5
         if est > min(args.row_budget_s, budget.left() - 60):
-            res["train"].append({"preset": name, "skipped": f"estimated {est:.0f} s for 3 steps on this CPU"})
+            res["train"].append({"preset": name, "precision": precision,
+                                 "skipped": f"estimated {est:.0f} s for 3 steps on this CPU"})
             continue
         try:
-            res["train"].append(run_child({"task": "train", "preset": name, "device": "cpu", "warmup": 1,
-                                           "reps": 2}, timeout=max(60, 4 * est)))
-            _log(f"  train {name}: {res['train'][-1]['images_s']:.1f} img/s [{budget.elapsed():.0f} s]")
+            row = run_child({"task": "train", "preset": name, "device": "cpu", "warmup": 1, "reps": 2,
+                             "precision": precision}, timeout=max(60, 4 * est))
+            res["train"].append(with_floor(row, res["peak"]))
+            _log(f"  train {name} {precision}: {row['images_s']:.1f} img/s [{budget.elapsed():.0f} s]")
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
-            res["train"].append({"preset": name, "skipped": f"failed: {exc}"[:300]})
+            res["train"].append({"preset": name, "precision": precision, "skipped": f"failed: {exc}"[:300]})
 
     # 4. optical flow, dataset building, shift search
     try:
@@ -641,8 +680,8 @@ def gpu_half(args: argparse.Namespace) -> dict:
     try:
         from repro.train import PRESETS
         for name in (["smoke"] if args.dry_run else PRESETS):
-            res["train"].append(child_train({"preset": name, "device": device.type, "warmup": 3,
-                                             "reps": 5 if quick else 20}))
+            res["train"].append(with_floor(child_train({"preset": name, "device": device.type, "warmup": 3,
+                                                        "reps": 5 if quick else 20}), res["peak"]))
             _empty_cache(device)
     except ImportError as exc:
         res["train_note"] = f"pending: repro.train.PRESETS not importable ({exc})"
@@ -700,10 +739,18 @@ def render(res: dict, kind: str) -> str:
     peaks = ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" if v < 1e12 else f"{k} {v / 1e12:.1f} TFLOP/s"
                       for k, v in res["peak"].items())
     out += ["", f"Measured peak (matmul {'2048' if kind == 'cpu' else '8192'}^2, best of 10 runs): {peaks}.", ""]
+    if res.get("precision"):
+        p = res["precision"]
+        native = "native bf16 flags: none" not in p["cpu"]
+        out += [f"**Precision** (issue 27, `repro.precision`): {p['cpu']}. `precision=\"auto\"` resolves to "
+                f"**{p['auto']}** on this CPU; under bf16 autocast a 3x3 convolution (64 channels, 96x128) runs at "
+                f"{p['conv_bf16_speedup']:.2f}x its float32 speed"
+                + ("." if native else " (no AMX or AVX512-BF16: oneDNN emulates bf16, so the bf16 rows below "
+                   "show its cost here, not the speed-up of a CPU that computes bf16 natively)."), ""]
     out += ["### Inference, batch 1 (eval mode)", "",
             "floor = FLOPs / measured matmul peak in the same dtype; ratio = measured / floor.", ""]
     out.append(_table(res["inference"], [
-        ("model", "model"), ("width", "width"), ("size", "size"), ("dtype", "dtype"),
+        ("model", "model"), ("width", "width"), ("size", "size"), ("dtype", "dtype"), ("autocast", "autocast"),
         ("channels_last", "channels_last"), ("compile", "compile"), ("BN folded", "bn_folded"),
         ("ms/image", "ms"), ("MP/s", "mp_s"),
         ("GFLOP", "gflop"), ("floor ms", "floor_ms"), ("ratio", "ratio"), ("TFLOP/s", "achieved_tflop_s"),
@@ -737,7 +784,8 @@ def render(res: dict, kind: str) -> str:
     out += ["", "### Training, one optimiser step on random crops of the preset's size (data loading excluded)", ""]
     if res.get("train"):
         cols = [("preset", "preset"), ("width", "width"), ("batch", "batch"), ("crop", "crop"),
-                ("bf16 autocast", "amp_bf16"), ("s/step", "step_s"), ("images/s", "images_s"),
+                ("precision", "precision"), ("s/step", "step_s"), ("images/s", "images_s"),
+                ("GFLOP/step", "gflop"), ("floor s", "floor_s"), ("ratio", "ratio"),
                 ("peak RSS MB", "peak_rss_mb"), ("skipped", "skipped")]
         if kind == "gpu":
             cols[-2] = ("GPU peak MB", "gpu_peak_mb")
