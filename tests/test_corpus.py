@@ -202,7 +202,7 @@ def test_the_diversity_report_names_every_arm_set_and_bin():
 
 
 def test_corpus_sharpness_measures_every_photo_at_both_ends_of_the_scales(tmp_path):
-    from repro.sharpness import corpus_sharpness_table
+    from repro.camera.sharpness import corpus_sharpness_table
 
     rows = corpus_sharpness_table(_fake_corpus(tmp_path), size=(48, 64), progress=False)
     assert [(r["photo"], r["split"], r["scale"]) for r in rows] == [

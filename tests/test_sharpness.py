@@ -1,10 +1,10 @@
-"""Sharpness of the virtual camera's frames against area-averaged photos (repro.sharpness)."""
+"""Sharpness of the virtual camera's frames against area-averaged photos (repro.camera.sharpness)."""
 
 import numpy as np
 import pytest
 from scipy import ndimage
 
-from repro.sharpness import hf_energy, photo_sharpness, reference_region
+from repro.camera.sharpness import hf_energy, photo_sharpness, reference_region
 
 
 def test_hf_energy_known_answers():
@@ -41,7 +41,7 @@ def test_rendered_frames_keep_most_of_the_photo_detail(name, split):
 
 def test_the_table_names_each_photo_by_its_split():
     from repro.camera import SPLIT_PHOTOS
-    from repro.sharpness import sharpness_table
+    from repro.camera.sharpness import sharpness_table
 
     rows = {r["photo"]: r for r in sharpness_table(progress=False, size=(60, 80))}
     assert {r["split"] for r in rows.values()} == {"train", "val", "test"}

@@ -25,7 +25,7 @@ Sharp frames as sharp as a camera's
     magnification below 1 (0.6-0.75 output pixels per photo pixel by default, more only where a
     photo is too small to cover the frame), area-averaged to one texel per rendered pixel and
     sampled bicubically: a motionless frame keeps most of the high-frequency energy of the same
-    photo region area-averaged from native resolution (``repro.sharpness`` measures it).
+    photo region area-averaged from native resolution (:mod:`repro.camera.sharpness` measures it).
 
 Speeds and the 1 px rule
     The scene is defined in resolution-free coordinates, so the same seed renders the same clip at

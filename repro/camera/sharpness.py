@@ -76,7 +76,8 @@ def photo_sharpness(name: str, split: str, *, size: tuple[int, int] | None = Non
     with ``keep_images`` also ``frame``, ``reference`` (``(H, W, 3)`` float32) and ``native``
     (the region at the photo's own resolution) for figures.
     """
-    from .camera import DEFAULT_SIZE, load_photo, photo_path, photo_pool, render_clip
+    from .photos import load_photo, photo_path, photo_pool
+    from .render import DEFAULT_SIZE, render_clip
 
     size = tuple(size or DEFAULT_SIZE)
     clip = render_clip(seed, n_frames=1, size=size, split=split, kind="pan", pan=(0.0, 0.0), objects=0,
@@ -99,7 +100,7 @@ def sharpness_table(*, size: tuple[int, int] | None = None, seed: int = 0, keep_
     (sprites, which have their own alpha, are left out), in catalogue order."""
     from tqdm.auto import tqdm
 
-    from .camera import PHOTOS, SPLIT_PHOTOS
+    from .photos import PHOTOS, SPLIT_PHOTOS
 
     split_of = {n: s for s in ("train", "val", "test") for n in SPLIT_PHOTOS[s]}  # "residual" reuses test's
     names = [n for n, (_, _, role) in PHOTOS.items() if role != "sprite"]
@@ -114,8 +115,8 @@ def corpus_sharpness_table(photos: str | Path, *, size: tuple[int, int] | None =
     :data:`repro.camera.textures.MAGNIFICATION_RANGE` (``top``); rows add ``kind`` and ``scale``."""
     from tqdm.auto import tqdm
 
-    from .camera.corpus import read_corpus
-    from .camera.textures import MAGNIFICATION_RANGE
+    from .corpus import read_corpus
+    from .textures import MAGNIFICATION_RANGE
 
     rows = []
     for r in tqdm(read_corpus(photos), desc="corpus sharpness", disable=not progress):
@@ -174,13 +175,13 @@ def sharpness_figure(rows: Sequence[dict], *, n_show: int = 3, crop: int = 48,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m repro.sharpness --photos DIR --out PATH``: the corpus's table (``PATH.csv``, ``.md``)."""
+    """``python -m repro.camera.sharpness --photos DIR --out PATH``: the corpus's table (``PATH.csv``, ``.md``)."""
     import argparse
 
-    from .provenance import provenance
-    from .reports import write_table
+    from ..provenance import provenance
+    from ..reports import write_table
 
-    parser = argparse.ArgumentParser(prog="python -m repro.sharpness", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m repro.camera.sharpness", description=main.__doc__)
     parser.add_argument("--photos", type=Path, required=True, help="a fetched corpus (python -m repro photos fetch)")
     parser.add_argument("--out", type=Path, required=True, help="output path without suffix")
     parser.add_argument("--seed", type=int, default=0)
