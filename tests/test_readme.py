@@ -1,0 +1,93 @@
+"""The README a newcomer reads first (issue 30): short, the quick start on top, its numbers and
+paths those of the committed files."""
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from repro.paths import repo_root
+
+ROOT = repo_root()
+README = (ROOT / "README.md").read_text()
+DOCS = ["README.md", "docs/results.md", "docs/training.md", "docs/paper.md", "docs/virtual_camera.md"]
+
+
+def test_the_readme_is_at_most_250_lines_and_starts_with_the_quick_start():
+    lines = README.splitlines()
+    assert len(lines) <= 250
+    top = "\n".join(lines[:20])
+    assert "## Start here" in top
+    for command in ("make setup", "make test", "make demo", "python -m repro deblur", "make reproduce"):
+        assert command in top, command
+    assert "Table 2" in top  # what make reproduce regenerates
+
+
+def _table(text: str, header_has: str) -> dict[str, dict[str, str]]:
+    """The first Markdown table of ``text`` whose header row contains ``header_has``: first cell -> row."""
+    rows, header = {}, None
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if header is None:
+            if line.startswith("|") and header_has in line:
+                header = cells
+        elif line.startswith("|---"):
+            continue
+        elif line.startswith("|"):
+            rows[cells[0]] = dict(zip(header, cells))
+        else:
+            break
+    return rows
+
+
+def test_the_readmes_table_2_is_the_committed_one():
+    readme = _table(README, "s/image")
+    committed = _table((ROOT / "results" / "table2.md").read_text(), "s/image")
+    assert set(readme) == set(committed) and len(readme) >= 6
+    columns = {"paper PSNR": "paper PSNR (reported)", "PSNR, 15 random": "PSNR, 15 random",
+               "SSIM, 15 random": "SSIM, 15 random", "s/image": "s/image"}
+    for method, row in readme.items():
+        for ours, theirs in columns.items():
+            assert row[ours] == committed[method][theirs], (method, ours)
+        for what in ("PSNR", "SSIM"):  # the second subset's columns are named by its size
+            theirs = next(k for k in committed[method] if k.startswith(f"{what}, 20 of"))
+            assert row[f"{what}, 20 of 120"] == committed[method][theirs], (method, what)
+
+
+def _mentioned_paths(text: str) -> set[str]:
+    """Repository paths named in ``text`` outside code blocks (those hold example commands whose
+    outputs need not exist), without patterns (``*``, ``<preset>``)."""
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    found = re.findall(r"(?<![\w/.-])((?:results|figures|docs|experiments|benchmarks|repro|notebooks)/[^\s`'\"),;]*)",
+                       prose)
+    return {p.rstrip(".:") for p in found if "<" not in p and "*" not in p and "{" not in p}
+
+
+def _ignored(paths: list[str]) -> set[str]:
+    proc = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=ROOT, capture_output=True, text=True)
+    return set(proc.stdout.split())
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_every_path_the_docs_name_exists(doc):
+    paths = sorted(_mentioned_paths((ROOT / doc).read_text()))
+    assert paths, doc
+    ignored = _ignored(paths)  # outputs of the non-default presets (results/demo/ ...) are made, not committed
+    missing = [p for p in paths if p not in ignored and not (ROOT / p).exists()]
+    assert not missing, f"{doc} names files that do not exist (moved?): {missing}"
+
+
+def test_the_photo_splits_listed_are_the_cameras():
+    from repro.camera.photos import TEST_PHOTOS, TRAIN_PHOTOS, VAL_PHOTOS
+
+    table = _table(README, "photos (scikit-image unless noted)")
+    words = {split: set(re.findall(r"[A-Za-z_]+", row["photos (scikit-image unless noted)"]))
+             - {"and", "matplotlib", "scikit", "learn"} for split, row in table.items()}
+    assert words == {"training": set(TRAIN_PHOTOS), "validation (chose the checkpoints)": set(VAL_PHOTOS),
+                     "test (held out)": set(TEST_PHOTOS)}
+
+
+def test_the_lab_extra_is_installed_with_the_venvs_pip():
+    assert '.venv/bin/pip install -e ".[lab]"' in README
+    assert "\npip install" not in README and " pip install -e ." not in README.replace(".venv/bin/pip", "")
