@@ -208,3 +208,32 @@ def test_corpus_sharpness_measures_every_photo_at_both_ends_of_the_scales(tmp_pa
     assert [(r["photo"], r["split"], r["scale"]) for r in rows] == [
         (n, s, scale) for n, s in (("a", "train"), ("b", "val"), ("c", "test")) for scale in ("cover", "top")]
     assert all(np.isfinite(r["hf_energy_ratio"]) and r["hf_energy_ratio"] > 0 for r in rows)
+
+
+class _Flipped:
+    """A method that mirrors its input (module level: picklable)."""
+
+    name = "flipped"
+
+    def deblur(self, image):
+        return image[:, ::-1].copy()
+
+
+def test_table2_on_the_corpus_is_skipped_with_its_reason_or_written_beside_table2(tmp_path):
+    from repro.evaluate import Identity
+    from repro.evaluate.study_tables import corpus_table2
+    from repro.notebook import context
+    from repro.wild import build_wild
+
+    ctx = context(preset="smoke", results_dir=str(tmp_path / "results"), figures_dir=str(tmp_path / "figures"),
+                  runs_dir=str(tmp_path / "runs"))
+    message = corpus_table2([Identity()], ctx, n_random=1, limit=2, corpus_root=tmp_path / "nowhere")
+    assert message.startswith("Table 2 on the corpus: skipped") and "make corpus-data" in message
+    assert not list((tmp_path / "results").iterdir())
+
+    build_wild("virtual", tmp_path / "corpus", split="test", pairs=2, workers=0, flow_backend="true", progress=False)
+    text = corpus_table2([Identity(), _Flipped()], ctx, n_random=1, limit=2, corpus_root=tmp_path / "corpus")
+    written = sorted(p.name for p in (tmp_path / "results").iterdir())
+    assert written == ["table2_corpus.csv", "table2_corpus.md", "table2_corpus_by_blur.csv",
+                       "table2_corpus_by_blur.md", "table2_corpus_per_image.csv"]
+    assert "flipped" in text and "by blur size" in text

@@ -1,0 +1,61 @@
+"""Notebook 04's tables beyond Table 2 itself: gains by blur size, and Table 2 on the wallpaper
+corpus's test photos (issue 28), each written by one call so that the notebook stays thin."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+__all__ = ["CORPUS_ROOT", "gains_by_blur_table", "corpus_table2"]
+
+log = logging.getLogger(__name__)
+
+CORPUS_ROOT = Path("data/corpus")  # where `make corpus-data` builds the corpus's pairs (repository-relative)
+
+
+def gains_by_blur_table(ctx, per_image: list[dict], data_root: Path, *, name: str = "table2_by_blur",
+                        images: str = "the test images of Table 2's second column") -> str:
+    """Write ``<name>.csv``/``.md`` (mean gain over the input per method and blur-size bin, from the
+    dataset's manifest) with ``ctx.write_table``; returns the Markdown, or why it was skipped (a
+    dataset without a WILD manifest has no blur sizes)."""
+    from ..analysis import BLUR_BINS, blur_sizes, gains_by_blur
+    from ..methods import label
+    from ..wild import read_manifest
+
+    names = sorted({r["name"] for r in per_image})
+    try:
+        sizes = dict(zip(names, blur_sizes(read_manifest(data_root), names)))
+    except (FileNotFoundError, KeyError) as exc:
+        return f"no gains by blur size: {exc}"
+    rows = [{**r, "method": label(r["method"])} for r in gains_by_blur(per_image, sizes, edges=BLUR_BINS)]
+    if not rows:
+        return "no gains by blur size: no method beside the blurry input (identity)"
+    ctx.write_table(rows, name, title="Table 2 by blur size: mean PSNR gain over the blurry input (dB)",
+                    notes=[f"images: {images} ({len(names)}); blur size: the mean per-pixel length of the "
+                           "motion over the averaged window (repro.wild.blur_size_map), from the dataset's "
+                           "manifest.csv", "n: images in each bin; a bin is [low, high)"])
+    return (Path(ctx.results_dir) / f"{name}.md").read_text()
+
+
+def corpus_table2(methods: Sequence, ctx, *, n_random: int, limit: int | None, seed: int = 0,
+                  corpus_root: str | Path | None = None) -> str:
+    """Table 2 on the corpus's test photos: ``table2_corpus.csv``/``.md``/``_per_image.csv`` and
+    ``table2_corpus_by_blur.*`` in ``ctx.results_dir``, the same methods and columns as Table 2.
+
+    Without the corpus's pairs (``make corpus-data``) nothing is written and the returned line
+    says that the table was skipped and why; otherwise it is the table's Markdown.
+    """
+    from ..paths import resolve_in_repo
+    from .runner import evaluate
+
+    root = resolve_in_repo(corpus_root or CORPUS_ROOT)
+    if not (root / "test").is_dir():
+        return (f"Table 2 on the corpus: skipped, no corpus test pairs in {root} "
+                "(`make corpus-data` fetches the wallpaper photos and builds them)")
+    result = evaluate(list(methods), root, split="test", n_random=n_random, seed=seed, out=ctx.results_dir,
+                      limit=limit, resume=True, save_outputs="none", table="table2_corpus",
+                      provenance=ctx.provenance(corpus=str(root)))
+    by_blur = gains_by_blur_table(ctx, result["per_image"], root, name="table2_corpus_by_blur",
+                                  images="the corpus's test images of the table's second column")
+    return result["markdown"] + "\n" + by_blur
