@@ -30,6 +30,7 @@ from pathlib import Path
 from .devices import check_device
 from .paths import output_dirs, repo_root, resolve_in_repo, shipped_checkpoint
 from .provenance import portable_path, provenance
+from .reports import BLUR_BINS
 from .reproduce import ReproSettings, settings
 
 __all__ = ["Parameter", "PARAMETERS", "NOTEBOOKS", "parameters_cell", "injected_names", "check_parameters",
@@ -121,7 +122,7 @@ def check_parameters(notebook: str, namespace: Mapping[str, object]) -> dict[str
 
 
 QUALITATIVE_PICKS = ("random", "strong-blur")
-STRONG_BLUR_PX = (8.0, 16.0)  # the bin of repro.reports.BLUR_BINS where the networks gain most (table2_by_blur.md)
+STRONG_BLUR_PX = BLUR_BINS[2:4]  # (8, 16) px: the blur-size bin where the networks gain most (table2_by_blur.md)
 
 
 def pick_images(names: Sequence[str], k: int, *, how: str, seed: int = 0,
