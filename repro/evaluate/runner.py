@@ -213,6 +213,18 @@ def _descriptions(methods: Sequence[Method], carried: list[dict], per_image_name
     return descriptions
 
 
+def _check_arguments(names: Sequence[str], save_outputs: str, shift_radius: int, table: str) -> None:
+    """Refuse, in one line each, what :func:`evaluate` cannot do."""
+    if len(set(names)) != len(names):
+        raise ValueError(f"method names must be unique, got {names}")
+    if save_outputs not in ("random", "all", "none"):
+        raise ValueError(f"save_outputs must be 'random', 'all' or 'none', got {save_outputs!r}")
+    if shift_radius < 0:
+        raise ValueError(f"shift_radius must be >= 0, got {shift_radius}")
+    if not table or any(c in table for c in "/\\"):
+        raise ValueError(f"table must be a file stem (no folder), got {table!r}")
+
+
 def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split: str = "test", n_random: int = 15,
              seed: int = 0, out: str | os.PathLike, workers: int | None = None,
              limit: int | None = None, shift_radius: int = 10, save_outputs: str = "random", resume: bool = False,
@@ -245,12 +257,7 @@ def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split:
     """
     methods = [make_method(m) if isinstance(m, str) else m for m in methods]
     names = [m.name for m in methods]
-    if len(set(names)) != len(names):
-        raise ValueError(f"method names must be unique, got {names}")
-    if save_outputs not in ("random", "all", "none"):
-        raise ValueError(f"save_outputs must be 'random', 'all' or 'none', got {save_outputs!r}")
-    if shift_radius < 0:
-        raise ValueError(f"shift_radius must be >= 0, got {shift_radius}")
+    _check_arguments(names, save_outputs, shift_radius, table)
     out, data = Path(out), Path(data)
     image_names, pairs = list_pairs(data, split)
     random_idx, eval_idx = select_images(len(pairs), n_random=n_random, seed=seed, limit=limit)
@@ -262,8 +269,6 @@ def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split:
                   "n_random": n_random, "split": split, "limit": limit, "shift_radius": shift_radius}
     prov_line = "; ".join(f"{k}={v}" for k, v in provenance.items() if v is not None)
 
-    if not table or any(c in table for c in "/\\"):
-        raise ValueError(f"table must be a file stem (no folder), got {table!r}")
     per_image_path = out / f"{table}_per_image.csv"
     # resume matches rows by the images' content too, so a rebuilt dataset with the same file
     # names never reuses stale numbers
