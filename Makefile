@@ -55,8 +55,8 @@ ARM_TRAIN = $(PY) -m repro train --preset data-arm --val-root data/bundled --val
 	--results results/photo_diversity --figures results/photo_diversity
 resume_if = $(if $(wildcard $(1)/last.pt),--resume)
 photo-diversity: corpus-data
-	$(ARM_TRAIN) --data-root data/bundled --out runs/diversity/bundled --run bundled $(call resume_if,runs/diversity/bundled)
-	$(ARM_TRAIN) --data-root data/corpus --out runs/diversity/corpus --run corpus $(call resume_if,runs/diversity/corpus)
 	$(ARM_TRAIN) --data-root data/bundled --extra-root data/corpus --out runs/diversity/both --run both \
 		$(call resume_if,runs/diversity/both)
+	$(ARM_TRAIN) --data-root data/corpus --out runs/diversity/corpus --run corpus $(call resume_if,runs/diversity/corpus)
+	$(ARM_TRAIN) --data-root data/bundled --out runs/diversity/bundled --run bundled $(call resume_if,runs/diversity/bundled)
 	$(PY) -m repro.evaluate.diversity --runs runs/diversity --data data --out results/photo_diversity.md
