@@ -86,13 +86,14 @@ def gains_on(model, pairs: PairSet, *, device: str = "cpu", precision: str = "au
 
 
 def arm_rows(runs: Path, data: Path, *, device: str = "cpu", precision: str = "auto",
-             checkpoint: str = "best.pt") -> list[dict]:
-    """One row per (arm, pair set) for every arm trained under ``runs/<arm>/``."""
+             checkpoint: str = "best.pt", references: dict[str, Path] | None = None) -> list[dict]:
+    """One row per (arm, pair set) for every arm trained under ``runs/<arm>/``, after the rows of
+    ``references`` (name -> checkpoint, e.g. the shipped network, measured on the same pairs)."""
     from ..inference import load_deblurnet
 
     rows = []
-    for arm in ARMS:
-        path = runs / arm / checkpoint
+    candidates = {**(references or {}), **{arm: runs / arm / checkpoint for arm in ARMS}}
+    for arm, path in candidates.items():
         if not path.is_file():
             log.warning("%s: not trained yet, skipped", path)
             continue
@@ -117,7 +118,9 @@ def diversity_markdown(rows: list[dict], *, provenance: str, logs: dict[str, dic
     lines = ["# Which photos to train on: equal-budget arms", "", provenance, "",
              "Gain = mean PSNR of the network's output minus that of the blurry input, in dB, on "
              "whole 240x320 pairs; blur-size bins in px (the manifest's blur size). 'train pairs' are "
-             "pairs the arm may have trained on (only the roots it trained on); the others are unseen.",
+             "pairs the arm may have trained on (only the roots it trained on); the others are unseen. "
+             "'shipped (reference)' is the shipped DeblurNet^WILD (width 0.5, trained on a GPU on the "
+             "bundled photos' pairs of an earlier build): not an arm of equal budget, a yardstick.",
              "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["arm"], r["set"], str(r["n"]), f"{r['input dB']:.2f}", _cell(r["gain dB"]),
@@ -143,7 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     from ..provenance import provenance, provenance_line
     from ..train.logs import summarise_log
 
-    rows = arm_rows(args.runs, args.data, device=args.device, precision=args.precision)
+    from ..paths import shipped_checkpoint
+
+    shipped = {"shipped (reference)": shipped_checkpoint("wild")}  # trained on the bundled photos (GPU)
+    rows = arm_rows(args.runs, args.data, device=args.device, precision=args.precision, references=shipped)
     logs = {arm: summarise_log(args.runs / arm / "log.csv") for arm in ARMS if (args.runs / arm / "log.csv").is_file()}
     prov = provenance_line(provenance(preset="data-arm", device=args.device, seed=0))
     text = diversity_markdown(rows, provenance=f"Made by `python -m repro.evaluate.diversity` ({prov}, "
