@@ -39,7 +39,8 @@ from .cli import add_arguments, config_from_args, run
 from .config import PRESETS, TrainConfig, card_config, get_preset, lr_at, overrides
 from .data import BatchPlan, _crop, _PairCache, _TrainData, augment, batch_plan, si_kernel_bank
 from .logs import LOG_FIELDS, plot_training, read_log, read_log_header, summarise_log
-from .loop import TrainResult, _validate, export_weights, train
+from .loop import TrainResult, export_weights, train
+from .validation import _validate
 
 __all__ = [
     "TrainConfig",

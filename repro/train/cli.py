@@ -11,7 +11,8 @@ import torch
 
 from ..files import atomic_write_text
 from .config import TrainConfig, get_preset
-from .loop import _dist_info, export_weights, train
+from .loop import export_weights, train
+from .placement import _dist_info
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,5 +1,13 @@
-"""The training loop :func:`train` (CPU, one GPU, or DDP), its validation, and the export of a
-checkpoint to shipped weights (see :mod:`repro.train` for the recipe and resuming)."""
+"""The training loop :func:`train` (CPU, one GPU, or DDP) in named steps, and the export of a
+checkpoint to shipped weights (see :mod:`repro.train` for the recipe and resuming).
+
+A run, step by step: its dataset folders (:func:`_dataset_roots`); where it computes
+(:func:`repro.train.placement.place`: one device, or DDP under torchrun); its weights and
+optimizer (:func:`repro.train.state.make_weights`) and, when resuming, the state of the earlier
+part (:meth:`_Run.resume`); the training and validation pairs (:func:`_load_pairs`); the steps
+(:func:`_train_steps`: each an optimisation step, :func:`_optimise`, then the log row, validation
+and checkpoint of :func:`_bookkeep`); and the files written at the end (:func:`_finish`).
+"""
 
 from __future__ import annotations
 
@@ -14,63 +22,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from ..checkpoint import load_checkpoint, save_checkpoint
-from ..devices import resolve_device
+from ..checkpoint import save_checkpoint
 from ..files import atomic_write_text
-from ..model import DeblurNet, multiscale_loss
-from ..precision import autocast, resolve_precision, to_precision_format
+from ..model import multiscale_loss
+from ..precision import autocast
 from .config import TrainConfig, lr_at, overrides
 from .data import _PairCache, _TrainData
 from .logs import _write_log, plot_training, read_log
+from .placement import Placement, barrier, decided_by_rank0, mean_over_ranks, peak_memory_mb, place, wrap_model
+from .state import Weights, checkpoint_meta, make_weights, new_counters, resume as resume_state, save_best, save_last
+from .validation import _validate, validation_set
 
 log = logging.getLogger(__name__)
-
-
-def _initialise_from(net: DeblurNet, path: str) -> None:
-    """Load the network weights of checkpoint ``path`` into ``net`` (a clear error when the file is
-    missing or its model differs from ``net``'s configuration)."""
-    from ..checkpoint import load_model
-
-    source = Path(path)
-    if not source.is_file():
-        raise FileNotFoundError(f"init={path}: no such checkpoint")
-    model, _ = load_model(source)
-    if model.config.to_dict() != net.config.to_dict():
-        raise ValueError(f"init={path}: its model {model.config.to_dict()} differs from this run's "
-                         f"{net.config.to_dict()}")
-    net.load_state_dict(model.state_dict())
-
-
-# --------------------------------------------------------------------------- validation
-
-
-@torch.no_grad()
-def _validate(model: torch.nn.Module, cache: _PairCache, device: torch.device,
-              precision: str = "fp32") -> tuple[float, float]:
-    """Mean PSNR (dB) of the restored and of the blurry test images against the sharp ones
-    (the network run in the resolved ``precision``, "fp32" or "bf16"; the PSNRs in float32)."""
-    from ..metrics import psnr_torch
-
-    was_training = model.training
-    model.eval()
-    out_psnr, in_psnr = [], []
-    try:
-        for b, s in zip(cache.blur, cache.sharp):
-            x = b.to(device, torch.float32).div(255)[None]
-            y = s.to(device, torch.float32).div(255)[None]
-            with autocast(precision, device):
-                restored = model(to_precision_format(x, precision)).restored
-            out_psnr.append(float(psnr_torch(restored.float().clamp(0, 1), y)[0]))
-            in_psnr.append(float(psnr_torch(x, y)[0]))
-    finally:
-        model.train(was_training)
-    return float(np.mean(out_psnr)), float(np.mean(in_psnr))
-
-
-# --------------------------------------------------------------------------- the training loop
 
 
 @dataclass
@@ -92,37 +57,270 @@ class TrainResult:
     config: TrainConfig = field(repr=False, default_factory=TrainConfig)
 
 
-def _validation_pairs(val_root: Path, config: TrainConfig, dev: torch.device, workers: int) -> _PairCache:
-    """The ``config.val_split`` pairs of ``val_root`` (``config.val_images`` evenly spaced ones, 0 = all)."""
-    from ..datasets import PairedFolder
-
-    n_val = len(PairedFolder(val_root, config.val_split)) if (val_root / config.val_split).is_dir() else 0
-    if n_val == 0:
-        raise FileNotFoundError(f"{val_root}: no {config.val_split!r} pairs to validate on (build them with "
-                                f"`python -m repro build-wild virtual {val_root} --split {config.val_split}`)")
-    pick = None
-    if config.val_images and config.val_images < n_val:
-        pick = sorted(set(np.linspace(0, n_val - 1, config.val_images).round().astype(int).tolist()))
-    return _PairCache(val_root, config.val_split, pick=pick, device=dev, workers=workers,
-                      desc=f"loading {val_root.name} {config.val_split} pairs")
+# --------------------------------------------------------------------------- the run and its files
 
 
-def _peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    try:
-        import resource
+@dataclass
+class _Run:
+    """What the steps of one run share: its settings, where it computes, its weights, the counters
+    (``state``, saved in ``last.pt``), the log rows, and the files in ``out``."""
 
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
-    except (ImportError, OSError):
-        return float("nan")
+    config: TrainConfig
+    where: Placement
+    weights: Weights
+    out: Path
+    name: str  # results/train_<name>.csv
+    data: str  # "wild" or "si"
+    seed: int
+    roots: str  # training roots, comma-joined (the log header and checkpoints' meta)
+    val_names: str  # validation roots, comma-joined
+    state: dict = field(default_factory=new_counters)
+    rows: list[dict] = field(default_factory=list)
+    val_pairs: _PairCache | None = None  # rank 0 only
+
+    @property
+    def last_path(self) -> Path:
+        return self.out / "last.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.out / "best.pt"
+
+    @property
+    def log_path(self) -> Path:
+        return self.out / "log.csv"
+
+    @property
+    def header(self) -> str:
+        """The first line of ``log.csv`` (:func:`repro.train.read_log_header` reads it)."""
+        return (f"run={self.name}; data={self.data}; data_root={self.roots}; val_root={self.val_names}; "
+                f"seed={self.seed}; precision={self.where.precision}; config={json.dumps(self.config.to_dict())}")
+
+    def meta(self) -> dict:
+        return checkpoint_meta(self.config, self.state, data=self.data, seed=self.seed, roots=self.roots,
+                               val_names=self.val_names, precision=self.where.precision)
+
+    def resume(self) -> None:
+        """Continue from ``last.pt``: weights, optimizer, counters, RNG states, and the log rows up
+        to its step."""
+        resume_state(self.last_path, self.config, self.weights, self.state, self.where)
+        if self.log_path.exists():
+            self.rows = [r for r in read_log(self.log_path) if r["step"] <= self.state["step"]]
+        log.info("resumed %s at step %d", self.last_path, self.state["step"])
+
+    def save_last(self) -> None:
+        """``last.pt`` and ``log.csv`` as they stand."""
+        save_last(self.last_path, self.weights, self.state, self.meta(), self.config, self.where)
+        _write_log(self.log_path, self.rows, self.header)
+
+    def validate(self) -> None:
+        """Validate the shown weights: PSNRs into the counters and the last log row; ``best.pt``
+        when they are the best so far."""
+        psnr, psnr_in = _validate(self.weights.shown, self.val_pairs, self.where.device, self.where.precision)
+        self.state["last_psnr"], self.state["input_psnr"] = psnr, psnr_in
+        self.rows[-1].update(val_psnr=round(psnr, 4), val_psnr_input=round(psnr_in, 4))
+        if self.state["best_psnr"] is None or psnr > self.state["best_psnr"]:
+            self.state["best_psnr"] = psnr
+            save_best(self.best_path, self.weights, self.meta())
 
 
-def _dist_info() -> tuple[int, int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    return rank, world, local
+def _dataset_roots(data: str, data_root: str | os.PathLike,
+                   val_root: str | os.PathLike | Sequence[str | os.PathLike] | None,
+                   extra_roots: Sequence[str | os.PathLike]) -> tuple[Path, list[Path], list[Path]]:
+    """``(data_root, val_roots, extra_roots)`` as paths (validation defaults to ``data_root``),
+    each an existing folder (else a one-line error)."""
+    if data not in ("wild", "si"):
+        raise ValueError(f"data must be 'wild' or 'si', got {data!r}")
+    data_root = Path(data_root)
+    if val_root is None:
+        val_roots = [data_root]
+    elif isinstance(val_root, (str, os.PathLike)):
+        val_roots = [Path(val_root)]
+    else:
+        val_roots = [Path(p) for p in val_root] or [data_root]
+    extra_roots = [Path(p) for p in extra_roots]
+    for p in {data_root, *val_roots, *extra_roots}:
+        if not p.is_dir():
+            raise FileNotFoundError(f"{p}: dataset folder not found (build one with `python -m repro build-wild`)")
+    return data_root, val_roots, extra_roots
+
+
+def _load_pairs(run: _Run, data_root: Path, extra_roots: Sequence[Path], val_roots: Sequence[Path],
+                workers: int) -> tuple[_TrainData, int]:
+    """Load the training pairs (``data_root``'s and ``extra_roots``', on the device) and, on
+    rank 0, the validation pairs into ``run.val_pairs``; returns the batch maker and the number of
+    training pairs."""
+    config, dev = run.config, run.where.device
+    t_load = time.perf_counter()
+    cache = _PairCache(data_root, "train", limit=config.max_pairs, device=dev, workers=workers,
+                       desc="loading training pairs")
+    for extra in extra_roots:
+        cache.extend(_PairCache(extra, "train", limit=config.max_pairs, device=dev, workers=workers,
+                                desc=f"loading {extra.name} training pairs"), prefix=extra.name)
+    train_data = _TrainData(cache, config, run.data, run.seed, dev)
+    if run.where.is_main:
+        run.val_pairs = validation_set(val_roots, config, dev, workers)
+    log.info("data: %d training pairs (%s), %s validation pairs, loaded in %.1fs", len(cache), run.data,
+             len(run.val_pairs) if run.val_pairs else "-", time.perf_counter() - t_load)
+    return train_data, len(cache)
+
+
+# --------------------------------------------------------------------------- the steps
+
+
+@dataclass
+class _Clock:
+    """The loop's timers: ``t_last`` (end of the last timed step), and since the last log row
+    ``t_rate`` / ``s_rate`` (its time and step) and ``data_s`` (seconds spent making batches).
+    Validation and checkpoints are not training time (nor in the logged rates)."""
+
+    t_last: float
+    t_rate: float
+    s_rate: int
+    data_s: float = 0.0
+
+    @classmethod
+    def start(cls, step: int) -> "_Clock":
+        now = time.perf_counter()
+        return cls(t_last=now, t_rate=now, s_rate=step)
+
+    def new_row(self, now: float, step: int) -> None:
+        self.t_rate, self.s_rate, self.data_s = now, step, 0.0
+
+    def after_pause(self, step: int) -> None:
+        self.t_last = self.t_rate = time.perf_counter()
+        self.s_rate, self.data_s = step, 0.0
+
+
+def _optimise(run: _Run, model: torch.nn.Module, train_data: _TrainData, step: int, lr: float,
+              clock: _Clock) -> torch.Tensor:
+    """One optimisation step at learning rate ``lr`` on the batch of ``step`` (this rank's share;
+    the time spent making it added to ``clock.data_s``); returns the loss, averaged over ranks."""
+    config, where, weights = run.config, run.where, run.weights
+    for group in weights.optimizer.param_groups:
+        group["lr"] = lr * group["lr_scale"]
+    if where.cuda:  # the batch's host-to-device copy waits for the queued steps: keep that wait out of the data time
+        torch.cuda.synchronize(where.device)
+    t_data = time.perf_counter()
+    blurry, sharp = train_data.batch(step, where.rank, where.world)
+    clock.data_s += time.perf_counter() - t_data
+    if where.channels_last:
+        blurry = blurry.contiguous(memory_format=torch.channels_last)
+        sharp = sharp.contiguous(memory_format=torch.channels_last)
+    with autocast(where.precision, where.device):
+        outputs = model(blurry).outputs
+    loss = multiscale_loss(tuple(o.float() for o in outputs), sharp, reduction=config.loss_reduction,
+                           weights=config.loss_scales)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"training loss is {loss.item()} at step {step}; lower the learning rate")
+    weights.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(weights.net.parameters(), config.grad_clip)
+    weights.optimizer.step()
+    if weights.ema is not None:
+        weights.ema.update_parameters(weights.net)
+    return mean_over_ranks(loss.detach(), where)
+
+
+def _bookkeep(run: _Run, clock: _Clock, step: int, lr: float, now: float, *, end: bool, steps_per_epoch: int,
+              val_every: int) -> None:
+    """Rank 0 after ``step`` (finished at ``now``): a log row (mean loss since the last one) every
+    ``log_every`` steps, validation every ``val_every``, ``last.pt`` every ``checkpoint_every``,
+    all three at the ``end``."""
+    config, state = run.config, run.state
+    if (step % config.log_every == 0 or step % val_every == 0 or end) and state["acc_n"]:
+        rate = (step - clock.s_rate) / max(1e-9, now - clock.t_rate)
+        run.rows.append({"step": step, "epoch": round(step / steps_per_epoch, 4), "lr": lr,
+                         "loss": state["acc_loss"] / state["acc_n"], "minutes": round(state["seconds"] / 60, 4),
+                         "steps_per_s": round(rate, 4),
+                         "data_fraction": round(clock.data_s / max(1e-9, now - clock.t_rate), 4)})
+        state["acc_loss"], state["acc_n"] = 0.0, 0
+        clock.new_row(now, step)
+    paused = False
+    if step % val_every == 0 or end:
+        run.validate()
+        paused = True
+    if step % config.checkpoint_every == 0 or end:
+        run.save_last()
+        paused = True
+    if paused:
+        clock.after_pause(step)
+
+
+def _postfix(run: _Run) -> dict[str, str]:
+    """The progress bar's last loss and validation PSNRs."""
+    last_loss = next((r["loss"] for r in reversed(run.rows) if r.get("loss") is not None), None)
+    postfix = {"loss": "-" if last_loss is None else f"{last_loss:.4g}"}
+    if run.state["last_psnr"] is not None:
+        postfix["val"] = f"{run.state['last_psnr']:.2f}dB"
+        postfix["in"] = f"{run.state['input_psnr']:.2f}dB"
+    return postfix
+
+
+def _train_steps(run: _Run, model: torch.nn.Module, train_data: _TrainData, n_pairs: int, progress: bool) -> None:
+    """Train from ``run.state["step"]`` to ``config.steps`` or until ``config.max_minutes`` of
+    training time (validating the initial network first when ``val_at_start``)."""
+    config, where, state = run.config, run.where, run.state
+    steps_per_epoch = max(1, n_pairs // config.batch_size)
+    val_every = config.val_every or steps_per_epoch
+    budget_s = config.max_minutes * 60 if config.max_minutes else math.inf
+    from tqdm.auto import tqdm
+
+    run.weights.net.train()
+    bar = tqdm(total=config.steps, initial=state["step"], desc=f"train {run.name}",
+               disable=not (progress and where.is_main), dynamic_ncols=True)
+    if where.is_main and state["step"] == 0 and config.val_at_start:
+        run.rows.append({"step": 0, "epoch": 0.0, "lr": lr_at(config, 0), "loss": None, "minutes": 0.0,
+                         "steps_per_s": None})
+        run.validate()
+    clock = _Clock.start(state["step"])
+    stop = False
+    while state["step"] < config.steps and not stop:
+        step = state["step"]
+        lr = lr_at(config, step)
+        loss = _optimise(run, model, train_data, step, lr, clock)
+        state["acc_loss"] += float(loss)
+        state["acc_n"] += 1
+        state["step"] = step = step + 1
+        now = time.perf_counter()
+        state["seconds"] += now - clock.t_last
+        clock.t_last = now
+        stop = decided_by_rank0(state["seconds"] > budget_s, where)
+        if not where.is_main:
+            continue
+        bar.update(1)
+        _bookkeep(run, clock, step, lr, now, end=step == config.steps or stop, steps_per_epoch=steps_per_epoch,
+                  val_every=val_every)
+        bar.set_postfix(_postfix(run), refresh=False)
+    bar.close()
+
+
+def _finish(run: _Run, results_dir: str | os.PathLike | None,
+            figures_dir: str | os.PathLike | None) -> tuple[Path | None, Path | None]:
+    """Rank 0: ``best.pt`` and ``last.pt`` if never written, the final ``log.csv``, its copy
+    ``results_dir/train_<run>.csv`` and the curves ``figures_dir/train_<run>.png`` (each when its
+    folder is given); every rank then waits for the others. Returns the copy and the figure."""
+    results_csv = figure = None
+    if run.where.is_main:
+        if not run.best_path.exists():
+            save_best(run.best_path, run.weights, run.meta())
+        if run.state["step"] and not run.last_path.exists():
+            run.save_last()
+        _write_log(run.log_path, run.rows, run.header)
+        if results_dir is not None:
+            results_csv = Path(results_dir) / f"train_{run.name}.csv"
+            results_csv.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(run.log_path, results_csv.with_suffix(".csv.tmp"))
+            os.replace(results_csv.with_suffix(".csv.tmp"), results_csv)
+        if figures_dir is not None and run.rows:
+            figure = Path(figures_dir) / f"train_{run.name}.png"
+            import matplotlib.pyplot as plt
+
+            fig = plot_training(run.log_path, figure, labels=[run.name], title=f"DeblurNet training: {run.name}")
+            plt.close(fig)
+    barrier(run.where)
+    return results_csv, figure
 
 
 def train(
@@ -154,286 +352,24 @@ def train(
     exact continuation). Under ``torchrun`` (``WORLD_SIZE`` > 1) training runs with DDP, the
     global batch split across ranks; only rank 0 validates and writes files.
     """
-    if data not in ("wild", "si"):
-        raise ValueError(f"data must be 'wild' or 'si', got {data!r}")
-    data_root = Path(data_root)
-    if val_root is None:
-        val_roots = [data_root]
-    elif isinstance(val_root, (str, os.PathLike)):
-        val_roots = [Path(val_root)]
-    else:
-        val_roots = [Path(p) for p in val_root] or [data_root]
-    extra_roots = [Path(p) for p in extra_roots]
-    for p in {data_root, *val_roots, *extra_roots}:
-        if not p.is_dir():
-            raise FileNotFoundError(f"{p}: dataset folder not found (build one with `python -m repro build-wild`)")
-    out = Path(out)
-    run_name = run_name or f"{config.name}_{data}"
-
-    rank, world, local = _dist_info()
-    distributed = world > 1
-    if distributed:
-        import torch.distributed as dist
-
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        if not dist.is_initialized():
-            dist.init_process_group(backend)
-        dev = torch.device(f"cuda:{local}") if torch.cuda.is_available() else torch.device("cpu")
-        if dev.type == "cuda":
-            torch.cuda.set_device(dev)
-        if config.batch_size % world:
-            raise ValueError(f"batch_size {config.batch_size} is not divisible by {world} processes")
-    else:
-        dev = resolve_device(device)
-    is_main = rank == 0
-    cuda = dev.type == "cuda"
-    precision = resolve_precision(config.precision, dev)  # "fp32" or "bf16" (recorded in the log and checkpoints)
-    channels_last = config.channels_last and (cuda or precision == "bf16")
-    log.info("precision %s (asked: %s), channels_last %s", precision, config.precision, channels_last)
-    if cuda:
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-
-    # ---- model and optimizer (initialised from the seed, without touching the global RNG)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = DeblurNet(config.model_config())
-    if config.init and not resume:
-        _initialise_from(net, config.init)
-    net = net.to(dev)
-    if channels_last:
-        net = net.to(memory_format=torch.channels_last)
-    heads = [p for stage in (net.n1, net.n2, net.n3) for p in stage.head.parameters()]
-    head_ids = {id(p) for p in heads}
-    body = [p for p in net.parameters() if id(p) not in head_ids]
-    optimizer = torch.optim.Adam([{"params": body, "lr_scale": 1.0},
-                                  {"params": heads, "lr_scale": config.head_lr_scale}],
-                                 lr=config.lr, betas=config.betas, eps=config.eps)
-
-    # the weights that are validated and saved: an average of the raw ones (TrainConfig.ema_decay)
-    ema = None
-    if config.ema_decay:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-        ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
-        ema.update_parameters(net)  # starts at the initial weights
-    shown = net if ema is None else ema.module
-
-    state = {"step": 0, "seconds": 0.0, "best_psnr": None, "acc_loss": 0.0, "acc_n": 0, "last_psnr": None,
-             "input_psnr": None}
-    rows: list[dict] = []
-    last_path, best_path, log_path = out / "last.pt", out / "best.pt", out / "log.csv"
+    data_root, val_roots, extra_roots = _dataset_roots(data, data_root, val_root, extra_roots)
+    where = place(config, device)
+    run = _Run(config=config, where=where, weights=make_weights(config, seed, where, resume=resume), out=Path(out),
+               name=run_name or f"{config.name}_{data}", data=data, seed=seed,
+               roots=",".join(str(p) for p in [data_root, *extra_roots]),
+               val_names=",".join(str(p) for p in val_roots))
     if resume:
-        if not last_path.exists():
-            raise FileNotFoundError(f"{last_path}: nothing to resume from")
-        payload = load_checkpoint(last_path, map_location="cpu")
-        saved = payload.get("meta", {}).get("train_config")
-        if saved:
-            # fields added since the checkpoint was written count as their defaults
-            current, full = config.to_dict(), {**TrainConfig().to_dict(), **saved}
-            diff = sorted(k for k in current if full.get(k) != current[k])
-            if diff:
-                log.warning("resuming with a different config (fields %s): the continuation is not exact", diff)
-        if ema is not None:
-            if "raw_state_dict" not in payload:
-                raise ValueError(f"{last_path} was written without ema_decay: it cannot resume a run with it")
-            net.load_state_dict(payload["raw_state_dict"])
-            ema.module.load_state_dict(payload["state_dict"])
-            ema.n_averaged.fill_(int(payload["train_state"]["ema_n"]))
-        else:
-            net.load_state_dict(payload["state_dict"])
-        optimizer.load_state_dict(payload["optimizer"])
-        ts = payload["train_state"]
-        state.update({k: ts[k] for k in state if k in ts})
-        if "torch_rng" in ts:
-            torch.set_rng_state(ts["torch_rng"])
-        if cuda and "cuda_rng" in ts:
-            torch.cuda.set_rng_state(ts["cuda_rng"], dev)
-        if log_path.exists():
-            rows = [r for r in read_log(log_path) if r["step"] <= state["step"]]
-        log.info("resumed %s at step %d", last_path, state["step"])
-
-    model: torch.nn.Module = net
-    if cuda and config.compile:
-        model = torch.compile(net)
-    if distributed:
-        from torch.nn.parallel import DistributedDataParallel
-
-        model = DistributedDataParallel(model, device_ids=[dev.index] if cuda else None)
-
-    # ---- data
-    t_load = time.perf_counter()
-    cache = _PairCache(data_root, "train", limit=config.max_pairs, device=dev, workers=workers,
-                       desc="loading training pairs")
-    for extra in extra_roots:
-        cache.extend(_PairCache(extra, "train", limit=config.max_pairs, device=dev, workers=workers,
-                                desc=f"loading {extra.name} training pairs"), prefix=extra.name)
-    train_data = _TrainData(cache, config, data, seed, dev)
-    val_cache = None
-    if is_main:
-        for val_root in val_roots:
-            one = _validation_pairs(val_root, config, dev, workers)
-            if val_cache is None:
-                val_cache = one
-            else:
-                val_cache.extend(one, prefix=val_root.name)
-    log.info("data: %d training pairs (%s), %s validation pairs, loaded in %.1fs", len(cache), data,
-             len(val_cache) if val_cache else "-", time.perf_counter() - t_load)
-    steps_per_epoch = max(1, len(cache) // config.batch_size)
-    val_every = config.val_every or steps_per_epoch
-
-    roots = ",".join(str(p) for p in [data_root, *extra_roots])
-    val_names = ",".join(str(p) for p in val_roots)
-    header = (f"run={run_name}; data={data}; data_root={roots}; val_root={val_names}; seed={seed}; precision={precision}; "
-              f"config={json.dumps(config.to_dict())}")
-
-    def meta() -> dict:
-        return {"preset": config.name, "data": data, "steps": state["step"], "seed": seed,
-                "psnr": state["last_psnr"], "input_psnr": state["input_psnr"], "best_psnr": state["best_psnr"],
-                "train_config": config.to_dict(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                "data_root": roots, "val_root": val_names, "precision": precision, "departures": list(config.departures),
-                "overrides": overrides(config)}
-
-    def save_last() -> None:
-        ts = dict(state)
-        ts["torch_rng"] = torch.get_rng_state()
-        if cuda:
-            ts["cuda_rng"] = torch.cuda.get_rng_state(dev)
-        extra = {}
-        if ema is not None:
-            ts["ema_n"] = int(ema.n_averaged)
-            extra["raw_state_dict"] = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-        save_checkpoint(last_path, shown, meta(), optimizer=optimizer.state_dict(),
-                        scheduler={"step": state["step"], "lr": lr_at(config, state["step"])}, train_state=ts, **extra)
-        _write_log(log_path, rows, header)
-
-    def validate_now() -> None:
-        psnr, psnr_in = _validate(shown, val_cache, dev, precision)
-        state["last_psnr"], state["input_psnr"] = psnr, psnr_in
-        rows[-1].update(val_psnr=round(psnr, 4), val_psnr_input=round(psnr_in, 4))
-        if state["best_psnr"] is None or psnr > state["best_psnr"]:
-            state["best_psnr"] = psnr
-            save_checkpoint(best_path, shown, meta())
-
-    # ---- loop
-    net.train()
-    target_steps = config.steps
-    budget_s = config.max_minutes * 60 if config.max_minutes else math.inf
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=target_steps, initial=state["step"], desc=f"train {run_name}", disable=not (progress and is_main),
-               dynamic_ncols=True)
-    if is_main and state["step"] == 0 and config.val_at_start:
-        rows.append({"step": 0, "epoch": 0.0, "lr": lr_at(config, 0), "loss": None, "minutes": 0.0,
-                     "steps_per_s": None})
-        validate_now()
-    t_last = time.perf_counter()
-    t_rate, s_rate = t_last, state["step"]
-    data_s = 0.0  # time spent making batches since the last log row (its share is logged)
-    stop = False
-    while state["step"] < target_steps and not stop:
-        step = state["step"]
-        lr = lr_at(config, step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr * group["lr_scale"]
-        if cuda:  # the batch's host-to-device copy waits for the queued steps: keep that wait out of the data time
-            torch.cuda.synchronize(dev)
-        t_data = time.perf_counter()
-        blurry, sharp = train_data.batch(step, rank, world)
-        data_s += time.perf_counter() - t_data
-        if channels_last:
-            blurry = blurry.contiguous(memory_format=torch.channels_last)
-            sharp = sharp.contiguous(memory_format=torch.channels_last)
-        with autocast(precision, dev):
-            outputs = model(blurry).outputs
-        loss = multiscale_loss(tuple(o.float() for o in outputs), sharp, reduction=config.loss_reduction,
-                               weights=config.loss_scales)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss is {loss.item()} at step {step}; lower the learning rate")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
-        optimizer.step()
-        if ema is not None:
-            ema.update_parameters(net)
-        loss_value = loss.detach()
-        if distributed:
-            import torch.distributed as dist
-
-            dist.all_reduce(loss_value)
-            loss_value /= world
-        state["acc_loss"] += float(loss_value)
-        state["acc_n"] += 1
-        state["step"] = step = step + 1
-        now = time.perf_counter()
-        state["seconds"] += now - t_last
-        t_last = now
-        if distributed:
-            flag = torch.tensor([float(state["seconds"] > budget_s)], device=dev)
-            dist.broadcast(flag, 0)
-            stop = bool(flag.item())
-        else:
-            stop = state["seconds"] > budget_s
-        if not is_main:
-            continue
-        bar.update(1)
-        boundary = step % config.log_every == 0 or step % val_every == 0 or step == target_steps or stop
-        if boundary and state["acc_n"]:
-            rate = (step - s_rate) / max(1e-9, now - t_rate)
-            rows.append({"step": step, "epoch": round(step / steps_per_epoch, 4), "lr": lr,
-                         "loss": state["acc_loss"] / state["acc_n"], "minutes": round(state["seconds"] / 60, 4),
-                         "steps_per_s": round(rate, 4), "data_fraction": round(data_s / max(1e-9, now - t_rate), 4)})
-            state["acc_loss"], state["acc_n"] = 0.0, 0
-            data_s = 0.0
-            t_rate, s_rate = now, step
-        paused = False
-        if step % val_every == 0 or step == target_steps or stop:
-            validate_now()
-            paused = True
-        if step % config.checkpoint_every == 0 or step == target_steps or stop:
-            save_last()
-            paused = True
-        if paused:  # validation and checkpoint time are not training time (nor in the logged rates)
-            t_last = t_rate = time.perf_counter()
-            s_rate, data_s = step, 0.0
-        last_loss = next((r["loss"] for r in reversed(rows) if r.get("loss") is not None), None)
-        postfix = {"loss": "-" if last_loss is None else f"{last_loss:.4g}"}
-        if state["last_psnr"] is not None:
-            postfix["val"] = f"{state['last_psnr']:.2f}dB"
-            postfix["in"] = f"{state['input_psnr']:.2f}dB"
-        bar.set_postfix(postfix, refresh=False)
-    bar.close()
-    if is_main and not best_path.exists():
-        save_checkpoint(best_path, shown, meta())
-    if is_main and state["step"] and not last_path.exists():
-        save_last()
-
-    results_csv = figure = None
-    if is_main:
-        _write_log(log_path, rows, header)
-        if results_dir is not None:
-            results_csv = Path(results_dir) / f"train_{run_name}.csv"
-            results_csv.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(log_path, results_csv.with_suffix(".csv.tmp"))
-            os.replace(results_csv.with_suffix(".csv.tmp"), results_csv)
-        if figures_dir is not None and rows:
-            figure = Path(figures_dir) / f"train_{run_name}.png"
-            import matplotlib.pyplot as plt
-
-            fig = plot_training(log_path, figure, labels=[run_name], title=f"DeblurNet training: {run_name}")
-            plt.close(fig)
-    if distributed:
-        import torch.distributed as dist
-
-        dist.barrier()
-    done = max(1, state["step"])
+        run.resume()
+    model = wrap_model(run.weights.net, config, where)
+    train_data, n_pairs = _load_pairs(run, data_root, extra_roots, val_roots, workers)
+    _train_steps(run, model, train_data, n_pairs, progress)
+    results_csv, figure = _finish(run, results_dir, figures_dir)
+    state = run.state
     return TrainResult(
-        checkpoint=last_path, best_checkpoint=best_path, log_csv=log_path, results_csv=results_csv, figure=figure,
-        steps=state["step"], final_psnr=state["last_psnr"], best_psnr=state["best_psnr"],
-        input_psnr=state["input_psnr"], seconds=state["seconds"], seconds_per_step=state["seconds"] / done,
-        peak_memory_mb=_peak_memory_mb(dev), config=config,
+        checkpoint=run.last_path, best_checkpoint=run.best_path, log_csv=run.log_path, results_csv=results_csv,
+        figure=figure, steps=state["step"], final_psnr=state["last_psnr"], best_psnr=state["best_psnr"],
+        input_psnr=state["input_psnr"], seconds=state["seconds"], seconds_per_step=state["seconds"] / max(1, state["step"]),
+        peak_memory_mb=peak_memory_mb(where.device), config=config,
     )
 
 
@@ -467,5 +403,3 @@ def export_weights(checkpoint: str | os.PathLike, dest: str | os.PathLike, *, co
     save_checkpoint(dest, model, {k: v for k, v in info.items() if k != "train_config"})
     atomic_write_text(dest.with_suffix(".json"), json.dumps(info, indent=2, default=str) + "\n")
     return dest
-
-
