@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -77,6 +78,67 @@ def shrink_hyper_laplacian(v: np.ndarray, beta: float, alpha: float, *, newton_i
     return np.where(e_w < e_0, np.sign(v) * w, 0.0)
 
 
+def _check_options(prior: str, data: str, lam: float, alpha: float, iters: int) -> None:
+    """A one-line ``ValueError`` for a bad option of :func:`deconvolve`."""
+    if prior not in PRIORS:
+        raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
+    if data not in DATA_TERMS:
+        raise ValueError(f"data must be one of {DATA_TERMS}, got {data!r}")
+    if lam <= 0:
+        raise ValueError(f"lam must be > 0, got {lam}")
+    if prior == "hyper_laplacian" and not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1) for the hyper-Laplacian prior, got {alpha}")
+    if iters < 1:
+        raise ValueError(f"iters must be >= 1, got {iters}")
+
+
+@dataclass(frozen=True)
+class _Spectra:
+    """The Fourier transforms the ``x``-steps reuse, for the padded image ``yp`` (Hp, Wp, C):
+    ``K`` (the kernel's OTF), ``Gx``, ``Gy`` (the forward differences'), ``KtY = K* Y``,
+    ``KtK = |K|^2`` and ``GtG = |Gx|^2 + |Gy|^2``; each (Hp, Wp // 2 + 1, 1), ``KtY`` (.., C)."""
+
+    shape: tuple[int, int]
+    K: np.ndarray
+    Gx: np.ndarray
+    Gy: np.ndarray
+    KtY: np.ndarray
+    KtK: np.ndarray
+    GtG: np.ndarray
+
+    @classmethod
+    def of(cls, k: np.ndarray, yp: np.ndarray) -> "_Spectra":
+        shape = yp.shape[:2]
+        K = psf2otf(k, shape)[..., None]
+        Gx, Gy = (g[..., None] for g in grad_otfs(shape))
+        return cls(shape=shape, K=K, Gx=Gx, Gy=Gy, KtY=np.conj(K) * rfft2(yp), KtK=(K * np.conj(K)).real,
+                   GtG=(Gx * np.conj(Gx)).real + (Gy * np.conj(Gy)).real)
+
+
+def _alternation(x: np.ndarray, yp: np.ndarray, f: _Spectra, *, lam: float, beta: float, alpha: float,
+                 data: str) -> np.ndarray:
+    """One alternation of the splitting at weight ``beta``: the per-pixel ``w``-step on the
+    gradients of ``x`` (exponent ``alpha``: 2 closed form, else :func:`shrink_hyper_laplacian`),
+    then the FFT ``x``-step (with ``data="l1"``, after shrinking the residual ``z``); returns the new ``x``."""
+    dx, dy = gradients(x)
+    if alpha == 2.0:
+        wx, wy = dx * beta / (beta + 2.0), dy * beta / (beta + 2.0)
+    else:
+        wx = shrink_hyper_laplacian(dx, beta, alpha)
+        wy = shrink_hyper_laplacian(dy, beta, alpha)
+    reg = beta * (np.conj(f.Gx) * rfft2(wx) + np.conj(f.Gy) * rfft2(wy))
+    if data == "l2":
+        # lam K'K X + beta G'G X = lam K'Y + beta G'w
+        X = (lam * f.KtY + reg) / (lam * f.KtK + beta * f.GtG)
+    else:
+        # lam |z|_1 + lam beta/2 ||z - (k*x - y)||^2: z is shrunk by 1/beta, then
+        # lam K'K X + G'G X = lam K'(Y + Z) + G'w   (reg / beta)
+        r = irfft2(f.K * rfft2(x), f.shape) - yp
+        z = np.sign(r) * np.maximum(np.abs(r) - 1.0 / beta, 0.0)
+        X = (lam * (f.KtY + np.conj(f.K) * rfft2(z)) + reg / beta) / (lam * f.KtK + f.GtG)
+    return irfft2(X, f.shape)
+
+
 def deconvolve(
     image: np.ndarray,
     kernel: np.ndarray,
@@ -119,16 +181,7 @@ def deconvolve(
     """
     x0 = check_image(image)
     k = check_kernel(kernel)
-    if prior not in PRIORS:
-        raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
-    if data not in DATA_TERMS:
-        raise ValueError(f"data must be one of {DATA_TERMS}, got {data!r}")
-    if lam <= 0:
-        raise ValueError(f"lam must be > 0, got {lam}")
-    if prior == "hyper_laplacian" and not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1) for the hyper-Laplacian prior, got {alpha}")
-    if iters < 1:
-        raise ValueError(f"iters must be >= 1, got {iters}")
+    _check_options(prior, data, lam, alpha, iters)
     gray = x0.ndim == 2
     y = x0[..., None] if gray else x0
     H, W = y.shape[:2]
@@ -136,40 +189,17 @@ def deconvolve(
     yp = pad_for_fft(y, p)
     if edgetaper:
         yp = _edgetaper(yp, k)
-    shape = yp.shape[:2]
-
-    K = psf2otf(k, shape)[..., None]
-    Gx, Gy = (g[..., None] for g in grad_otfs(shape))
-    KtY = np.conj(K) * rfft2(yp)
-    KtK = (K * np.conj(K)).real
-    GtG = (Gx * np.conj(Gx)).real + (Gy * np.conj(Gy)).real
-
+    f = _Spectra.of(k, yp)
     if prior == "l2" and data == "l2":
         # lam/2 ||k*x - y||^2 + ||grad x||^2  ->  (lam K'K + 2 G'G) X = lam K'Y
-        x = irfft2(lam * KtY / (lam * KtK + 2.0 * GtG), shape)
+        x = irfft2(lam * f.KtY / (lam * f.KtK + 2.0 * f.GtG), f.shape)
     else:
         a = {"hyper_laplacian": alpha, "tv": 1.0, "l2": 2.0}[prior]
         x = yp.copy()
         beta = beta0
         while True:
             for _ in range(iters):
-                dx, dy = gradients(x)
-                if a == 2.0:
-                    wx, wy = dx * beta / (beta + 2.0), dy * beta / (beta + 2.0)
-                else:
-                    wx = shrink_hyper_laplacian(dx, beta, a)
-                    wy = shrink_hyper_laplacian(dy, beta, a)
-                reg = beta * (np.conj(Gx) * rfft2(wx) + np.conj(Gy) * rfft2(wy))
-                if data == "l2":
-                    # lam K'K X + beta G'G X = lam K'Y + beta G'w
-                    X = (lam * KtY + reg) / (lam * KtK + beta * GtG)
-                else:
-                    # lam |z|_1 + lam beta/2 ||z - (k*x - y)||^2: z is shrunk by 1/beta, then
-                    # lam K'K X + G'G X = lam K'(Y + Z) + G'w   (reg / beta)
-                    r = irfft2(K * rfft2(x), shape) - yp
-                    z = np.sign(r) * np.maximum(np.abs(r) - 1.0 / beta, 0.0)
-                    X = (lam * (KtY + np.conj(K) * rfft2(z)) + reg / beta) / (lam * KtK + GtG)
-                x = irfft2(X, shape)
+                x = _alternation(x, yp, f, lam=lam, beta=beta, alpha=a, data=data)
             if beta >= beta_max:
                 break
             beta = min(beta * beta_rate, beta_max)

@@ -204,6 +204,46 @@ def check_size(size) -> tuple[int, int]:
     return H, W
 
 
+_OPTIONS = {"kind", "pan", "objects", "object_speed", "background", "photos", "noise_std", "gamma",
+            "temporal_supersample", "name", "progress", "tint", "magnification"}  # render_clip's **options
+
+
+def _check_render_arguments(split: str, size, n_frames, supersample, speed: float | None, peak_flow: float | None,
+                            options: dict) -> tuple[int, int, int, int, int, float, float | None]:
+    """:func:`render_clip`'s arguments checked (a one-line ``ValueError`` for a bad one):
+    ``(H, W, n_frames, supersample, temporal_supersample, noise_std, gamma)``."""
+    unknown = set(options) - _OPTIONS
+    if unknown:
+        raise ValueError(f"unknown option(s) {sorted(unknown)}; known: {sorted(_OPTIONS)}")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    H, W = check_size(size)
+    n_frames = int(n_frames)
+    if n_frames < 1:
+        raise ValueError(f"n_frames must be >= 1, got {n_frames}")
+    supersample = int(supersample)
+    if supersample < 1:
+        raise ValueError(f"supersample must be >= 1, got {supersample}")
+    if speed is not None and not (np.isfinite(speed) and speed >= 0):
+        raise ValueError(f"speed must be a finite number >= 0, got {speed!r}")
+    if peak_flow is not None and not (np.isfinite(peak_flow) and peak_flow >= 0):
+        raise ValueError(f"peak_flow must be a finite number >= 0, got {peak_flow!r}")
+    k = int(options.get("temporal_supersample", 1))
+    if k < 1:
+        raise ValueError(f"temporal_supersample must be >= 1, got {k}")
+    noise_std = float(options.get("noise_std", 0.0))
+    if not noise_std >= 0:
+        raise ValueError(f"noise_std must be >= 0, got {noise_std}")
+    magnification = options.get("magnification")
+    if not (magnification is None or magnification == "multi"
+            or (isinstance(magnification, (int, float)) and magnification > 0)):
+        raise ValueError(f"magnification must be a number > 0, 'multi' or None, got {magnification!r}")
+    gamma = options.get("gamma")
+    if gamma is not None and not gamma > 0:
+        raise ValueError(f"gamma must be > 0 or None, got {gamma}")
+    return H, W, n_frames, supersample, k, noise_std, gamma
+
+
 def render_clip(seed: int, *, n_frames: int = 120, size: tuple[int, int] = DEFAULT_SIZE, split: str = "train",
                 device: str = "cpu", supersample: int = 1, speed: float | None = None,
                 peak_flow: float | None = None, **options) -> Clip:
@@ -256,37 +296,8 @@ def render_clip(seed: int, *, n_frames: int = 120, size: tuple[int, int] = DEFAU
     -------
     Clip with frames (T, H, W, 3) uint8 and flows (T-1, H, W, 2) float32.
     """
-    known = {"kind", "pan", "objects", "object_speed", "background", "photos", "noise_std", "gamma",
-             "temporal_supersample", "name", "progress", "tint", "magnification"}
-    unknown = set(options) - known
-    if unknown:
-        raise ValueError(f"unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    H, W = check_size(size)
-    n_frames = int(n_frames)
-    if n_frames < 1:
-        raise ValueError(f"n_frames must be >= 1, got {n_frames}")
-    supersample = int(supersample)
-    if supersample < 1:
-        raise ValueError(f"supersample must be >= 1, got {supersample}")
-    if speed is not None and not (np.isfinite(speed) and speed >= 0):
-        raise ValueError(f"speed must be a finite number >= 0, got {speed!r}")
-    if peak_flow is not None and not (np.isfinite(peak_flow) and peak_flow >= 0):
-        raise ValueError(f"peak_flow must be a finite number >= 0, got {peak_flow!r}")
-    k = int(options.get("temporal_supersample", 1))
-    if k < 1:
-        raise ValueError(f"temporal_supersample must be >= 1, got {k}")
-    noise_std = float(options.get("noise_std", 0.0))
-    if not noise_std >= 0:
-        raise ValueError(f"noise_std must be >= 0, got {noise_std}")
-    magnification = options.get("magnification")
-    if not (magnification is None or magnification == "multi"
-            or (isinstance(magnification, (int, float)) and magnification > 0)):
-        raise ValueError(f"magnification must be a number > 0, 'multi' or None, got {magnification!r}")
-    gamma = options.get("gamma")
-    if gamma is not None and not gamma > 0:
-        raise ValueError(f"gamma must be > 0 or None, got {gamma}")
+    H, W, n_frames, supersample, k, noise_std, gamma = _check_render_arguments(
+        split, size, n_frames, supersample, speed, peak_flow, options)
     dev = resolve_device(device)
     t_start = time.perf_counter()
     scene = build_scene(int(seed), kind=options.get("kind", "random"), split=split, n_frames=n_frames,
