@@ -56,11 +56,11 @@ TABLE2_MAX_DIFF_DB = 0.02  # issue 27: Table 2's DeblurNet rows in bf16 within 0
 MIN_OUTPUT_PSNR_DB = 40.0  # issue 27: bf16 and fp32 outputs agree to 40 dB or better
 TIMING_SIZE = (240, 432)  # (H, W): the issue's 432x240 image
 
-# the short training run of part 1: the quick preset's recipe at width 0.125 on batch 4 of 48x48
+# the short training run of part 1: the cpu-15min preset's recipe at width 0.125 on batch 4 of 48x48
 # crops for 40 steps, validated every 20 steps on 8 validation pairs (a few minutes per run on 2
 # shared CPU cores; emulated bf16 is slower)
-TRAIN: TrainConfig = PRESETS["quick"].replace(
-    name="quick", width=0.125, batch_size=4, crop=48, steps=40, warmup_steps=10, val_every=20, val_images=8,
+TRAIN: TrainConfig = PRESETS["cpu-15min"].replace(
+    name="cpu-15min", width=0.125, batch_size=4, crop=48, steps=40, warmup_steps=10, val_every=20, val_images=8,
     checkpoint_every=40, log_every=10, max_minutes=0.0)
 
 
@@ -223,7 +223,7 @@ def render(res: dict) -> str:
         lines += [
             "## 1. The same short training run in fp32 and in bf16", "", _made(t), "",
             f"`repro.train.train` on `{res['data']}` (train split, validation on {c['val_images']} pairs of its "
-            f"val split), preset quick with {'; '.join(t['overrides']) or 'no changes'}: width {c['width']}, batch "
+            f"val split), preset {c['name']} with {'; '.join(t['overrides']) or 'no changes'}: width {c['width']}, batch "
             f"{c['batch_size']} of {c['crop']}x{c['crop']} crops, {c['steps']} steps. Each seed fixes the "
             "initialisation, the crops and the batches; fp32 and bf16 runs of one seed see the same data in the "
             "same order. Validation PSNR (dB) against the sharp frames:", "",

@@ -545,7 +545,7 @@ def cpu_half(args: argparse.Namespace) -> dict:
         res["train_note"] = f"pending: repro.train.PRESETS not importable ({exc})"
     # every preset in float32, then the CPU presets in bf16 (autocast, channels_last; issue 27),
     # whose estimate scales by the measured bf16 speed of a convolution (emulated bf16 is slower)
-    plan = [(name, "fp32") for name in presets] + [(n, "bf16") for n in ("quick", "cpu") if n in presets]
+    plan = [(name, "fp32") for name in presets] + [(n, "bf16") for n in ("cpu-15min", "cpu-4h") if n in presets]
     for name, precision in plan:
         slowdown = 1.0 if precision == "fp32" else max(1.0, 1.0 / res["precision"]["conv_bf16_speedup"])
         est = 3 * train_step_flops(name) * slowdown / state["rate"] + 5

@@ -18,7 +18,7 @@ from .precision import PRECISIONS  # torch-free
 __all__ = ["deblur_arguments", "train_arguments", "train_sun_arguments", "TRAIN_PRESETS", "DEFAULT_TILE",
            "DEFAULT_OVERLAP"]
 
-TRAIN_PRESETS = ("smoke", "quick", "cpu", "paper", "fast", "paper-half", "cpu-finetune", "data-arm")  # = repro.train.PRESETS (checked by a test)
+TRAIN_PRESETS = ("tiny-test", "cpu-15min", "cpu-4h", "gpu-paper", "gpu-fast-start", "gpu-paper-half", "data-arm")  # = repro.train.PRESETS (checked by a test)
 DEFAULT_TILE = 512  # = repro.inference.DEFAULT_TILE
 DEFAULT_OVERLAP = 96  # = repro.inference.DEFAULT_OVERLAP
 
@@ -45,8 +45,8 @@ def deblur_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def train_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default="quick",  # checked by repro.train.get_preset, which lists the names
-                        help=f"named settings: {', '.join(TRAIN_PRESETS)} (default quick)")
+    parser.add_argument("--preset", default="cpu-15min",  # checked by repro.train.get_preset, which lists the names
+                        help=f"named settings: {', '.join(TRAIN_PRESETS)} (default cpu-15min)")
     parser.add_argument("--data", choices=("wild", "si"), default="wild",
                         help="wild = WILD pairs; si = synthetic shift-invariant blur of the WILD sharp frames")
     parser.add_argument("--data-root", type=Path, required=True, help="a WILD dataset (python -m repro build-wild)")

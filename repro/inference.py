@@ -57,7 +57,7 @@ DEFAULT_TILE = 512  # tile side in pixels (a multiple of 4); None or 0 = no tili
 DEFAULT_OVERLAP = 96  # overlap between neighbouring tiles (a multiple of 4); see the module docstring
 _ALIGN = 4  # DeblurNet downsamples by 4: tiles start on this grid
 # the command that makes the shipped DeblurNet^WILD weights when they are missing
-_TRAIN_COMMAND = ("python -m repro train --preset quick --data wild --data-root data/wild --out runs/wild "
+_TRAIN_COMMAND = ("python -m repro train --preset cpu-15min --data wild --data-root data/wild --out runs/wild "
                   "--export {path}")
 
 

@@ -62,24 +62,24 @@ _ALL_METHODS = methods.keys()  # every method of repro.methods, in Table 2's ord
 PRESETS: dict[str, ReproSettings] = {
     "smoke": ReproSettings(
         name="smoke", wild_train_pairs=12, wild_test_pairs=6, wild_val_pairs=4,
-        averaging_seeds=1, averaging_speeds=(0.3, 0.6, 1.0, 2.0), train_preset="smoke", train=True, eval_n_random=3, eval_limit=4,
+        averaging_seeds=1, averaging_speeds=(0.3, 0.6, 1.0, 2.0), train_preset="tiny-test", train=True, eval_n_random=3, eval_limit=4,
         eval_methods=("identity", "deblurnet-wild", "deblurnet-si"), residual_images=6,
         qualitative_images=2, notes="seconds per notebook; for tests only, numbers are meaningless"),
     "demo": ReproSettings(
         name="demo", wild_train_pairs=0, wild_test_pairs=24, wild_val_pairs=0,
-        averaging_seeds=1, averaging_speeds=(0.3, 0.6, 1.0, 2.8), train_preset="quick", train=False,
+        averaging_seeds=1, averaging_speeds=(0.3, 0.6, 1.0, 2.8), train_preset="cpu-15min", train=False,
         eval_n_random=15, eval_limit=24, eval_methods=("identity", "deblurnet-si", "deblurnet-wild", "deblurnet-wild-x8"),
         residual_images=24, qualitative_images=3, qualitative_pick="strong-blur",
         notes="shipped checkpoints, no training, no slow baselines; the self-ensemble, and figures of strongly "
               "blurred test images (8-16 px): teaching sessions"),
     "quick": ReproSettings(
         name="quick", wild_train_pairs=120, wild_test_pairs=120, wild_val_pairs=48,
-        averaging_seeds=2, train_preset="quick", train=False, eval_n_random=15, eval_limit=20,
+        averaging_seeds=2, train_preset="cpu-15min", train=False, eval_n_random=15, eval_limit=20,
         eval_methods=_ALL_METHODS, residual_images=300, qualitative_images=4,
         notes="default of `make reproduce` on a 2-core CPU"),
     "paper": ReproSettings(
         name="paper", wild_train_pairs=50_000, wild_test_pairs=1_000, wild_val_pairs=1_000,
-        averaging_seeds=8, train_preset="paper", train=True, eval_n_random=15, eval_limit=None,
+        averaging_seeds=8, train_preset="gpu-paper", train=True, eval_n_random=15, eval_limit=None,
         eval_methods=_ALL_METHODS, residual_images=700, qualitative_images=8,
         notes="the paper's sizes; for a GPU machine (days of training)"),
 }

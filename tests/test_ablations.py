@@ -99,7 +99,7 @@ class _Cache:
 
 def test_mixed_batches_are_half_si_half_wild_from_the_same_plan():
     cache = _Cache()
-    cfg = T.PRESETS["smoke"].replace(batch_size=4, crop=16, si_kernel_size=5, si_psz=(3,), si_kernels=10,
+    cfg = T.PRESETS["tiny-test"].replace(batch_size=4, crop=16, si_kernel_size=5, si_psz=(3,), si_kernels=10,
                                      si_noise_std=0.0, rotate=True, permute_colours=True)
     dev = torch.device("cpu")
     wild = T._TrainData(cache, cfg, "wild", 3, dev).batch(7)

@@ -371,7 +371,7 @@ def test_cli_errors_are_one_line_in_words(tmp_path, small_ckpt, capsys, monkeypa
     cases["unknown device"] = ([str(img), "--checkpoint", str(small_ckpt), "--device", "gpu"], "'gpu'")
     reasons = {**_REASONS,
                "missing shipped weights": "no DeblurNet weights (the shipped file is missing); make them with "
-                                          "`python -m repro train --preset quick",
+                                          "`python -m repro train --preset cpu-15min",
                "unknown device": "unknown device 'gpu'; choose one of: auto, cpu, cuda, cuda:N, mps"}
     for case, (args, name) in cases.items():
         out = tmp_path / "out" / f"{case.replace(' ', '_')}.png"

@@ -155,12 +155,12 @@ def test_card_config_puts_back_the_si_kernel_settings_of_a_weights_card():
     # notebook 3 draws the shipped DeblurNet^SI's kernels with the settings its card records
     from repro.train import card_config, get_preset
 
-    assert card_config({}, "quick") == get_preset("quick")
-    card = {"preset": "cpu", "train_config": {"si_noise_std": 0.5, "lr": 1.0}}
-    config = card_config(card, "quick")
-    assert config.name == "cpu" and config.si_noise_std == 0.5 and config.lr == get_preset("cpu").lr
+    assert card_config({}, "cpu-15min") == get_preset("cpu-15min")
+    card = {"preset": "cpu", "train_config": {"si_noise_std": 0.5, "lr": 1.0}}  # "cpu": cpu-4h's former name
+    config = card_config(card, "cpu-15min")
+    assert config.name == "cpu-4h" and config.si_noise_std == 0.5 and config.lr == get_preset("cpu-4h").lr
     shipped = json.loads((repo_root() / "repro" / "weights" / "deblurnet_si.json").read_text())
-    si = card_config(shipped, "quick")
+    si = card_config(shipped, "cpu-15min")
     numbers = {k: v for k, v in shipped["train_config"].items() if k.startswith("si_") and isinstance(v, (int, float))}
     assert numbers and all(getattr(si, k) == pytest.approx(v) for k, v in numbers.items())
 

@@ -131,7 +131,7 @@ def test_notebooks_record_numbers_that_agree_with_known_answers(smoke_run):
     assert arch["layers"] == 17  # 7 + 5 + 5 layers of Table 1
 
     training = _numbers(roots, "03_training")
-    assert [m["steps"] for m in training["models"]] == [TRAIN_PRESETS["smoke"].steps] * 2
+    assert [m["steps"] for m in training["models"]] == [TRAIN_PRESETS[s.train_preset].steps] * 2
     assert 1.0 < training["si_kernel_median_px"] < 60.0 and training["wild_blur_median_px"] > 1.0
 
     table2 = _numbers(roots, "04_table2")

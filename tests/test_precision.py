@@ -150,7 +150,7 @@ def _tiny_dataset(root: Path) -> Path:
 
 def test_a_checkpoint_trained_in_bf16_loads_and_runs_in_float32(tmp_path):
     root = _tiny_dataset(tmp_path / "wild")
-    cfg = T.PRESETS["smoke"].replace(precision="bf16", steps=3, val_every=3, checkpoint_every=3)
+    cfg = T.PRESETS["tiny-test"].replace(precision="bf16", steps=3, val_every=3, checkpoint_every=3)
     result = T.train(cfg, data_root=root, out=tmp_path / "run", progress=False, workers=1)
     assert result.steps == 3 and np.isfinite(result.final_psnr)
     payload = load_checkpoint(result.checkpoint)

@@ -39,7 +39,7 @@ def data_root(tmp_path_factory) -> Path:
 
 
 def _smoke(**changes) -> T.TrainConfig:
-    return T.PRESETS["smoke"].replace(**changes)
+    return T.PRESETS["tiny-test"].replace(**changes)
 
 
 def _train(cfg, root, out, *, figures: bool = False, **kw):
@@ -51,11 +51,11 @@ def _train(cfg, root, out, *, figures: bool = False, **kw):
 
 
 def test_presets_follow_the_paper_where_not_declared():
-    paper = T.PRESETS["paper"]
+    paper = T.PRESETS["gpu-paper"]
     assert (paper.width, paper.batch_size, paper.lr, paper.betas, paper.decay_factor, paper.decay_every) == (
         1.0, 10, 1e-3, (0.9, 0.999), 0.75, 10_000)
     assert paper.loss_reduction == "sum" and not paper.zero_init_residual and paper.warmup_steps == 0
-    quick = T.PRESETS["quick"]
+    quick = T.PRESETS["cpu-15min"]
     assert quick.batch_size == 10 and quick.lr == 1e-3 and quick.betas == (0.9, 0.999)
     # every departure of quick from the paper is written down
     text = " ".join(quick.departures)
@@ -66,7 +66,7 @@ def test_presets_follow_the_paper_where_not_declared():
     for name, preset in T.PRESETS.items():
         assert preset.loss_reduction in ("sum", "scaled_sum"), name
         assert preset.val_split != "test", name
-    cpu = T.PRESETS["cpu"]
+    cpu = T.PRESETS["cpu-4h"]
     assert cpu.max_minutes <= 240 and cpu.checkpoint_every <= 100
     assert any("SI kernels" in d for d in cpu.departures) and any("batch 8" in d for d in cpu.departures)
 
@@ -165,14 +165,14 @@ def test_smoke_preset_trains_and_writes_everything(smoke_run):
     assert res.results_csv.read_text() == res.log_csv.read_text()
     assert res.figure.exists() and res.figure.stat().st_size > 5000
     model, meta = load_model(res.best_checkpoint)
-    assert meta["preset"] == "smoke" and meta["data"] == "wild" and meta["seed"] == 3
-    assert model.config.width == T.PRESETS["smoke"].width
+    assert meta["preset"] == "tiny-test" and meta["data"] == "wild" and meta["seed"] == 3
+    assert model.config.width == T.PRESETS["tiny-test"].width
     payload = load_checkpoint(res.checkpoint)
     assert {"optimizer", "scheduler", "train_state"} <= set(payload)
     assert payload["train_state"]["step"] == 6
     body, heads = payload["optimizer"]["param_groups"]
     assert len(heads["params"]) == 6  # weight + bias of the three residual-emitting layers
-    assert heads["lr"] == pytest.approx(body["lr"] * T.PRESETS["smoke"].head_lr_scale)
+    assert heads["lr"] == pytest.approx(body["lr"] * T.PRESETS["tiny-test"].head_lr_scale)
 
 
 def test_zero_init_starts_at_the_identity_and_max_minutes_stops(data_root, tmp_path):
@@ -267,23 +267,23 @@ def test_cli_trains_and_exports_a_card(data_root, tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     weights = tmp_path / "w" / "net.pt"
-    rc = main(["train", "--preset", "smoke", "--data", "wild", "--data-root", str(data_root), "--out", "run",
+    rc = main(["train", "--preset", "tiny-test", "--data", "wild", "--data-root", str(data_root), "--out", "run",
                "--steps", "2", "--set", "val_every=2", "--set", "log_every=2", "--seed", "4", "--workers", "1",
                "--export", str(weights)])
     assert rc == 0
-    assert (tmp_path / "results" / "train_smoke_wild.csv").exists()
-    assert (tmp_path / "figures" / "train_smoke_wild.png").exists()
+    assert (tmp_path / "results" / "train_tiny-test_wild.csv").exists()
+    assert (tmp_path / "figures" / "train_tiny-test_wild.png").exists()
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["steps"] == 2
     card = json.loads(weights.with_suffix(".json").read_text())
     for key in ("data", "preset", "steps", "seed", "psnr", "date", "command"):
         assert key in card
-    assert card["seed"] == 4 and card["steps"] == 2 and "--preset smoke" in card["command"]
-    # the card says what the command changed from the preset (smoke: steps 6, val_every 3, log_every 1)
-    assert card["overrides"] == ["steps=2 (preset smoke: 6)", "val_every=2 (preset smoke: 3)",
-                                 "log_every=2 (preset smoke: 1)"]
+    assert card["seed"] == 4 and card["steps"] == 2 and "--preset tiny-test" in card["command"]
+    # the card says what the command changed from the preset (tiny-test: steps 6, val_every 3, log_every 1)
+    assert card["overrides"] == ["steps=2 (preset tiny-test: 6)", "val_every=2 (preset tiny-test: 3)",
+                                 "log_every=2 (preset tiny-test: 1)"]
     model, meta = load_model(weights)
-    assert meta["preset"] == "smoke"
+    assert meta["preset"] == "tiny-test"
 
 
 def test_cli_bad_input_exits_2(tmp_path, capsys):
@@ -291,7 +291,7 @@ def test_cli_bad_input_exits_2(tmp_path, capsys):
 
     assert main(["train", "--preset", "nope", "--data-root", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "unknown preset" in capsys.readouterr().err
-    assert main(["train", "--preset", "smoke", "--data-root", str(tmp_path / "missing"),
+    assert main(["train", "--preset", "tiny-test", "--data-root", str(tmp_path / "missing"),
                  "--out", str(tmp_path / "o")]) == 2
 
 
@@ -330,7 +330,7 @@ def test_cosine_schedule_anneals_to_zero_at_the_last_step():
 
 def test_sharp_fraction_makes_the_last_items_identity_pairs_of_the_same_plan(data_root):
     cache = T._PairCache(data_root, "train", workers=1)
-    cfg = T.PRESETS["smoke"].replace(batch_size=4, crop=16, rotate=True, permute_colours=True)
+    cfg = T.PRESETS["tiny-test"].replace(batch_size=4, crop=16, rotate=True, permute_colours=True)
     dev = torch.device("cpu")
     blur, sharp = T._TrainData(cache, cfg, "wild", 5, dev).batch(3)
     blur_s, sharp_s = T._TrainData(cache, cfg.replace(sharp_fraction=0.5), "wild", 5, dev).batch(3)
@@ -352,12 +352,32 @@ def test_sharp_fraction_makes_the_last_items_identity_pairs_of_the_same_plan(dat
 
 
 def test_overrides_name_what_differs_from_the_preset():
-    fast = T.PRESETS["fast"]
+    fast = T.PRESETS["gpu-fast-start"]
     assert T.overrides(fast) == []
     changed = fast.replace(width="0.5", sharp_fraction="0.125", departures=("ignored",))
-    assert T.overrides(changed) == ["width=0.5 (preset fast: 1.0)", "sharp_fraction=0.125 (preset fast: 0.0)"]
+    assert T.overrides(changed) == ["width=0.5 (preset gpu-fast-start: 1.0)",
+                                      "sharp_fraction=0.125 (preset gpu-fast-start: 0.0)"]
     assert T.overrides(changed.to_dict()) == T.overrides(changed)  # as a card stores it
     assert T.overrides(T.TrainConfig(width=0.5)) == []  # "custom": no preset to compare with
+    # a card written before the presets were renamed names "fast": read as gpu-fast-start
+    assert T.overrides({**changed.to_dict(), "name": "fast"}) == T.overrides(changed)
+
+
+def test_training_presets_cannot_be_confused_with_study_presets():
+    from repro.reproduce import PRESETS as STUDY
+
+    for name, preset in T.PRESETS.items():
+        assert "-" in name and name not in STUDY and preset.name == name, name
+        assert not preset.init, name  # no preset starts from a file that a clone lacks
+    for study in STUDY.values():
+        assert "-" not in study.name and study.train_preset in T.PRESETS, study.name
+    # former names: read from records (logs, cards, checkpoints), refused by --preset with the new name
+    assert set(T.FORMER_NAMES.values()) <= set(T.PRESETS) and not set(T.FORMER_NAMES) & set(T.PRESETS)
+    assert T.current_name("quick") == "cpu-15min" and T.current_name("data-arm") == "data-arm"
+    with pytest.raises(ValueError, match="unknown preset 'quick' \\(now 'cpu-15min'\\)"):
+        T.get_preset("quick")
+    cards = [json.loads(p.read_text()) for p in sorted((Path(T.__file__).parents[1] / "weights").glob("deblurnet_*.json"))]
+    assert cards and all(T.card_config(c, "cpu-15min").name == T.current_name(c["preset"]) for c in cards)
 
 
 def test_extra_roots_add_their_training_pairs(data_root, tmp_path):

@@ -42,13 +42,13 @@ class StudySize:
 
 SIZES: dict[str, StudySize] = {
     "smoke": StudySize(
-        name="smoke", train_pairs=4, val_pairs=2, test_pairs=3, base_preset="smoke", build_workers=1,
+        name="smoke", train_pairs=4, val_pairs=2, test_pairs=3, base_preset="tiny-test", build_workers=1,
         recipe=(("steps", 4), ("val_every", 2), ("checkpoint_every", 2), ("val_images", 0),
                 ("si_kernel_size", 13), ("si_psz", (6, 4, 3))),
         notes="seconds, for the tests; numbers meaningless"),
     # 8 runs of 1500 steps: ~0.45 s a step on 2 free cores (width 0.25, batch 8, 96x96) -> ~11-12 min a run
     "full": StudySize(
-        name="full", train_pairs=120, val_pairs=48, test_pairs=120, base_preset="cpu",
+        name="full", train_pairs=120, val_pairs=48, test_pairs=120, base_preset="cpu-4h",
         recipe=(("steps", 1500), ("decay_every", 500), ("warmup_steps", 100), ("val_every", 250),
                 ("val_images", 0), ("checkpoint_every", 100), ("max_minutes", 0.0)),
         notes="8 training runs of 1500 steps at width 0.25 (about 1.5-2 hours on a 2-core CPU)"),

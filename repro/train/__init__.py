@@ -4,10 +4,15 @@ The paper's recipe (Sec. 3): Adam (beta 0.9, 0.999), learning rate 1e-3 multipli
 ``decay_every`` iterations, batch 10, the three-scale loss ``L1 + L2 + L3``. Every value is a
 field of :class:`TrainConfig`; :data:`PRESETS` names the sets used by the project:
 
-* ``smoke``: a few seconds, for the tests;
-* ``quick``: the default of ``make reproduce`` on a 2-core CPU (<= 15 minutes per model);
-* ``paper``: full width and the paper's schedule, for GPUs;
-* ``fast``: ``paper`` with ``quick``'s fast start (see :data:`PRESETS`), for short GPU runs.
+* ``tiny-test``: a few seconds, for the tests;
+* ``cpu-15min``: the training preset of ``make reproduce`` on a 2-core CPU (<= 15 minutes per model);
+* ``cpu-4h``: the CPU recipe of the shipped weights (<= 4 CPU-hours per model, resumable);
+* ``gpu-paper``: full width and the paper's schedule, for GPUs (``gpu-paper-half``: at half width);
+* ``gpu-fast-start``: ``gpu-paper`` with ``cpu-15min``'s fast start (see :data:`PRESETS`), for short GPU runs;
+* ``data-arm``: issue 28's equal-budget arms of training photo sets.
+
+Their naming scheme (``<machine>-<budget or recipe>``, apart from the study presets' single
+words) and the former names that records still hold: :mod:`repro.train.config`.
 
 A preset that departs from the paper says so in ``TrainConfig.departures`` (copied into the
 checkpoint's metadata and the weight cards).
@@ -36,7 +41,7 @@ Outputs of a run in ``out``: ``last.pt`` (every ``checkpoint_every`` steps and a
 
 
 from .cli import add_arguments, config_from_args, run
-from .config import PRESETS, TrainConfig, card_config, get_preset, lr_at, overrides
+from .config import FORMER_NAMES, PRESETS, TrainConfig, card_config, current_name, get_preset, lr_at, overrides
 from .data import BatchPlan, _crop, _PairCache, _TrainData, augment, batch_plan, si_kernel_bank
 from .logs import LOG_FIELDS, plot_training, read_log, read_log_header, summarise_log
 from .loop import TrainResult, export_weights, train
@@ -50,6 +55,7 @@ __all__ = [
     "lr_at",
     "overrides",
     "card_config",
+    "current_name",
     "batch_plan",
     "read_log",
     "plot_training",

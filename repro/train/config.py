@@ -1,5 +1,16 @@
 """Training settings: :class:`TrainConfig`, the named :data:`PRESETS` and the learning-rate
-schedule :func:`lr_at` (see :mod:`repro.train`)."""
+schedule :func:`lr_at` (see :mod:`repro.train`).
+
+Preset names. A training preset is named ``<machine>-<budget or recipe>`` and always holds a
+hyphen: ``tiny-test`` (seconds, for the tests), ``cpu-15min`` and ``cpu-4h`` (CPU budgets),
+``gpu-paper``, ``gpu-paper-half`` and ``gpu-fast-start`` (GPU recipes), and ``data-arm`` (issue
+28's equal-budget arms). The study presets of :data:`repro.reproduce.PRESETS` (``smoke``, ``demo``,
+``quick``, ``paper``) are single words, and each names the training preset it uses
+(``ReproSettings.train_preset``), so a name tells which table it belongs to. Logs, weight cards and
+checkpoints written before issue 29 record the former names (``smoke``, ``quick``, ``cpu``,
+``paper``, ``fast``, ``paper-half``, ``cpu-finetune``): :func:`current_name` reads them
+(:func:`card_config`, :func:`overrides`, resuming); ``--preset`` accepts the current names only.
+"""
 
 from __future__ import annotations
 
@@ -188,20 +199,20 @@ _QUICK_DEPARTURES = (
 
 PRESETS: dict[str, TrainConfig] = {
     # seconds, for tests: a tiny network on 32x32 crops
-    "smoke": TrainConfig(
-        name="smoke", width=0.0625, steps=6, batch_size=2, crop=32, lr=1e-3, decay_every=4,
+    "tiny-test": TrainConfig(
+        name="tiny-test", width=0.0625, steps=6, batch_size=2, crop=32, lr=1e-3, decay_every=4,
         zero_init_residual=True, head_lr_scale=0.5, loss_reduction="scaled_sum", val_every=3, val_images=2,
         checkpoint_every=3, log_every=1, departures=("tiny width and crops, for tests only",),
     ),
     # the CPU preset of `make reproduce`: <= 15 minutes per model on 2 cores
-    "quick": TrainConfig(
-        name="quick", width=0.25, steps=1200, batch_size=10, crop=96, lr=1e-3, decay_every=1000,
+    "cpu-15min": TrainConfig(
+        name="cpu-15min", width=0.25, steps=1200, batch_size=10, crop=96, lr=1e-3, decay_every=1000,
         warmup_steps=100, head_lr_scale=0.1, zero_init_residual=True, loss_reduction="scaled_sum", val_every=100,
         val_images=10, checkpoint_every=100, log_every=10, max_minutes=15.0, departures=_QUICK_DEPARTURES,
     ),
     # the CPU recipe of the shipped weights: <= 4 CPU-hours per model on 2 cores, resumable
-    "cpu": TrainConfig(
-        name="cpu", width=0.25, steps=12_000, batch_size=8, crop=96, lr=1e-3, decay_every=2000,
+    "cpu-4h": TrainConfig(
+        name="cpu-4h", width=0.25, steps=12_000, batch_size=8, crop=96, lr=1e-3, decay_every=2000,
         warmup_steps=200, zero_init_residual=True, loss_reduction="scaled_sum", val_every=250, val_images=48,
         checkpoint_every=100, log_every=10, max_minutes=240.0, si_kernel_size=13, si_psz=(6, 4, 3),
         rotate=True, permute_colours=True,
@@ -222,51 +233,60 @@ PRESETS: dict[str, TrainConfig] = {
         ),
     ),
     # full width, the paper's schedule, for GPUs
-    "paper": TrainConfig(
-        name="paper", width=1.0, steps=200_000, batch_size=10, crop=128, decay_every=10_000,
+    "gpu-paper": TrainConfig(
+        name="gpu-paper", width=1.0, steps=200_000, batch_size=10, crop=128, decay_every=10_000,
         loss_reduction="sum", val_every=2000, val_images=0, checkpoint_every=1000, log_every=50,
         departures=("128x128 crops (the paper does not give its crop size)",),
     ),
-    # the paper's batch, crops and schedule with quick's fast start (zero-init residual layers,
+    # the paper's batch, crops and schedule with cpu-15min's fast start (zero-init residual layers,
     # warm-up, per-element loss, smaller learning rate of the residual layers), for GPUs
-    "fast": TrainConfig(
-        name="fast", width=1.0, steps=200_000, batch_size=10, crop=128, decay_every=10_000,
+    "gpu-fast-start": TrainConfig(
+        name="gpu-fast-start", width=1.0, steps=200_000, batch_size=10, crop=128, decay_every=10_000,
         warmup_steps=100, head_lr_scale=0.1, zero_init_residual=True, loss_reduction="scaled_sum",
         val_every=250, val_images=0, checkpoint_every=1000, log_every=50,
         departures=_QUICK_DEPARTURES[1:5] + ("128x128 crops (the paper does not give its crop size)",),
     ),
     # the paper's recipe at half width (a GPU run that also fits the shipped-weights budget)
-    "paper-half": TrainConfig(
-        name="paper-half", width=0.5, steps=200_000, batch_size=10, crop=128, decay_every=10_000,
+    "gpu-paper-half": TrainConfig(
+        name="gpu-paper-half", width=0.5, steps=200_000, batch_size=10, crop=128, decay_every=10_000,
         loss_reduction="sum", val_every=2000, val_images=0, checkpoint_every=1000, log_every=50,
         departures=("width 0.5", "128x128 crops (the paper does not give its crop size)"),
     ),
 }
 
 
-# the CPU recipe started from the DeblurNet^WILD that shipped before issue 14 (width 0.25, 2 minutes
-# on an H100 over the first, milder virtual data; `git show f1c2ab5:repro/weights/deblurnet_wild.pt`)
-PRESETS["cpu-finetune"] = PRESETS["cpu"].replace(
-    name="cpu-finetune", init="runs/init/deblurnet_wild_f1c2ab5.pt", lr=5e-4,
-    departures=PRESETS["cpu"].departures + (
-        "initialised from an earlier DeblurNet^WILD (2 GPU-minutes on milder virtual data) instead of at "
-        "random; learning rate 5e-4",),
-)
-
-# issue 28's equal-budget comparison of training photo sets (repro.evaluate.diversity): the cpu
+# issue 28's equal-budget comparison of training photo sets (repro.evaluate.diversity): the cpu-4h
 # recipe cut to 3000 steps, every arm with the same seed, steps and precision; checkpoints chosen
 # on the validation pairs of the bundled photos and of the corpus together (--val-root twice)
-PRESETS["data-arm"] = PRESETS["cpu"].replace(
+PRESETS["data-arm"] = PRESETS["cpu-4h"].replace(
     name="data-arm", steps=3000, decay_every=1000, max_minutes=0.0,
-    departures=tuple(d for d in PRESETS["cpu"].departures if not d.startswith("learning rate x0.75")) + (
+    departures=tuple(d for d in PRESETS["cpu-4h"].departures if not d.startswith("learning rate x0.75")) + (
         "learning rate x0.75 every 1000 steps, 3000 steps in all (an equal budget for each photo set)",),
 )
 
 
+# the former names of the presets, as records written before issue 29 hold them (read, never offered)
+FORMER_NAMES: dict[str, str] = {
+    "smoke": "tiny-test", "quick": "cpu-15min", "cpu": "cpu-4h", "paper": "gpu-paper", "fast": "gpu-fast-start",
+    "paper-half": "gpu-paper-half",
+    # removed (it needed an untracked checkpoint): cpu-4h with init=runs/init/deblurnet_wild_f1c2ab5.pt (the
+    # DeblurNet^WILD of `git show f1c2ab5:repro/weights/deblurnet_wild.pt`) and lr=5e-4, which its records hold
+    "cpu-finetune": "cpu-4h",
+}
+
+
+def current_name(name: str) -> str:
+    """The preset's name today for a name read from a log, card or checkpoint (a former name
+    mapped by :data:`FORMER_NAMES`; any other name unchanged)."""
+    return FORMER_NAMES.get(name, name)
+
+
 def get_preset(name: str) -> TrainConfig:
-    """The preset called ``name`` (``ValueError`` listing the known ones otherwise)."""
+    """The preset called ``name`` (``ValueError`` listing the known ones otherwise, and the
+    current name of a former one)."""
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
+        former = f" (now {FORMER_NAMES[name]!r})" if name in FORMER_NAMES else ""
+        raise ValueError(f"unknown preset {name!r}{former}; known presets: {', '.join(PRESETS)}")
     return PRESETS[name]
 
 
@@ -274,25 +294,27 @@ def card_config(card: dict, fallback: str, *, prefix: str = "si_") -> TrainConfi
     """The training settings a weights card (``repro/weights/*.json``) records: the preset it names
     (``fallback`` when it names none) with the card's ``train_config`` fields whose names start
     with ``prefix`` put back (default ``"si_"``: the SI kernel settings, which decide the blur
-    DeblurNet^SI trained on). ``card`` may be ``{}``: then the ``fallback`` preset itself."""
+    DeblurNet^SI trained on). ``card`` may be ``{}``: then the ``fallback`` preset itself. A card's
+    former preset name is read as its current one (:func:`current_name`)."""
     changes = {k: v for k, v in (card.get("train_config") or {}).items() if k.startswith(prefix)}
-    return get_preset(card.get("preset") or fallback).replace(**changes)
+    return get_preset(current_name(card.get("preset") or fallback)).replace(**changes)
 
 
 def overrides(config: TrainConfig | dict) -> list[str]:
     """How ``config`` differs from the preset it is named after (the ``--set`` of its command), one
-    line per field, ``"width=0.5 (preset fast: 1.0)"``; ``[]`` for an unknown preset name.
+    line per field, ``"width=0.5 (preset gpu-fast-start: 1.0)"``; ``[]`` for an unknown preset name
+    (a former name is read as the current one, :func:`current_name`).
 
     A checkpoint's card lists these beside the preset's own ``departures``, so that a run that
     changed its preset's settings says so. ``config`` may be a :meth:`TrainConfig.to_dict` dict.
     """
     values = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
-    preset = PRESETS.get(str(values.get("name")))
+    preset = PRESETS.get(current_name(str(values.get("name"))))
     if preset is None:
         return []
     base = preset.to_dict()
     return [f"{k}={values[k]} (preset {preset.name}: {base[k]})" for k in base
-            if k in values and k != "departures" and values[k] != base[k]]
+            if k in values and k not in ("name", "departures") and values[k] != base[k]]
 
 
 def lr_at(config: TrainConfig, step: int) -> float:

@@ -20,7 +20,7 @@ import torch
 
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..model import DeblurNet
-from .config import TrainConfig, lr_at, overrides
+from .config import TrainConfig, current_name, lr_at, overrides
 from .placement import Placement
 
 log = logging.getLogger(__name__)
@@ -124,8 +124,9 @@ def save_best(path: Path, weights: Weights, meta: dict) -> None:
 def _warn_if_config_differs(payload: dict, config: TrainConfig) -> None:
     saved = payload.get("meta", {}).get("train_config")
     if saved:
-        # fields added since the checkpoint was written count as their defaults
+        # fields added since the checkpoint was written count as their defaults; a former preset name as today's
         current, full = config.to_dict(), {**TrainConfig().to_dict(), **saved}
+        full["name"] = current_name(str(full["name"]))
         diff = sorted(k for k in current if full.get(k) != current[k])
         if diff:
             log.warning("resuming with a different config (fields %s): the continuation is not exact", diff)
