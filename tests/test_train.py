@@ -200,6 +200,18 @@ def test_resume_gives_the_same_loss_curve(smoke_run, data_root, tmp_path):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
+def test_resume_warns_of_a_changed_config_but_not_of_a_former_preset_name(caplog):
+    from repro.train.state import _warn_if_config_differs
+
+    cfg = _smoke()
+    recorded = {**json.loads(json.dumps(cfg.to_dict())), "name": "smoke"}  # last.pt written before the renaming
+    with caplog.at_level("WARNING", logger="repro.train.state"):
+        _warn_if_config_differs({"meta": {"train_config": recorded}}, cfg)
+        assert not caplog.records
+        _warn_if_config_differs({"meta": {"train_config": {**recorded, "lr": 0.5}}}, cfg)
+    assert len(caplog.records) == 1 and "['lr']" in caplog.records[0].getMessage()
+
+
 def test_resume_without_checkpoint_is_a_clear_error(data_root, tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         _train(_smoke(), data_root, tmp_path / "empty", resume=True)
