@@ -65,8 +65,8 @@ def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
 
 
 def describe_cpu(cpuinfo: str | None = None) -> str:
-    """``"AMD EPYC, 2 cores; bf16: none (avx2)"``: the CPU model, cores and which of the flags that
-    decide ``"auto"`` it has (for the header of a results file)."""
+    """The CPU model, its cores and which of the flags that decide ``"auto"`` it has, for the header
+    of a results file: ``"AMD EPYC, 2 cores; native bf16 flags: none (vector flags: avx2)"``."""
     import os
     import platform
 
@@ -102,7 +102,9 @@ def native_bf16(device: torch.device) -> bool:
     return False
 
 
-@functools.lru_cache(maxsize=8)  # a fact of the machine: measured once per process and device
+# a fact of the machine, measured once per process and device (the one cache of this module: "auto"
+# is resolved per call of deblur/evaluate/train, and a second of timing each time would add up)
+@functools.lru_cache(maxsize=8)
 def bf16_speedup(device: str = "cpu", seconds: float = 1.0) -> float:
     """float32 time / bf16 (autocast, channels_last) time of a 3x3 convolution of DeblurNet's
     size (64 -> 64 channels, batch 1 of 96x128), each timed for about ``seconds / 2``."""

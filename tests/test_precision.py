@@ -62,6 +62,11 @@ def test_auto_is_bf16_on_a_cpu_with_native_bf16_when_measured_faster(monkeypatch
     assert P.resolve_precision("auto", "cpu", measure=False) == "bf16"
 
 
+def test_the_speed_measurement_compares_the_two_precisions():
+    ratio = P.bf16_speedup("cpu", 0.05)  # fp32 time / bf16 time of one convolution, ~0.05 s of timing
+    assert np.isfinite(ratio) and ratio > 0
+
+
 def test_explicit_precisions_are_kept_and_bad_strings_refused_in_one_line():
     assert P.resolve_precision("fp32", "cpu") == "fp32"
     assert P.resolve_precision("bf16", "cpu") == "bf16"  # allowed everywhere (emulated where not native)
