@@ -72,6 +72,20 @@ def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
     return image
 
 
+def check_rgb(image: np.ndarray) -> np.ndarray:
+    """:func:`check_image` for a colour image: ``(H, W, 3)`` float64 (else ``ValueError``)."""
+    img = check_image(image)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"image must be (H, W, 3), got {img.shape}")
+    return img
+
+
+def check_kernel_size(kernel_size: int) -> None:
+    """A blind method's kernel side must be odd and >= 3 (else ``ValueError``)."""
+    if kernel_size < 3 or kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be odd and >= 3, got {kernel_size}")
+
+
 def check_kernel(kernel: np.ndarray, name: str = "kernel") -> np.ndarray:
     """Validate a 2-D blur kernel; return it float64, clipped >= 0 and normalised to sum 1."""
     kernel = np.asarray(kernel, dtype=np.float64)

@@ -25,26 +25,14 @@ estimation on overlapping tiles, each with its own kernel, and blends the tiles'
 from __future__ import annotations
 
 import logging
+from dataclasses import KW_ONLY, dataclass, field
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._common import (
-    check_image,
-    downscale,
-    grad_otfs,
-    gradients,
-    initial_kernel,
-    interior_mask,
-    irfft2,
-    kernel_step,
-    pad_for_fft,
-    psf2otf,
-    pyramid_levels,
-    resize_kernel,
-    rfft2,
-    select_gradients,
-)
+from ._common import (check_image, check_kernel_size, check_rgb, downscale, grad_otfs, gradients, initial_kernel,
+                      interior_mask, irfft2, kernel_step, pad_for_fft, psf2otf, pyramid_levels, resize_kernel, rfft2,
+                      select_gradients)
 from ..images import to_gray
 from .deconv import deconvolve, deconvolve_spatially_varying, tile_grid
 
@@ -150,6 +138,7 @@ def estimate_kernel_l0(
     return k
 
 
+@dataclass(eq=False)
 class XuZhengJia2013:
     """Blind deblurring by L0-sparse kernel estimation (Xu, Zheng & Jia 2013), global or tiled.
 
@@ -170,48 +159,34 @@ class XuZhengJia2013:
     ``kernels`` ``(ny, nx, k, k)`` (one per tile; ``(1, 1, k, k)`` when global), ``tile_spans``.
     """
 
-    def __init__(
-        self,
-        space_varying: bool = True,
-        *,
-        kernel_size: int = 31,
-        iters: int = 5,
-        lam: float = 4e-3,
-        lam_min: float = 1e-4,
-        gamma: float = 10.0,
-        tiles: tuple[int, int] = (2, 3),
-        refine_levels: int = 2,
-        tile_prior_weight: float = 100.0,
-        tile_overlap: float = 0.25,
-        deconv_prior: str = "hyper_laplacian",
-        deconv_lam: float = 2000.0,
-        deconv_alpha: float = 0.8,
-        progress: bool = False,
-    ) -> None:
-        if kernel_size < 3 or kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd and >= 3, got {kernel_size}")
-        if min(tiles) < 1:
-            raise ValueError(f"tiles must be >= 1 each, got {tiles}")
-        if not 0 <= tile_overlap < 0.5:
-            raise ValueError(f"tile_overlap must be in [0, 0.5), got {tile_overlap}")
-        self.space_varying = space_varying
-        self.kernel_size = kernel_size
-        self.iters = iters
-        self.lam = lam
-        self.lam_min = lam_min
-        self.gamma = gamma
-        self.tiles = tuple(tiles)
-        self.tile_overlap = tile_overlap
-        self.refine_levels = refine_levels
-        self.tile_prior_weight = tile_prior_weight
-        self.deconv_prior = deconv_prior
-        self.deconv_lam = deconv_lam
-        self.deconv_alpha = deconv_alpha
-        self.progress = progress
-        self.name = "Xu, Zheng, Jia 2013" + (" (space-varying)" if space_varying else "")
-        self.kernel: np.ndarray | None = None
-        self.kernels: np.ndarray | None = None
-        self.tile_spans: tuple[list, list] | None = None
+    space_varying: bool = True
+    _: KW_ONLY
+    kernel_size: int = 31
+    iters: int = 5
+    lam: float = 4e-3
+    lam_min: float = 1e-4
+    gamma: float = 10.0
+    tiles: tuple[int, int] = (2, 3)
+    refine_levels: int = 2
+    tile_prior_weight: float = 100.0
+    tile_overlap: float = 0.25
+    deconv_prior: str = "hyper_laplacian"
+    deconv_lam: float = 2000.0
+    deconv_alpha: float = 0.8
+    progress: bool = False
+    name: str = field(init=False, default="")
+    kernel: np.ndarray | None = field(init=False, default=None, repr=False)
+    kernels: np.ndarray | None = field(init=False, default=None, repr=False)
+    tile_spans: tuple[list, list] | None = field(init=False, default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        check_kernel_size(self.kernel_size)
+        if min(self.tiles) < 1:
+            raise ValueError(f"tiles must be >= 1 each, got {self.tiles}")
+        if not 0 <= self.tile_overlap < 0.5:
+            raise ValueError(f"tile_overlap must be in [0, 0.5), got {self.tile_overlap}")
+        self.tiles = tuple(self.tiles)
+        self.name = "Xu, Zheng, Jia 2013" + (" (space-varying)" if self.space_varying else "")
 
     def _estimate(self, gray: np.ndarray, init_kernel: np.ndarray | None = None) -> np.ndarray:
         return estimate_kernel_l0(
@@ -231,9 +206,7 @@ class XuZhengJia2013:
 
     def deblur(self, image: np.ndarray) -> np.ndarray:
         """Deblur ``image`` ``(H, W, 3)`` float32 in [0, 1] -> same shape, float32."""
-        img = check_image(image)
-        if img.ndim != 3 or img.shape[2] != 3:
-            raise ValueError(f"image must be (H, W, 3), got {img.shape}")
+        img = check_rgb(image)
         gray = to_gray(img.astype(np.float64))
         deconv_kw = dict(prior=self.deconv_prior, lam=self.deconv_lam, alpha=self.deconv_alpha)
         if not self.space_varying:

@@ -36,31 +36,16 @@ known-answer crops of ``repro.baselines.demo`` and are documented on the class.
 from __future__ import annotations
 
 import logging
+from dataclasses import KW_ONLY, dataclass, field
 
 import numpy as np
 import scipy.ndimage as ndi
 from tqdm.auto import tqdm
 
-from ._common import (
-    center_kernel,
-    check_image,
-    clean_kernel,
-    downscale,
-    estimate_kernel_fft,
-    grad_otfs,
-    gradients,
-    initial_kernel,
-    interior_mask,
-    irfft2,
-    normalize_kernel,
-    otf2psf,
-    pad_for_fft,
-    psf2otf,
-    pyramid_levels,
-    resize_kernel,
-    rfft2,
-    select_gradients,
-)
+from ._common import (center_kernel, check_image, check_kernel_size, check_rgb, clean_kernel, downscale,
+                      estimate_kernel_fft, grad_otfs, gradients, initial_kernel, interior_mask, irfft2,
+                      normalize_kernel, otf2psf, pad_for_fft, psf2otf, pyramid_levels, resize_kernel, rfft2,
+                      select_gradients)
 from ..images import to_gray
 from .deconv import deconvolve
 
@@ -243,6 +228,7 @@ def estimate_kernel_xu_jia(
     return k
 
 
+@dataclass(eq=False)
 class XuJia2010:
     """Two-phase blind deblurring of Xu & Jia 2010 (shift-invariant kernel).
 
@@ -258,38 +244,25 @@ class XuJia2010:
     Attributes set by :meth:`deblur`: ``kernel`` ``(k, k)``.
     """
 
-    def __init__(
-        self,
-        *,
-        kernel_size: int = 31,
-        iters: int = 7,
-        gamma: float = 10.0,
-        lam: float = 2e-3,
-        isd: bool = True,
-        isd_outer: int = 3,
-        isd_weight: float = 1.0,
-        deconv_lam: float = 30.0,
-        progress: bool = False,
-    ) -> None:
-        if kernel_size < 3 or kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd and >= 3, got {kernel_size}")
-        self.kernel_size = kernel_size
-        self.iters = iters
-        self.gamma = gamma
-        self.lam = lam
-        self.isd = isd
-        self.isd_outer = isd_outer
-        self.isd_weight = isd_weight
-        self.deconv_lam = deconv_lam
-        self.progress = progress
-        self.name = "Xu & Jia 2010"
-        self.kernel: np.ndarray | None = None
+    _: KW_ONLY
+    kernel_size: int = 31
+    iters: int = 7
+    gamma: float = 10.0
+    lam: float = 2e-3
+    isd: bool = True
+    isd_outer: int = 3
+    isd_weight: float = 1.0
+    deconv_lam: float = 30.0
+    progress: bool = False
+    name: str = field(init=False, default="Xu & Jia 2010")
+    kernel: np.ndarray | None = field(init=False, default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        check_kernel_size(self.kernel_size)
 
     def deblur(self, image: np.ndarray) -> np.ndarray:
         """Deblur ``image`` ``(H, W, 3)`` float32 in [0, 1] -> same shape, float32."""
-        img = check_image(image)
-        if img.ndim != 3 or img.shape[2] != 3:
-            raise ValueError(f"image must be (H, W, 3), got {img.shape}")
+        img = check_rgb(image)
         self.kernel = estimate_kernel_xu_jia(
             to_gray(img.astype(np.float64)), self.kernel_size, iters=self.iters, gamma=self.gamma, lam=self.lam,
             isd=self.isd, isd_outer=self.isd_outer, isd_weight=self.isd_weight, progress=self.progress,
