@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import fnmatch
-import hashlib
 import os
 import re
 import shutil
@@ -26,6 +25,8 @@ import tempfile
 import zlib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+
+from ..files import file_sha256
 
 __all__ = ["FetchError", "PACKAGES", "PHOTOGRAPHS", "TEST_PHOTOGRAPHS", "VAL_PHOTOGRAPHS", "MANIFEST", "CorpusFile",
            "fetch_corpus", "read_corpus", "verify_corpus", "corpus_splits", "licence_of", "is_corpus"]
@@ -131,14 +132,6 @@ def corpus_splits(names: list[str]) -> dict[str, str]:
     return split
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _run(cmd: list[str], cwd: Path) -> None:
     try:
         subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, text=True)
@@ -192,7 +185,7 @@ def verify_corpus(dest: str | os.PathLike) -> list[str]:
         path = dest / row.file
         if not path.is_file():
             problems.append(f"{row.file}: missing")
-        elif path.stat().st_size != row.bytes or _sha256(path) != row.sha256:
+        elif path.stat().st_size != row.bytes or file_sha256(path) != row.sha256:
             problems.append(f"{row.file}: differs from the manifest (sha256)")
     return problems
 
@@ -236,7 +229,7 @@ def fetch_corpus(dest: str | os.PathLike, *, packages: tuple[str, ...] = PACKAGE
             shutil.copyfile(path, dest / rel)
             w, h = _image_size(dest / rel)
             rows.append(CorpusFile(name=name, package=package, version=version, file=rel.as_posix(),
-                                   sha256=_sha256(dest / rel), bytes=(dest / rel).stat().st_size, width=w, height=h,
+                                   sha256=file_sha256(dest / rel), bytes=(dest / rel).stat().st_size, width=w, height=h,
                                    kind="photo" if name in PHOTOGRAPHS else "illustration", split=splits[name],
                                    licence=licence))
     _write_manifest(dest, rows)

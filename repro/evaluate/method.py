@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from .. import methods as methods_table
+from ..files import file_sha256
 from ..paths import weights_dir
 
 __all__ = ["Method", "Identity", "DeblurNetMethod", "make_method", "fingerprint"]
@@ -42,15 +42,6 @@ class Identity:
 
     def deblur(self, image: np.ndarray) -> np.ndarray:
         return np.array(image, dtype=np.float32, copy=True)
-
-
-def _sha256(path: Path) -> str:
-    """sha256 hex digest of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class DeblurNetMethod:
@@ -86,7 +77,7 @@ class DeblurNetMethod:
         self.tile = tile
         self.self_ensemble = self_ensemble
         self.precision = precision if precision != "auto" else _resolved(precision, device)  # "fp32" or "bf16"
-        self.fingerprint = (f"{name}:sha256={_sha256(self.checkpoint)[:16]}" + (":x8" if self_ensemble else "")
+        self.fingerprint = (f"{name}:sha256={file_sha256(self.checkpoint)[:16]}" + (":x8" if self_ensemble else "")
                             + (":bf16" if self.precision == "bf16" else ""))
         self.meta: dict = {}
         self._model = None
