@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from .files import atomic_path
+from .files import atomic_path, check_input_file
 from .model import DeblurNet, DeblurNetConfig
 
 FORMAT = "deblur-wild/1"
@@ -51,12 +51,7 @@ def read_checkpoint_file(path: str | os.PathLike, map_location: str | torch.devi
     file when it is missing (``not_found`` says so), a folder, empty or unreadable. The caller
     checks the structure of what it expects."""
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"{path}: {not_found}")
-    if path.is_dir():
-        raise CheckpointError(f"{path}: is a folder, expected a checkpoint file")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"{path}: checkpoint file is empty")
+    check_input_file(path, "checkpoint", missing=not_found, empty="checkpoint file is empty", error=CheckpointError)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:

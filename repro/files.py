@@ -35,6 +35,20 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+def check_input_file(path: Path, kind: str, *, missing: str = "no such file", empty: str = "file is empty",
+                     error: type[Exception] | None = None) -> None:
+    """A one-line error naming ``path`` unless it is a non-empty file (a ``kind`` file, e.g.
+    "image"): ``FileNotFoundError`` (``missing`` says why), ``IsADirectoryError`` for a folder,
+    ``ValueError`` for an empty file (``empty``); ``error`` raises that type in all three cases instead."""
+    if not path.exists():
+        raise (error or FileNotFoundError)(f"{path}: {missing}")
+    if path.is_dir():
+        article = "an" if kind[:1] in "aeiou" else "a"
+        raise (error or IsADirectoryError)(f"{path}: is a folder, expected {article} {kind} file")
+    if path.stat().st_size == 0:
+        raise (error or ValueError)(f"{path}: {empty}")
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     """sha256 hex digest (64 digits) of the file at ``path``, read in 1 MiB blocks."""
     digest = hashlib.sha256()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import atomic_path, atomic_write_bytes
+from .files import atomic_path, atomic_write_bytes, check_input_file
 
 __all__ = ["read_image", "write_image", "image_format", "to_float", "from_float", "to_rgb", "to_gray", "LUMA_WEIGHTS",
            "IMAGE_SUFFIXES", "list_images", "natural_key"]
@@ -68,12 +68,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     import imageio.v3 as iio
 
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    if path.is_dir():
-        raise IsADirectoryError(f"{path}: is a folder, expected an image file")
-    if path.stat().st_size == 0:
-        raise ValueError(f"{path}: file is empty")
+    check_input_file(path, "image")
     with open(path, "rb") as f:
         head = f.read(32)
     kind = image_format(head)
