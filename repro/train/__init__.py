@@ -50,6 +50,7 @@ from .validation import _validate
 __all__ = [
     "TrainConfig",
     "PRESETS",
+    "FORMER_NAMES",
     "TrainResult",
     "train",
     "lr_at",
