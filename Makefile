@@ -38,17 +38,18 @@ PHOTOS ?= data/photos
 photos: $(VENV)/.installed
 	$(PY) -m repro photos fetch $(PHOTOS)
 
-# WILD pairs of the corpus (every scale of each photo, the camera's own flow: see the README) and of
-# the bundled photos; each build resumes where it stopped
+# WILD pairs of the corpus and of the bundled photos by one recipe, so that the arms differ in their
+# photos only: every scale of each photo, the camera's own flow (docs/photo_corpus.md); each build
+# resumes where it stopped
 BUILD := $(PY) -m repro build-wild virtual
-CORPUS_BUILD := --photos $(PHOTOS) --magnification multi --flow-backend true --no-progress
+ARM_RECIPE := --magnification multi --flow-backend true --no-progress
 corpus-data: photos
-	$(BUILD) data/corpus --split val --pairs 48 $(CORPUS_BUILD)
-	$(BUILD) data/corpus --split test --pairs 60 $(CORPUS_BUILD)
-	$(BUILD) data/corpus --split train --pairs 600 $(CORPUS_BUILD)
-	$(BUILD) data/bundled --split val --pairs 48 --no-progress
-	$(BUILD) data/bundled --split test --pairs 120 --no-progress
-	$(BUILD) data/bundled --split train --pairs 600 --no-progress
+	$(BUILD) data/corpus --split val --pairs 48 --photos $(PHOTOS) $(ARM_RECIPE)
+	$(BUILD) data/corpus --split test --pairs 60 --photos $(PHOTOS) $(ARM_RECIPE)
+	$(BUILD) data/corpus --split train --pairs 600 --photos $(PHOTOS) $(ARM_RECIPE)
+	$(BUILD) data/bundled --split val --pairs 48 $(ARM_RECIPE)
+	$(BUILD) data/bundled --split train --pairs 600 $(ARM_RECIPE)
+	$(BUILD) data/bundled --split test --pairs 120 $(ARM_RECIPE)
 
 # one arm: train (resuming runs/diversity/ARM when it has a last.pt), then the report of every arm
 ARM_TRAIN = $(PY) -m repro train --preset data-arm --val-root data/bundled --val-root data/corpus \
