@@ -15,10 +15,10 @@ CORPUS_ROOT = Path("data/corpus")  # where `make corpus-data` builds the corpus'
 
 
 def gains_by_blur_table(ctx, per_image: list[dict], data_root: Path, *, name: str = "table2_by_blur",
-                        images: str = "the test images of Table 2's second column") -> str:
+                        images: str = "the test images of Table 2's second column") -> tuple[str, dict | None]:
     """Write ``<name>.csv``/``.md`` (mean gain over the input per method and blur-size bin, from the
-    dataset's manifest) with ``ctx.write_table``; returns the Markdown, or why it was skipped (a
-    dataset without a WILD manifest has no blur sizes)."""
+    dataset's manifest) with ``ctx.write_table``. Returns the Markdown and the blur sizes (image
+    name -> px), or why it was skipped and None (a dataset without a WILD manifest has no blur sizes)."""
     from ..analysis import BLUR_BINS, blur_sizes, gains_by_blur
     from ..methods import label
     from ..wild import read_manifest
@@ -27,15 +27,15 @@ def gains_by_blur_table(ctx, per_image: list[dict], data_root: Path, *, name: st
     try:
         sizes = dict(zip(names, blur_sizes(read_manifest(data_root), names)))
     except (FileNotFoundError, KeyError) as exc:
-        return f"no gains by blur size: {exc}"
+        return f"no gains by blur size: {exc}", None
     rows = [{**r, "method": label(r["method"])} for r in gains_by_blur(per_image, sizes, edges=BLUR_BINS)]
     if not rows:
-        return "no gains by blur size: no method beside the blurry input (identity)"
+        return "no gains by blur size: no method beside the blurry input (identity)", sizes
     ctx.write_table(rows, name, title="Table 2 by blur size: mean PSNR gain over the blurry input (dB)",
                     notes=[f"images: {images} ({len(names)}); blur size: the mean per-pixel length of the "
                            "motion over the averaged window (repro.wild.blur_size_map), from the dataset's "
                            "manifest.csv", "n: images in each bin; a bin is [low, high)"])
-    return (Path(ctx.results_dir) / f"{name}.md").read_text()
+    return (Path(ctx.results_dir) / f"{name}.md").read_text(), sizes
 
 
 def corpus_table2(methods: Sequence, ctx, *, n_random: int, limit: int | None, seed: int = 0,
@@ -56,6 +56,6 @@ def corpus_table2(methods: Sequence, ctx, *, n_random: int, limit: int | None, s
     result = evaluate(list(methods), root, split="test", n_random=n_random, seed=seed, out=ctx.results_dir,
                       limit=limit, resume=True, save_outputs="none", table="table2_corpus",
                       provenance=ctx.provenance(corpus=str(root)))
-    by_blur = gains_by_blur_table(ctx, result["per_image"], root, name="table2_corpus_by_blur",
+    by_blur, _ = gains_by_blur_table(ctx, result["per_image"], root, name="table2_corpus_by_blur",
                                   images="the corpus's test images of the table's second column")
     return result["markdown"] + "\n" + by_blur
