@@ -322,7 +322,8 @@ def _bad_inputs(tmp_path: Path, good_ckpt: Path) -> dict[str, tuple[list[str], s
 
 def test_cli_bad_inputs_fail_cleanly(tmp_path, small_ckpt, capsys):
     for case, (args, name) in _bad_inputs(tmp_path, small_ckpt).items():
-        out = tmp_path / "out" / f"{case.replace(' ', '_')}.png"
+        # a folder input needs an output folder (an image-like name is an error of its own)
+        out = tmp_path / "out" / (case.replace(' ', '_') + ("" if case == "folder without images" else ".png"))
         rc = main(["deblur", args[0], str(out), *args[1:], "--device", "cpu"])
         err = capsys.readouterr().err
         assert rc == 2, case
@@ -374,7 +375,8 @@ def test_cli_errors_are_one_line_in_words(tmp_path, small_ckpt, capsys, monkeypa
                                           "`python -m repro train --preset cpu-15min",
                "unknown device": "unknown device 'gpu'; choose one of: auto, cpu, cuda, cuda:N, mps"}
     for case, (args, name) in cases.items():
-        out = tmp_path / "out" / f"{case.replace(' ', '_')}.png"
+        # a folder input needs an output folder (an image-like name is an error of its own)
+        out = tmp_path / "out" / (case.replace(' ', '_') + ("" if case == "folder without images" else ".png"))
         device = [] if "--device" in args else ["--device", "cpu"]
         rc = main(["deblur", args[0], str(out), *args[1:], *device])
         lines = capsys.readouterr().err.strip().splitlines()
