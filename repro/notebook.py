@@ -131,7 +131,7 @@ def pick_images(names: Sequence[str], k: int, *, how: str, seed: int = 0,
 
     ``how="random"``: :func:`repro.datasets.one_per_scene` with ``seed``. ``how="strong-blur"``: the
     same seeded draw among the images blurred by :data:`STRONG_BLUR_PX` (8 to 16 px; ``blur``:
-    blur size in px by name, from the WILD manifest, :func:`repro.analysis.blur_sizes`), topped
+    blur size in px by name, from the WILD manifest, :func:`repro.evaluate.residuals.blur_sizes`), topped
     up from the others when too few are; chosen by the input alone, never by how well a method
     does. Without ``blur`` (data without a manifest) it is ``"random"``.
     """

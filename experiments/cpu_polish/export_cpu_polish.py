@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from repro.analysis import identity_psnr
+from repro.evaluate.residuals import identity_psnr
 from repro.checkpoint import load_model
 from repro.datasets import PairedFolder
 from repro.inference import load_deblurnet

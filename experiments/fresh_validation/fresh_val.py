@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from repro.analysis import identity_psnr
+from repro.evaluate.residuals import identity_psnr
 from repro.datasets import PairedFolder
 from repro.inference import SelfEnsemble, deblur_tensor, load_deblurnet
 from repro.metrics import psnr

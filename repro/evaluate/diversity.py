@@ -68,7 +68,7 @@ def _spaced(n: int, limit: int | None) -> list[int]:
 def gains_on(model, pairs: PairSet, *, device: str = "cpu", precision: str = "auto") -> dict:
     """Mean input PSNR and mean gain (dB) of ``model`` on ``pairs``, overall and per blur-size bin
     (:data:`repro.reports.BLUR_BINS`, blur sizes from the dataset's manifest)."""
-    from ..analysis import blur_sizes, residual_norms
+    from .residuals import blur_sizes, residual_norms
     from ..datasets import PairedFolder
     from ..wild import read_manifest
 

@@ -19,7 +19,7 @@ def gains_by_blur_table(ctx, per_image: list[dict], data_root: Path, *, name: st
     """Write ``<name>.csv``/``.md`` (mean gain over the input per method and blur-size bin, from the
     dataset's manifest) with ``ctx.write_table``. Returns the Markdown and the blur sizes (image
     name -> px), or why it was skipped and None (a dataset without a WILD manifest has no blur sizes)."""
-    from ..analysis import BLUR_BINS, blur_sizes, gains_by_blur
+    from .residuals import BLUR_BINS, blur_sizes, gains_by_blur
     from ..methods import label
     from ..wild import read_manifest
 

@@ -1,4 +1,4 @@
-"""Residual analysis behind Figs. 9 and 10: does N3's residual grow with the blur size?
+"""Residual analysis behind Figs. 9 and 10: does N3's residual grow with the blur size? (Also the per-image and per-blur-size gains of Table 2 and of the photo arms.)
 
 For every test image the L1 norm of the residual that DeblurNet's last stage adds
 (``r3 = o3 - N3's input upsampled``; see :class:`repro.model.DeblurNetOutput`) is compared with
@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .devices import resolve_device
-from .precision import autocast, resolve_precision, to_precision_format
-from .reports import BLUR_BINS, blur_bin_label
+from ..devices import resolve_device
+from ..precision import autocast, resolve_precision, to_precision_format
+from ..reports import BLUR_BINS, blur_bin_label
 
 __all__ = ["ResidualRecord", "residual_norms", "residual_examples", "standardize", "correlation", "extremes",
            "blur_sizes", "manifest_summary", "identity_psnr", "BLUR_BINS", "blur_bin_label", "gains_by_blur"]
@@ -42,7 +42,7 @@ def residual_norms(model: torch.nn.Module, dataset, *, device: str = "auto", lim
     number of values, so images of different sizes compare) and the PSNRs before/after.
     ``precision``: the network's arithmetic (:mod:`repro.precision`; residual and PSNRs in float32).
     """
-    from .metrics import psnr
+    from ..metrics import psnr
 
     dev = resolve_device(device)
     precision = resolve_precision(precision, dev)
@@ -79,8 +79,8 @@ def identity_psnr(model: torch.nn.Module, dataset, *, device: str = "auto", limi
     ``model`` returns a ``DeblurNetOutput`` or the image itself (e.g. a
     :class:`~repro.inference.SelfEnsemble`). ``precision`` as :func:`residual_norms`.
     """
-    from .inference import _restored  # a DeblurNetOutput's restored image, or the image itself
-    from .metrics import psnr
+    from ..inference import _restored  # a DeblurNetOutput's restored image, or the image itself
+    from ..metrics import psnr
 
     dev = resolve_device(device)
     precision = resolve_precision(precision, dev)

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from repro.analysis import correlation, extremes, standardize
+from repro.evaluate.residuals import correlation, extremes, standardize
 
 
 def test_correlation_known_answers():
@@ -77,7 +77,7 @@ def test_identity_psnr_known_answers():
 
     import torch
 
-    from repro.analysis import identity_psnr
+    from repro.evaluate.residuals import identity_psnr
     from repro.model import DeblurNet, DeblurNetConfig
 
     rng = np.random.default_rng(0)
@@ -103,7 +103,7 @@ def test_identity_psnr_known_answers():
 
 
 def test_gains_by_blur_known_answers():
-    from repro.analysis import gains_by_blur
+    from repro.evaluate.residuals import gains_by_blur
 
     psnr = {"a": (30.0, 31.0, 2.0), "b": (20.0, 23.0, 6.0), "c": (25.0, 24.0, 6.5), "d": (22.0, 22.5, 20.0)}
     rows = [{"method": "identity", "name": n, "psnr": str(p[0]), "error": ""} for n, p in psnr.items()]
