@@ -182,18 +182,10 @@ def test_the_kernel_is_not_interrupted_when_shut_down():
 
 @pytest.mark.slow
 def test_running_a_notebook_prints_no_warning_or_error(tmp_path, capfd):
-    import nbformat
-    from nbformat.v4 import new_code_cell, new_notebook
-
+    from conftest import write_tiny_notebook
     from repro.reproduce import run_notebooks
 
-    nb = new_notebook()
-    p = new_code_cell('preset = "smoke"')
-    p.metadata["tags"] = ["parameters"]
-    nb.cells = [p, new_code_cell("x = 1")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    (tmp_path / "nbs").mkdir()
-    nbformat.write(nb, tmp_path / "nbs" / "01_tiny.ipynb")  # with cell ids, as every notebook here
+    write_tiny_notebook(tmp_path / "nbs", "01_tiny.ipynb", "x = 1")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         run_notebooks("smoke", folder=tmp_path / "nbs", results_dir=tmp_path / "r", figures_dir=tmp_path / "f",

@@ -175,16 +175,9 @@ def test_bad_preset_fails_before_running(tmp_path):
 
 
 def test_failing_notebook_is_named(tmp_path):
-    import nbformat
-    from nbformat.v4 import new_code_cell, new_notebook
+    from conftest import write_tiny_notebook
 
-    nb = new_notebook()
-    p = new_code_cell("preset = 'smoke'")
-    p.metadata["tags"] = ["parameters"]
-    nb.cells = [p, new_code_cell("raise RuntimeError('boom')")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    (tmp_path / "nbs").mkdir()
-    nbformat.write(nb, tmp_path / "nbs" / "01_broken.ipynb")
+    write_tiny_notebook(tmp_path / "nbs", "01_broken.ipynb", "raise RuntimeError('boom')")
     with pytest.raises(NotebookFailed, match="01_broken.ipynb"):
         run_notebooks("smoke", folder=tmp_path / "nbs", results_dir=tmp_path / "r", figures_dir=tmp_path / "f",
                       runs_dir=tmp_path / "runs", data_root=tmp_path / "w")
