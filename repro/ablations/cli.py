@@ -16,12 +16,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", type=Path, default=None,
                         help="standard WILD dataset (built when missing; default data/wild for full, "
                              "data/wild-smoke for smoke); variants' own sets go to <data-root>-ablations/")
-    parser.add_argument("--runs", type=Path, default=None,
-                        help="training runs (default runs/ablations for full, runs/smoke/ablations for smoke)")
-    parser.add_argument("--results", type=Path, default=None,
-                        help="ablations.md/.csv (default results/ for full, results/smoke/ for smoke)")
-    parser.add_argument("--figures", type=Path, default=None,
-                        help="ablations.png (default figures/ for full, figures/smoke/ for smoke)")
+    for option, what, full, smoke in (("--runs", "training runs", "runs/ablations", "runs/smoke/ablations"),
+                                      ("--results", "ablations.md/.csv", "results/", "results/smoke/"),
+                                      ("--figures", "ablations.png", "figures/", "figures/smoke/")):
+        parser.add_argument(option, type=Path, default=None,
+                            help=f"{what} (default {full} for full, {smoke} for smoke)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ... (default auto)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every variant (paper-seed1: seed + 1)")
     parser.add_argument("--only", default=None, help=f"comma-separated variants ({', '.join(VARIANT_NAMES)})")

@@ -378,16 +378,9 @@ def _orientation_bins(dx: np.ndarray, dy: np.ndarray, bins: int) -> np.ndarray:
     return np.minimum((angle / np.pi * bins).astype(int), bins - 1)
 
 
-def select_gradients(
-    dx: np.ndarray,
-    dy: np.ndarray,
-    ksize: int,
-    *,
-    r: float = 2.0,
-    bins: int = 4,
-    mask: np.ndarray | None = None,
-    thresholds: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def select_gradients(dx: np.ndarray, dy: np.ndarray, ksize: int, *, r: float = 2.0, bins: int = 4,
+                     mask: np.ndarray | None = None,
+                     thresholds: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Keep only the strongest gradients, about ``r * sqrt(P_I P_k)`` of them, in every orientation.
 
     Cho & Lee 2009 / Xu & Jia 2010's adaptive threshold: orientations are split into ``bins``

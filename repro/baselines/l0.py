@@ -41,14 +41,8 @@ __all__ = ["l0_restore", "estimate_kernel_l0", "XuZhengJia2013"]
 log = logging.getLogger(__name__)
 
 
-def l0_restore(
-    blurred: np.ndarray,
-    kernel: np.ndarray,
-    lam: float,
-    *,
-    beta_max: float = 1e5,
-    beta_rate: float = 2.0,
-) -> np.ndarray:
+def l0_restore(blurred: np.ndarray, kernel: np.ndarray, lam: float, *, beta_max: float = 1e5,
+               beta_rate: float = 2.0) -> np.ndarray:
     """``argmin_x ||k * x - y||^2 + lam ||grad x||_0`` by half-quadratic splitting (periodic).
 
     ``blurred``: ``(H, W)`` already padded for periodic boundaries; returns ``(H, W)`` float64.

@@ -84,18 +84,10 @@ def _homography(rotvec: np.ndarray, trans: np.ndarray, K: np.ndarray) -> np.ndar
     return K @ M @ np.linalg.inv(K)
 
 
-def random_camera_trajectory(
-    image_shape: tuple[int, int],
-    *,
-    seed: int | np.random.Generator,
-    n_poses: int = 64,
-    blur_px: float = 12.0,
-    n_control: int = 5,
-    roll_weight: float = 1.0,
-    translation_weight: float = 0.1,
-    focal: float | None = None,
-    reference: str | int = "middle",
-) -> CameraTrajectory:
+def random_camera_trajectory(image_shape: tuple[int, int], *, seed: int | np.random.Generator, n_poses: int = 64,
+                             blur_px: float = 12.0, n_control: int = 5, roll_weight: float = 1.0,
+                             translation_weight: float = 0.1, focal: float | None = None,
+                             reference: str | int = "middle") -> CameraTrajectory:
     """A smooth random 6-D camera trajectory scaled to a given blur extent.
 
     Each of the 6 coordinates (pitch, yaw, roll; tx, ty, tz) is a cubic spline through

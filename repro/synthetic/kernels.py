@@ -79,16 +79,9 @@ def kernel_centroid(kernel: np.ndarray) -> tuple[float, float]:
     return float((ys * kernel).sum() / total), float((xs * kernel).sum() / total)
 
 
-def chakrabarti_kernel(
-    rng: np.random.Generator | int | Sequence[int] | None = None,
-    *,
-    psz: int = 24,
-    size: int = 41,
-    n_points: int = 6,
-    weight_mean: float = 1.0,
-    weight_std: float = 0.5,
-    max_tries: int = 1000,
-) -> np.ndarray:
+def chakrabarti_kernel(rng: np.random.Generator | int | Sequence[int] | None = None, *, psz: int = 24,
+                       size: int = 41, n_points: int = 6, weight_mean: float = 1.0, weight_std: float = 0.5,
+                       max_tries: int = 1000) -> np.ndarray:
     """One random motion-blur kernel by the recipe of Chakrabarti (ECCV 2016).
 
     Chakrabarti, "A Neural Approach to Blind Motion Deblurring", ECCV 2016, Sec. 4 (training
