@@ -238,12 +238,13 @@ class Context:
         return stamped(self.footer(n, what))
 
     def record(self, notebook: str, numbers: dict) -> Path:
-        """Write a notebook's key numbers to ``<results_dir>/<notebook>.json`` (atomically), with
+        """Write a notebook's key numbers to ``<results_dir>/records/<notebook>.json`` (atomically), with
         how they were made; the notebook smoke test checks them against known answers."""
         from .files import atomic_write_text
         from .provenance import provenance_line
 
-        path = self.results_dir / f"{notebook}.json"
+        path = self.results_dir / "records" / f"{notebook}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"notebook": notebook, "made_by": provenance_line(self.provenance()), "numbers": numbers}
         atomic_write_text(path, json.dumps(payload, indent=2, default=float) + "\n")
         return path

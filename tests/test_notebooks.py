@@ -23,13 +23,13 @@ EXPECTED = {
     "03_training.ipynb": ["results/training.md", "results/training_runs.md", "figures/training_curves.png",
                           "figures/si_kernel_lengths.png", "runs/wild/best.pt", "runs/si/best.pt"],
     "04_table2.ipynb": ["results/table2.md", "results/table2.csv", "results/table2_per_image.csv", "figures/fig4.png"],
-    "05_qualitative.ipynb": ["figures/fig1_qualitative.png", "figures/fig5_7_real.png", "results/05_qualitative.json"],
+    "05_qualitative.ipynb": ["figures/fig1_qualitative.png", "figures/fig5_7_real.png", "results/records/05_qualitative.json"],
     "06_shift_search.ipynb": ["results/shift_search.md", "figures/fig8_shift_search.png"],
     "07_residuals.ipynb": ["results/residual_correlation.md", "figures/fig9_residual_vs_blur.png",
                            "figures/fig10_extremes.png"],
     "08_ablations.ipynb": ["results/ablations.md", "results/ablations.csv", "figures/ablations.png",
                            "figures/ablations_no_flow_rule.png", "runs/ablations/paper/ablation.json",
-                           "results/08_ablations.json"],
+                           "results/records/08_ablations.json"],
 }
 
 
@@ -102,7 +102,7 @@ def test_tables_say_how_they_were_made(smoke_run):
 def _numbers(roots: dict, notebook: str) -> dict:
     import json
 
-    record = json.loads((roots["results"] / f"{notebook}.json").read_text())
+    record = json.loads((roots["results"] / "records" / f"{notebook}.json").read_text())
     assert record["notebook"] == notebook and "preset=smoke" in record["made_by"]
     return record["numbers"]
 
@@ -232,7 +232,7 @@ def test_the_demo_preset_leaves_the_committed_results_alone(tmp_path):
     import json
 
     for notebook in ("04_table2", "05_qualitative"):
-        got = json.loads((where["results"] / f"{notebook}.json").read_text())["numbers"]
+        got = json.loads((where["results"] / "records" / f"{notebook}.json").read_text())["numbers"]
         expected = json.loads((repo / "results" / "demo_reference" / f"{notebook}.json").read_text())["numbers"]
         if notebook == "04_table2":
             assert set(got) == set(expected)
