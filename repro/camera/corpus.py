@@ -29,7 +29,8 @@ from pathlib import Path
 from ..files import file_sha256
 
 __all__ = ["FetchError", "PACKAGES", "PHOTOGRAPHS", "TEST_PHOTOGRAPHS", "VAL_PHOTOGRAPHS", "MANIFEST", "CorpusFile",
-           "fetch_corpus", "read_corpus", "verify_corpus", "corpus_splits", "licence_of", "is_corpus"]
+           "fetch_corpus", "read_corpus", "verify_corpus", "corpus_splits", "licence_of", "is_corpus",
+           "largest_per_wallpaper"]
 
 # The only packages the corpus may use (issue 28).
 PACKAGES = ("plasma-workspace-wallpapers", "lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04", "ukui-wallpapers")
