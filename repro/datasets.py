@@ -20,7 +20,7 @@ import numpy as np
 
 from .images import list_images, natural_key, read_image, to_float, to_rgb
 
-__all__ = ["PairedFolder", "find_pairs", "one_per_scene"]
+__all__ = ["PairedFolder", "find_pairs", "one_per_scene", "evenly_spaced"]
 
 
 def find_pairs(split_dir: str | os.PathLike, *, blur_dir: str = "blur",
@@ -50,6 +50,14 @@ def find_pairs(split_dir: str | os.PathLike, *, blur_dir: str = "blur",
             extra = sorted(sharps)[0]
             raise ValueError(f"{sdir / extra}: no blurry partner {bdir / extra}")
     return out
+
+
+def evenly_spaced(n: int, k: int | None) -> list[int]:
+    """Indices of ``k`` items spread evenly over ``n`` (first and last included); all ``n`` when
+    ``k`` is None, 0 or at least ``n``."""
+    if not k or k >= n:
+        return list(range(n))
+    return sorted(set(np.linspace(0, n - 1, k).round().astype(int).tolist()))
 
 
 def one_per_scene(names: list[str], k: int, seed: int = 0) -> list[int]:

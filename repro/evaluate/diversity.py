@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from ..files import atomic_write_text
 from ..reports import BLUR_BINS, blur_bin_label
@@ -59,21 +57,15 @@ def pair_sets(data: Path, *, train_limit: int = 96) -> list[PairSet]:
             PairSet("test, bundled", bundled, "test"), PairSet("test, corpus", corpus, "test")]
 
 
-def _spaced(n: int, limit: int | None) -> list[int]:
-    if limit is None or limit >= n:
-        return list(range(n))
-    return sorted(set(np.linspace(0, n - 1, limit).round().astype(int).tolist()))
-
-
 def gains_on(model, pairs: PairSet, *, device: str = "cpu", precision: str = "auto") -> dict:
     """Mean input PSNR and mean gain (dB) of ``model`` on ``pairs``, overall and per blur-size bin
     (:data:`repro.reports.BLUR_BINS`, blur sizes from the dataset's manifest)."""
     from .residuals import blur_sizes, residual_norms
-    from ..datasets import PairedFolder
+    from ..datasets import PairedFolder, evenly_spaced
     from ..wild import read_manifest
 
     dataset = PairedFolder(pairs.root, pairs.split)
-    record = residual_norms(model, dataset, device=device, indices=_spaced(len(dataset), pairs.limit),
+    record = residual_norms(model, dataset, device=device, indices=evenly_spaced(len(dataset), pairs.limit),
                             precision=precision)
     gains = record.psnr_restored - record.psnr_blurry
     sizes = blur_sizes(read_manifest(pairs.root / "manifest.csv"), record.names, split=pairs.split)

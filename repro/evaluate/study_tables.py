@@ -3,13 +3,10 @@ corpus's test photos (issue 28), each written by one call so that the notebook s
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Sequence
 
 __all__ = ["CORPUS_ROOT", "gains_by_blur_table", "corpus_table2"]
-
-log = logging.getLogger(__name__)
 
 CORPUS_ROOT = Path("data/corpus")  # where `make corpus-data` builds the corpus's pairs (repository-relative)
 

@@ -39,7 +39,7 @@ def _validate(model: torch.nn.Module, cache: _PairCache, device: torch.device,
 
 def _validation_pairs(val_root: Path, config: TrainConfig, dev: torch.device, workers: int) -> _PairCache:
     """The ``config.val_split`` pairs of ``val_root`` (``config.val_images`` evenly spaced ones, 0 = all)."""
-    from ..datasets import PairedFolder
+    from ..datasets import PairedFolder, evenly_spaced
 
     n_val = len(PairedFolder(val_root, config.val_split)) if (val_root / config.val_split).is_dir() else 0
     if n_val == 0:
@@ -47,7 +47,7 @@ def _validation_pairs(val_root: Path, config: TrainConfig, dev: torch.device, wo
                                 f"`python -m repro build-wild virtual {val_root} --split {config.val_split}`)")
     pick = None
     if config.val_images and config.val_images < n_val:
-        pick = sorted(set(np.linspace(0, n_val - 1, config.val_images).round().astype(int).tolist()))
+        pick = evenly_spaced(n_val, config.val_images)
     return _PairCache(val_root, config.val_split, pick=pick, device=dev, workers=workers,
                       desc=f"loading {val_root.name} {config.val_split} pairs")
 
