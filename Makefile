@@ -4,7 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PRESET ?= quick
 
-.PHONY: test reproduce demo figures setup clean-venv photos corpus-data photo-diversity
+.PHONY: test reproduce demo figures setup clean-venv photos corpus-data photo-diversity deadleaves-data \
+	photo-diversity-deadleaves
 
 setup: $(VENV)/.installed
 
@@ -60,4 +61,16 @@ photo-diversity: corpus-data
 		$(call resume_if,runs/diversity/both)
 	$(ARM_TRAIN) --data-root data/corpus --out runs/diversity/corpus --run corpus $(call resume_if,runs/diversity/corpus)
 	$(ARM_TRAIN) --data-root data/bundled --out runs/diversity/bundled --run bundled $(call resume_if,runs/diversity/bundled)
+	$(PY) -m repro.evaluate.diversity --runs runs/diversity --data data --out results/photo_diversity.md
+
+# arm (d): the arm that won on validation (results/photo_diversity.md's decision: DL_ARM, its roots
+# DL_ROOTS) plus WILD pairs filmed over 96 procedural dead-leaves photos, at the same budget
+DL_ARM ?= both
+DL_ROOTS ?= --data-root data/bundled --extra-root data/corpus
+deadleaves-data: $(VENV)/.installed
+	$(PY) -m repro dead-leaves data/deadleaves --n 96
+	$(BUILD) data/deadleaves_wild --split train --pairs 600 --photos data/deadleaves $(ARM_RECIPE)
+photo-diversity-deadleaves: corpus-data deadleaves-data
+	$(ARM_TRAIN) $(DL_ROOTS) --extra-root data/deadleaves_wild --out runs/diversity/$(DL_ARM)+deadleaves \
+		--run $(DL_ARM)+deadleaves $(call resume_if,runs/diversity/$(DL_ARM)+deadleaves)
 	$(PY) -m repro.evaluate.diversity --runs runs/diversity --data data --out results/photo_diversity.md

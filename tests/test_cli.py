@@ -59,7 +59,7 @@ def test_arguments_kept_here_match_the_modules():
     (["reproduce", "--device", "gpu"], "unknown device 'gpu'; choose one of: auto, cpu, cuda, cuda:N, mps"),
     (["train", "--preset", "big", "--data-root", "d", "--out", "o"],
      "error: unknown preset 'big'; known presets: tiny-test, cpu-15min, cpu-4h, gpu-paper, gpu-fast-start, "
-     "gpu-paper-half, data-arm"),
+     "gpu-paper-half, data-arm, cpu-12h"),
 ])
 def test_unknown_values_are_refused_with_the_valid_ones(argv, expected, capsys):
     try:

@@ -198,7 +198,23 @@ def test_the_diversity_report_names_every_arm_set_and_bin():
     text = diversity_markdown(rows, provenance="made here", logs={"corpus": {"steps": 3000, "minutes": 30.0,
                                                                              "best gain": 1.5, "best at step": 2750}})
     assert "| corpus | val, bundled | 48 | 25.00 | +1.23 | -0.50 | +1.00 |  | +2.00 |" in text
-    assert "| corpus | 3000 | 30 | +1.50 | 2750 |" in text and "made here" in text
+    assert "| corpus | corpus | 3000 | 30 | +1.50 | 2750 |" in text and "made here" in text
+
+
+def test_the_data_are_chosen_on_the_validation_pairs_weighted_by_their_number():
+    from repro.evaluate.diversity import diversity_markdown, validation_gains
+
+    def row(arm, pair_set, n, gain):
+        return {"arm": arm, "set": pair_set, "n": n, "input dB": 25.0, "gain dB": gain}
+
+    rows = [row("bundled", "val, bundled", 48, 1.0), row("bundled", "val, corpus", 16, -2.0),
+            row("both", "val, bundled", 48, 0.5), row("both", "val, corpus", 16, 0.5),
+            row("both", "test, corpus", 60, 9.0),  # test pairs never choose
+            row("shipped (reference)", "val, bundled", 48, 5.0)]  # nor does a reference
+    gains = validation_gains(rows)
+    assert gains == pytest.approx({"bundled": (48 - 32) / 64, "both": 0.5})
+    text = diversity_markdown(rows, provenance="p", logs={})
+    assert "both +0.50 dB, bundled +0.25 dB; the best is **both**" in text
 
 
 def test_corpus_sharpness_measures_every_photo_at_both_ends_of_the_scales(tmp_path):

@@ -68,6 +68,11 @@ def test_presets_follow_the_paper_where_not_declared():
         assert preset.val_split != "test", name
     cpu = T.PRESETS["cpu-4h"]
     assert cpu.max_minutes <= 240 and cpu.checkpoint_every <= 100
+    # the long run: the arms' recipe with a 12-hour budget and early stopping, said in its departures
+    long, arm = T.PRESETS["cpu-12h"], T.PRESETS["data-arm"]
+    assert long.max_minutes == 720 and long.patience > 0 and long.checkpoint_every <= 100
+    assert (long.width, long.batch_size, long.crop, long.lr) == (arm.width, arm.batch_size, arm.crop, arm.lr)
+    assert any("12 hours" in d and "validations" in d for d in long.departures)
     assert any("SI kernels" in d for d in cpu.departures) and any("batch 8" in d for d in cpu.departures)
 
 
@@ -182,6 +187,33 @@ def test_zero_init_starts_at_the_identity_and_max_minutes_stops(data_root, tmp_p
     res = _train(cfg, data_root, tmp_path / "run")
     assert res.steps == 1 and res.checkpoint.exists()
     assert res.final_psnr == pytest.approx(res.input_psnr, abs=1e-3)
+
+
+def test_patience_stops_after_that_many_validations_without_a_better_one(data_root, tmp_path, monkeypatch):
+    # validation PSNRs that only fall after step 0: with patience 2 and a validation every step,
+    # steps 1 and 2 find nothing better, so training stops after step 3 (one step later: the stop is
+    # decided after each step, and the end validates and checkpoints) instead of running to 50
+    import repro.train.loop as loop
+
+    calls = []
+
+    def falling(model, cache, device, precision="fp32"):
+        calls.append(1)
+        return 30.0 - len(calls), 25.0
+
+    monkeypatch.setattr(loop, "_validate", falling)
+    cfg = _smoke(steps=50, val_every=1, checkpoint_every=50, patience=2)
+    res = _train(cfg, data_root, tmp_path / "run")
+    assert res.steps == 3 and res.best_psnr == 29.0 and res.checkpoint.exists()
+    assert [r["val_psnr"] for r in T.read_log(res.log_csv)] == [29.0, 28.0, 27.0, 26.0]
+    state = load_checkpoint(res.checkpoint)["train_state"]
+    assert state["since_best"] == 3
+    # resuming a run that stopped early trains no further; more patience lets it go on (validations
+    # at steps 4 and 5 find nothing better either: 5 in a row, so it stops after step 6)
+    assert _train(cfg, data_root, tmp_path / "run", resume=True).steps == 3
+    assert _train(cfg.replace(patience=5), data_root, tmp_path / "run", resume=True).steps == 6
+    with pytest.raises(ValueError, match="patience"):
+        _smoke(patience=-1)
 
 
 def test_resume_gives_the_same_loss_curve(smoke_run, data_root, tmp_path):

@@ -22,7 +22,7 @@ from pathlib import Path
 from ..files import atomic_write_text
 from ..reports import BLUR_BINS, blur_bin_label
 
-__all__ = ["ARMS", "PairSet", "pair_sets", "gains_on", "arm_rows", "diversity_markdown", "main"]
+__all__ = ["ARMS", "PairSet", "pair_sets", "gains_on", "arm_rows", "validation_gains", "diversity_markdown", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,10 @@ ARMS: dict[str, tuple[str, ...]] = {
     "bundled": ("bundled",),
     "corpus": ("corpus",),
     "both": ("bundled", "corpus"),
+    # arm (d): the best of the three on validation plus dead-leaves footage (`make photo-diversity-deadleaves`)
+    "bundled+deadleaves": ("bundled", "deadleaves_wild"),
+    "corpus+deadleaves": ("corpus", "deadleaves_wild"),
+    "both+deadleaves": ("bundled", "corpus", "deadleaves_wild"),
 }
 
 
@@ -84,7 +88,8 @@ def arm_rows(runs: Path, data: Path, *, device: str = "cpu", precision: str = "a
     from ..inference import load_deblurnet
 
     rows = []
-    candidates = {**(references or {}), **{arm: runs / arm / checkpoint for arm in ARMS}}
+    # arms never started are left out quietly; a started arm without its checkpoint is worth a warning
+    candidates = {**(references or {}), **{arm: runs / arm / checkpoint for arm in ARMS if (runs / arm).is_dir()}}
     for arm, path in candidates.items():
         if not path.is_file():
             log.warning("%s: not trained yet, skipped", path)
@@ -94,6 +99,18 @@ def arm_rows(runs: Path, data: Path, *, device: str = "cpu", precision: str = "a
             if (pairs.root / pairs.split).is_dir():
                 rows.append({"arm": arm, **gains_on(model, pairs, device=device, precision=precision)})
     return rows
+
+
+def validation_gains(rows: list[dict]) -> dict[str, float]:
+    """Each arm's (not a reference's) mean gain over the pairs of every validation set together
+    (each set weighted by its number of pairs): the number the data are chosen on."""
+    total: dict[str, list[float]] = {}
+    for r in rows:
+        if r["arm"] in ARMS and r["set"].startswith("val"):
+            acc = total.setdefault(r["arm"], [0.0, 0])
+            acc[0] += r["gain dB"] * r["n"]
+            acc[1] += r["n"]
+    return {arm: g / n for arm, (g, n) in total.items() if n}
 
 
 def _cell(value) -> str:
@@ -118,11 +135,17 @@ def diversity_markdown(rows: list[dict], *, provenance: str, logs: dict[str, dic
         cells = [r["arm"], r["set"], str(r["n"]), f"{r['input dB']:.2f}", _cell(r["gain dB"]),
                  *(_cell(r.get(b)) for b in bins)]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "## Training of each arm", "", "| arm | steps | minutes | best val gain | at step |",
-              "|---|---|---|---|---|"]
+    chosen = validation_gains(rows)
+    if chosen:
+        ranked = sorted(chosen.items(), key=lambda kv: -kv[1])
+        lines += ["", "**Decision (validation pairs of both photo sets together, never the test pairs):** "
+                  + ", ".join(f"{arm} {gain:+.2f} dB" for arm, gain in ranked)
+                  + f"; the best is **{ranked[0][0]}**."]
+    lines += ["", "## Training of each arm", "", "| arm | trained on | steps | minutes | best val gain | at step |",
+              "|---|---|---|---|---|---|"]
     for arm, s in logs.items():
-        lines.append(f"| {arm} | {s.get('steps')} | {s.get('minutes', 0):.0f} | {_cell(s.get('best gain'))} | "
-                     f"{s.get('best at step')} |")
+        lines.append(f"| {arm} | {' + '.join(ARMS.get(arm, ()))} | {s.get('steps')} | {s.get('minutes', 0):.0f} | "
+                     f"{_cell(s.get('best gain'))} | {s.get('best at step')} |")
     return "\n".join(lines) + "\n"
 
 

@@ -3,9 +3,9 @@ schedule :func:`lr_at` (see :mod:`repro.train`).
 
 Preset names. A training preset is named ``<machine>-<budget or recipe>`` and always holds a
 hyphen: ``tiny-test`` (seconds, for the tests), ``cpu-15min`` and ``cpu-4h`` (CPU budgets),
-``gpu-paper``, ``gpu-paper-half`` and ``gpu-fast-start`` (GPU recipes), and ``data-arm`` (issue
-28's equal-budget arms). The study presets of :data:`repro.reproduce.PRESETS` (``smoke``, ``demo``,
-``quick``, ``paper``) are single words, and each names the training preset it uses
+``gpu-paper``, ``gpu-paper-half`` and ``gpu-fast-start`` (GPU recipes), ``data-arm`` (issue
+28's equal-budget arms) and ``cpu-12h`` (issue 28's long run). The study presets of
+:data:`repro.reproduce.PRESETS` (``smoke``, ``demo``, ``quick``, ``paper``) are single words, and each names the training preset it uses
 (``ReproSettings.train_preset``), so a name tells which table it belongs to. Logs, weight cards and
 checkpoints written before issue 29 record the former names (``smoke``, ``quick``, ``cpu``,
 ``paper``, ``fast``, ``paper-half``, ``cpu-finetune``): :func:`current_name` reads them
@@ -89,6 +89,9 @@ class TrainConfig:
     log_every: int = 10  # one CSV row (mean loss) every N steps
     val_at_start: bool = True  # validate the initial network too (step 0 of the curve)
     max_minutes: float = 0.0  # stop (and checkpoint) after this much training time (0 = off)
+    # early stopping: stop (and checkpoint) once this many validations in a row found no better
+    # validation PSNR than the best so far (0 = off); counted across resumed parts
+    patience: int = 0
     max_pairs: int = 0  # load at most this many training pairs (0 = all)
     # arithmetic (repro.precision): "auto" = bf16 autocast where the device computes bf16 natively
     # (CUDA with bf16, a CPU with AMX or AVX512-BF16), float32 elsewhere; "fp32"; "bf16". The loss,
@@ -108,6 +111,8 @@ class TrainConfig:
                     "si_kernel_size"):
             if int(getattr(self, key)) < 1:
                 raise ValueError(f"TrainConfig.{key} must be >= 1, got {getattr(self, key)}")
+        if int(self.patience) < 0:
+            raise ValueError(f"TrainConfig.patience must be >= 0, got {self.patience}")
         if self.crop % 4:
             raise ValueError(f"TrainConfig.crop must be a multiple of 4, got {self.crop}")
         if self.loss_reduction not in LOSS_REDUCTIONS:
@@ -262,6 +267,17 @@ PRESETS["data-arm"] = PRESETS["cpu-4h"].replace(
     name="data-arm", steps=3000, decay_every=1000, max_minutes=0.0,
     departures=tuple(d for d in PRESETS["cpu-4h"].departures if not d.startswith("learning rate x0.75")) + (
         "learning rate x0.75 every 1000 steps, 3000 steps in all (an equal budget for each photo set)",),
+)
+
+
+# issue 28's long run: the same recipe on the chosen photos for up to 12 hours of training on 2 CPU
+# cores, resumed across sittings (`make long-run`), stopped early once 8 validations in a row
+# (4000 steps) found no better validation PSNR; the learning rate falls x0.75 every 8000 steps
+PRESETS["cpu-12h"] = PRESETS["data-arm"].replace(
+    name="cpu-12h", steps=100_000, decay_every=8000, max_minutes=720.0, val_every=500, patience=8,
+    departures=tuple(d for d in PRESETS["data-arm"].departures if not d.startswith("learning rate x0.75")) + (
+        "learning rate x0.75 every 8000 steps; at most 12 hours of training (100 000 steps), stopped after "
+        "8 validations (4000 steps) without a better validation PSNR",),
 )
 
 

@@ -120,8 +120,16 @@ class _Run:
         self.state["last_psnr"], self.state["input_psnr"] = psnr, psnr_in
         self.rows[-1].update(val_psnr=round(psnr, 4), val_psnr_input=round(psnr_in, 4))
         if self.state["best_psnr"] is None or psnr > self.state["best_psnr"]:
-            self.state["best_psnr"] = psnr
+            self.state["best_psnr"], self.state["since_best"] = psnr, 0
             save_best(self.best_path, self.weights, self.meta())
+        else:
+            self.state["since_best"] += 1
+
+    @property
+    def out_of_patience(self) -> bool:
+        """Whether ``config.patience`` validations in a row found nothing better (never with
+        ``patience`` 0)."""
+        return 0 < self.config.patience <= self.state["since_best"]
 
 
 def _dataset_roots(data: str, data_root: str | os.PathLike,
@@ -259,8 +267,9 @@ def _postfix(run: _Run) -> dict[str, str]:
 
 
 def _train_steps(run: _Run, model: torch.nn.Module, train_data: _TrainData, n_pairs: int, progress: bool) -> None:
-    """Train from ``run.state["step"]`` to ``config.steps`` or until ``config.max_minutes`` of
-    training time (validating the initial network first when ``val_at_start``)."""
+    """Train from ``run.state["step"]`` to ``config.steps``, until ``config.max_minutes`` of
+    training time, or until ``config.patience`` validations in a row found nothing better
+    (validating the initial network first when ``val_at_start``)."""
     config, where, state = run.config, run.where, run.state
     steps_per_epoch = max(1, n_pairs // config.batch_size)
     val_every = config.val_every or steps_per_epoch
@@ -275,7 +284,7 @@ def _train_steps(run: _Run, model: torch.nn.Module, train_data: _TrainData, n_pa
                          "steps_per_s": None})
         run.validate()
     clock = _Clock.start(state["step"])
-    stop = False
+    stop = decided_by_rank0(run.out_of_patience, where)  # a resumed run that had stopped early stays stopped
     while state["step"] < config.steps and not stop:
         step = state["step"]
         lr = lr_at(config, step)
@@ -286,7 +295,7 @@ def _train_steps(run: _Run, model: torch.nn.Module, train_data: _TrainData, n_pa
         now = time.perf_counter()
         state["seconds"] += now - clock.t_last
         clock.t_last = now
-        stop = decided_by_rank0(state["seconds"] > budget_s, where)
+        stop = decided_by_rank0(state["seconds"] > budget_s or run.out_of_patience, where)
         if not where.is_main:
             continue
         bar.update(1)
@@ -294,6 +303,9 @@ def _train_steps(run: _Run, model: torch.nn.Module, train_data: _TrainData, n_pa
                   val_every=val_every)
         bar.set_postfix(_postfix(run), refresh=False)
     bar.close()
+    if where.is_main and run.out_of_patience:
+        log.info("%s: stopped at step %d, %d validations without a better one than %.4f dB (patience %d)",
+                 run.name, state["step"], state["since_best"], state["best_psnr"], config.patience)
 
 
 def _finish(run: _Run, results_dir: str | os.PathLike | None,

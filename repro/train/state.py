@@ -28,10 +28,11 @@ log = logging.getLogger(__name__)
 
 def new_counters() -> dict[str, Any]:
     """The counters of a run at step 0 (``train_state`` of ``last.pt``, with the RNG states): the
-    step, training seconds, the best and last validation PSNR and the input's, and the loss summed
-    since the last log row (``acc_loss`` over ``acc_n`` steps)."""
+    step, training seconds, the best and last validation PSNR and the input's, the validations
+    since the best one (``since_best``, for ``TrainConfig.patience``), and the loss summed since
+    the last log row (``acc_loss`` over ``acc_n`` steps)."""
     return {"step": 0, "seconds": 0.0, "best_psnr": None, "acc_loss": 0.0, "acc_n": 0, "last_psnr": None,
-            "input_psnr": None}
+            "input_psnr": None, "since_best": 0}
 
 
 @dataclass
@@ -121,13 +122,17 @@ def save_best(path: Path, weights: Weights, meta: dict) -> None:
     save_checkpoint(path, weights.shown, meta)
 
 
+_STOPPING_FIELDS = ("max_minutes", "patience")
+
+
 def _warn_if_config_differs(payload: dict, config: TrainConfig) -> None:
     saved = payload.get("meta", {}).get("train_config")
     if saved:
         # fields added since the checkpoint was written count as their defaults; a former preset name as today's
         current, full = config.to_dict(), {**TrainConfig().to_dict(), **saved}
         full["name"] = current_name(str(full["name"]))
-        diff = sorted(k for k in current if full.get(k) != current[k])
+        # when to stop (a time budget, early stopping) changes no step of the trajectory
+        diff = sorted(k for k in current if full.get(k) != current[k] and k not in _STOPPING_FIELDS)
         if diff:
             log.warning("resuming with a different config (fields %s): the continuation is not exact", diff)
 
