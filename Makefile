@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PRESET ?= quick
 
 .PHONY: test reproduce demo figures setup clean-venv photos corpus-data photo-diversity deadleaves-data \
-	photo-diversity-deadleaves
+	photo-diversity-deadleaves width-choice long-run
 
 setup: $(VENV)/.installed
 
@@ -74,3 +74,23 @@ photo-diversity-deadleaves: corpus-data deadleaves-data
 	$(ARM_TRAIN) $(DL_ROOTS) --extra-root data/deadleaves_wild --out runs/diversity/$(DL_ARM)+deadleaves \
 		--run $(DL_ARM)+deadleaves $(call resume_if,runs/diversity/$(DL_ARM)+deadleaves)
 	$(PY) -m repro.evaluate.diversity --runs runs/diversity --data data --out results/photo_diversity.md
+
+# the long run (preset cpu-12h) on the photos chosen above (LONG_ROOTS). Its width is chosen at equal
+# time: `make width-choice` trains each width for WIDTH_MINUTES under the long run's own settings,
+# so the winner's folder is the first part of the long run; `make long-run LONG_WIDTH=W` resumes it
+# (every sitting: it stops after 12 hours of training or when validation stops improving), then
+# trains DeblurNet^SI on the same photos with the same settings and budget
+LONG_ROOTS ?= $(DL_ROOTS)
+LONG_WIDTH ?= 0.25
+WIDTH_MINUTES ?= 45
+LONG_TRAIN = $(PY) -m repro train --preset cpu-12h $(LONG_ROOTS) --val-root data/bundled --val-root data/corpus \
+	--results results/long_run --figures results/long_run
+width-choice: corpus-data
+	for w in 0.25 0.5 1; do \
+		$(LONG_TRAIN) --set width=$$w --max-minutes $(WIDTH_MINUTES) --out runs/long/wild_w$$w --run wild_w$$w \
+			$$(test -f runs/long/wild_w$$w/last.pt && echo --resume) || exit 1; done
+long-run: corpus-data
+	$(LONG_TRAIN) --set width=$(LONG_WIDTH) --out runs/long/wild_w$(LONG_WIDTH) --run wild_w$(LONG_WIDTH) \
+		$(call resume_if,runs/long/wild_w$(LONG_WIDTH))
+	$(LONG_TRAIN) --data si --set width=$(LONG_WIDTH) --out runs/long/si_w$(LONG_WIDTH) --run si_w$(LONG_WIDTH) \
+		$(call resume_if,runs/long/si_w$(LONG_WIDTH))
