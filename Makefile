@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PRESET ?= quick
 
 .PHONY: test reproduce demo figures setup clean-venv photos corpus-data photo-diversity deadleaves-data \
-	photo-diversity-deadleaves width-choice long-run
+	photo-diversity-deadleaves short-data width-choice long-run
 
 setup: $(VENV)/.installed
 
@@ -74,6 +74,13 @@ photo-diversity-deadleaves: corpus-data deadleaves-data
 	$(ARM_TRAIN) $(DL_ROOTS) --extra-root data/deadleaves_wild --out runs/diversity/$(DL_ARM)+deadleaves \
 		--run $(DL_ARM)+deadleaves $(call resume_if,runs/diversity/$(DL_ARM)+deadleaves)
 	$(PY) -m repro.evaluate.diversity --runs runs/diversity --data data --out results/photo_diversity.md
+
+# do no harm (issue 28): short windows (N = 1, 3, 5 frames: the same recipe, less blur; N = 1 is a
+# sharp -> sharp pair) of the bundled photos and the corpus, a departure from the paper's N >= 7,
+# to add to the chosen photos' pairs (--extra-root) if the network damages near-sharp images
+short-data: photos
+	$(BUILD) data/short_bundled --split train --pairs 150 --n-min 1 --n-max 5 $(ARM_RECIPE)
+	$(BUILD) data/short_corpus --split train --pairs 150 --photos $(PHOTOS) --n-min 1 --n-max 5 $(ARM_RECIPE)
 
 # the long run (preset cpu-12h) on the photos chosen above (LONG_ROOTS). Its width is chosen at equal
 # time: `make width-choice` trains each width for WIDTH_MINUTES under the long run's own settings,
