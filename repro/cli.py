@@ -18,7 +18,9 @@ from .precision import PRECISIONS  # torch-free
 __all__ = ["deblur_arguments", "train_arguments", "train_sun_arguments", "TRAIN_PRESETS", "DEFAULT_TILE",
            "DEFAULT_OVERLAP"]
 
-TRAIN_PRESETS = ("tiny-test", "cpu-15min", "cpu-4h", "gpu-paper", "gpu-fast-start", "gpu-paper-half", "data-arm")  # = repro.train.PRESETS (checked by a test)
+# = repro.train.PRESETS (checked by a test)
+TRAIN_PRESETS = ("tiny-test", "cpu-15min", "cpu-4h", "gpu-paper", "gpu-fast-start", "gpu-paper-half", "data-arm",
+                 "cpu-12h")
 DEFAULT_TILE = 512  # = repro.inference.DEFAULT_TILE
 DEFAULT_OVERLAP = 96  # = repro.inference.DEFAULT_OVERLAP
 
