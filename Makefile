@@ -68,7 +68,7 @@ photo-diversity: corpus-data
 DL_ARM ?= both
 DL_ROOTS ?= --data-root data/bundled --extra-root data/corpus
 deadleaves-data: $(VENV)/.installed
-	$(PY) -m repro dead-leaves data/deadleaves --n 96
+	test -f data/deadleaves/deadleaves_0095.png || $(PY) -m repro dead-leaves data/deadleaves --n 96
 	$(BUILD) data/deadleaves_wild --split train --pairs 600 --photos data/deadleaves $(ARM_RECIPE)
 photo-diversity-deadleaves: corpus-data deadleaves-data
 	$(ARM_TRAIN) $(DL_ROOTS) --extra-root data/deadleaves_wild --out runs/diversity/$(DL_ARM)+deadleaves \
