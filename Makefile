@@ -56,12 +56,13 @@ corpus-data: photos
 ARM_TRAIN = $(PY) -m repro train --preset data-arm --val-root data/bundled --val-root data/corpus \
 	--results results/photo_diversity --figures results/photo_diversity
 resume_if = $(if $(wildcard $(1)/last.pt),--resume)
+DIVERSITY_REPORT = $(PY) -m repro.evaluate.diversity --runs runs/diversity --data data --out results/photo_diversity.md
 photo-diversity: corpus-data
 	$(ARM_TRAIN) --data-root data/bundled --extra-root data/corpus --out runs/diversity/both --run both \
 		$(call resume_if,runs/diversity/both)
 	$(ARM_TRAIN) --data-root data/corpus --out runs/diversity/corpus --run corpus $(call resume_if,runs/diversity/corpus)
 	$(ARM_TRAIN) --data-root data/bundled --out runs/diversity/bundled --run bundled $(call resume_if,runs/diversity/bundled)
-	$(PY) -m repro.evaluate.diversity --runs runs/diversity --data data --out results/photo_diversity.md
+	$(DIVERSITY_REPORT)
 
 # arm (d): the arm that won on validation (results/photo_diversity.md's decision: DL_ARM, its roots
 # DL_ROOTS) plus WILD pairs filmed over 96 procedural dead-leaves photos, at the same budget
@@ -73,7 +74,7 @@ deadleaves-data: $(VENV)/.installed
 photo-diversity-deadleaves: corpus-data deadleaves-data
 	$(ARM_TRAIN) $(DL_ROOTS) --extra-root data/deadleaves_wild --out runs/diversity/$(DL_ARM)+deadleaves \
 		--run $(DL_ARM)+deadleaves $(call resume_if,runs/diversity/$(DL_ARM)+deadleaves)
-	$(PY) -m repro.evaluate.diversity --runs runs/diversity --data data --out results/photo_diversity.md
+	$(DIVERSITY_REPORT)
 
 # do no harm (issue 28): short windows (N = 1, 3, 5 frames: the same recipe, less blur; N = 1 is a
 # sharp -> sharp pair) of the bundled photos and the corpus, a departure from the paper's N >= 7,

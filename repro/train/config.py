@@ -263,10 +263,15 @@ PRESETS: dict[str, TrainConfig] = {
 # issue 28's equal-budget comparison of training photo sets (repro.evaluate.diversity): the cpu-4h
 # recipe cut to 3000 steps, every arm with the same seed, steps and precision; checkpoints chosen
 # on the validation pairs of the bundled photos and of the corpus together (--val-root twice)
+def _schedule_departure(preset: TrainConfig, schedule: str) -> tuple[str, ...]:
+    """``preset``'s departures with its learning-rate schedule line replaced by ``schedule``."""
+    return tuple(d for d in preset.departures if not d.startswith("learning rate x0.75")) + (schedule,)
+
+
 PRESETS["data-arm"] = PRESETS["cpu-4h"].replace(
     name="data-arm", steps=3000, decay_every=1000, max_minutes=0.0,
-    departures=tuple(d for d in PRESETS["cpu-4h"].departures if not d.startswith("learning rate x0.75")) + (
-        "learning rate x0.75 every 1000 steps, 3000 steps in all (an equal budget for each photo set)",),
+    departures=_schedule_departure(PRESETS["cpu-4h"], "learning rate x0.75 every 1000 steps, 3000 steps in all "
+                                                      "(an equal budget for each photo set)"),
 )
 
 
@@ -275,9 +280,9 @@ PRESETS["data-arm"] = PRESETS["cpu-4h"].replace(
 # (4000 steps) found no better validation PSNR; the learning rate falls x0.75 every 8000 steps
 PRESETS["cpu-12h"] = PRESETS["data-arm"].replace(
     name="cpu-12h", steps=100_000, decay_every=8000, max_minutes=720.0, val_every=500, patience=8,
-    departures=tuple(d for d in PRESETS["data-arm"].departures if not d.startswith("learning rate x0.75")) + (
-        "learning rate x0.75 every 8000 steps; at most 12 hours of training (100 000 steps), stopped after "
-        "8 validations (4000 steps) without a better validation PSNR",),
+    departures=_schedule_departure(PRESETS["data-arm"], "learning rate x0.75 every 8000 steps; at most 12 hours of "
+                                   "training (100 000 steps), stopped after 8 validations (4000 steps) without a "
+                                   "better validation PSNR"),
 )
 
 
