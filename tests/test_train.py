@@ -189,6 +189,34 @@ def test_zero_init_starts_at_the_identity_and_max_minutes_stops(data_root, tmp_p
     assert res.final_psnr == pytest.approx(res.input_psnr, abs=1e-3)
 
 
+def test_cpu_training_time_counts_compute_not_pauses(data_root, tmp_path, monkeypatch):
+    # the clock does not run while the process sleeps (as under SIGSTOP, or waiting for busy cores);
+    # a run whose every batch waits 1 s without using the CPU counts no more time than one that does not
+    import time
+
+    import repro.train.loop as loop
+
+    clock = loop.training_clock(torch.device("cpu"))
+    t0 = clock()
+    time.sleep(0.3)
+    assert clock() - t0 < 0.1
+    assert loop.training_clock(torch.device("cuda")) is time.perf_counter  # a GPU's budget stays wall time
+
+    cfg = _smoke(steps=4, val_every=100, checkpoint_every=100)
+    plain = _train(cfg, data_root, tmp_path / "plain")  # first, so that it bears any one-time costs
+    make_batch = loop._TrainData.batch
+
+    def waiting(self, *args, **kwargs):
+        time.sleep(1.0)
+        return make_batch(self, *args, **kwargs)
+
+    monkeypatch.setattr(loop._TrainData, "batch", waiting)
+    t_wall = time.perf_counter()
+    res = _train(cfg, data_root, tmp_path / "waiting")
+    assert res.steps == 4 and time.perf_counter() - t_wall >= 4.0
+    assert res.seconds < plain.seconds + 1.0  # a wall clock would have counted 4 s more
+
+
 def test_patience_stops_after_that_many_validations_without_a_better_one(data_root, tmp_path, monkeypatch):
     # validation PSNRs that only fall after step 0: with patience 2 and a validation every step,
     # steps 1 and 2 find nothing better, so training stops after step 3 (one step later: the stop is

@@ -88,7 +88,7 @@ class TrainConfig:
     checkpoint_every: int = 1000  # write last.pt every K steps (a kill loses <= K steps)
     log_every: int = 10  # one CSV row (mean loss) every N steps
     val_at_start: bool = True  # validate the initial network too (step 0 of the curve)
-    max_minutes: float = 0.0  # stop (and checkpoint) after this much training time (0 = off)
+    max_minutes: float = 0.0  # stop (and checkpoint) after this much training time (0 = off; loop.training_clock)
     # early stopping: stop (and checkpoint) once this many validations in a row found no better
     # validation PSNR than the best so far (0 = off); counted across resumed parts
     patience: int = 0

@@ -17,7 +17,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,7 @@ class TrainResult:
     final_psnr: float | None  # validation PSNR of the final model
     best_psnr: float | None
     input_psnr: float | None  # PSNR of the blurry inputs of the validation set
-    seconds: float  # training time (all resumed parts together, without loading)
+    seconds: float  # training time (all resumed parts together, without loading; see `training_clock`)
     seconds_per_step: float
     peak_memory_mb: float
     config: TrainConfig = field(repr=False, default_factory=TrainConfig)
@@ -176,27 +176,46 @@ def _load_pairs(run: _Run, data_root: Path, extra_roots: Sequence[Path], val_roo
 # --------------------------------------------------------------------------- the steps
 
 
+def training_clock(device: torch.device) -> Callable[[], float]:
+    """The clock that a run's training time (its ``minutes`` and ``max_minutes``) is read on, in
+    seconds. On a GPU: wall time. On a CPU: the process's CPU time over its intra-op threads, which
+    is wall time on quiet cores but stops while the process is paused (SIGSTOP) and slows while
+    other jobs share the cores, so a time budget buys the same compute however busy the machine."""
+    if device.type != "cpu":
+        return time.perf_counter
+    threads = max(1, torch.get_num_threads())
+    return lambda: time.process_time() / threads
+
+
 @dataclass
 class _Clock:
-    """The loop's timers: ``t_last`` (end of the last timed step), and since the last log row
-    ``t_rate`` / ``s_rate`` (its time and step) and ``data_s`` (seconds spent making batches).
-    Validation and checkpoints are not training time (nor in the logged rates)."""
+    """The loop's timers: ``c_last`` (the training clock at the end of the last timed step; see
+    ``training_clock``), ``t_rate`` / ``s_rate`` (wall time and step of the last log row) and
+    ``data_s`` (wall seconds spent making batches since then). Validation and checkpoints are not
+    training time (nor in the logged rates)."""
 
-    t_last: float
+    read: Callable[[], float]
+    c_last: float
     t_rate: float
     s_rate: int
     data_s: float = 0.0
 
     @classmethod
-    def start(cls, step: int) -> "_Clock":
-        now = time.perf_counter()
-        return cls(t_last=now, t_rate=now, s_rate=step)
+    def start(cls, step: int, device: torch.device) -> "_Clock":
+        read = training_clock(device)
+        return cls(read=read, c_last=read(), t_rate=time.perf_counter(), s_rate=step)
+
+    def tick(self) -> float:
+        """Training seconds since the last tick (or pause)."""
+        now = self.read()
+        spent, self.c_last = now - self.c_last, now
+        return spent
 
     def new_row(self, now: float, step: int) -> None:
         self.t_rate, self.s_rate, self.data_s = now, step, 0.0
 
     def after_pause(self, step: int) -> None:
-        self.t_last = self.t_rate = time.perf_counter()
+        self.c_last, self.t_rate = self.read(), time.perf_counter()
         self.s_rate, self.data_s = step, 0.0
 
 
@@ -283,7 +302,7 @@ def _train_steps(run: _Run, model: torch.nn.Module, train_data: _TrainData, n_pa
         run.rows.append({"step": 0, "epoch": 0.0, "lr": lr_at(config, 0), "loss": None, "minutes": 0.0,
                          "steps_per_s": None})
         run.validate()
-    clock = _Clock.start(state["step"])
+    clock = _Clock.start(state["step"], where.device)
     stop = decided_by_rank0(run.out_of_patience, where)  # a resumed run that had stopped early stays stopped
     while state["step"] < config.steps and not stop:
         step = state["step"]
@@ -292,9 +311,8 @@ def _train_steps(run: _Run, model: torch.nn.Module, train_data: _TrainData, n_pa
         state["acc_loss"] += float(loss)
         state["acc_n"] += 1
         state["step"] = step = step + 1
+        state["seconds"] += clock.tick()
         now = time.perf_counter()
-        state["seconds"] += now - clock.t_last
-        clock.t_last = now
         stop = decided_by_rank0(state["seconds"] > budget_s or run.out_of_patience, where)
         if not where.is_main:
             continue
