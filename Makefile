@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PRESET ?= quick
 
 .PHONY: test reproduce demo figures setup clean-venv photos corpus-data photo-diversity deadleaves-data \
-	photo-diversity-deadleaves short-data width-choice long-run
+	photo-diversity-deadleaves short-data width-choice width-choice-report long-run
 
 setup: $(VENV)/.installed
 
@@ -93,10 +93,16 @@ LONG_WIDTH ?= 0.25
 WIDTH_MINUTES ?= 45
 LONG_TRAIN = $(PY) -m repro train --preset cpu-12h $(LONG_ROOTS) --val-root data/bundled --val-root data/corpus \
 	--results results/long_run --figures results/long_run
+WIDTHS = 0.25 0.5 1
 width-choice: corpus-data
-	for w in 0.25 0.5 1; do \
+	for w in $(WIDTHS); do \
 		$(LONG_TRAIN) --set width=$$w --max-minutes $(WIDTH_MINUTES) --out runs/long/wild_w$$w --run wild_w$$w \
 			$$(test -f runs/long/wild_w$$w/last.pt && echo --resume) || exit 1; done
+	$(MAKE) width-choice-report
+# the equal-time table and curves of the widths trained so far (results/long_run/width_choice.{md,png})
+width-choice-report: $(VENV)/.installed
+	$(PY) -m repro.train.compare $(wildcard $(foreach w,$(WIDTHS),runs/long/wild_w$(w)/log.csv)) \
+		--minutes $(WIDTH_MINUTES) --out results/long_run/width_choice.md --title "The long run's width at equal training time"
 long-run: corpus-data
 	$(LONG_TRAIN) --set width=$(LONG_WIDTH) --out runs/long/wild_w$(LONG_WIDTH) --run wild_w$(LONG_WIDTH) \
 		$(call resume_if,runs/long/wild_w$(LONG_WIDTH))

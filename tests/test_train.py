@@ -187,6 +187,9 @@ def test_zero_init_starts_at_the_identity_and_max_minutes_stops(data_root, tmp_p
     res = _train(cfg, data_root, tmp_path / "run")
     assert res.steps == 1 and res.checkpoint.exists()
     assert res.final_psnr == pytest.approx(res.input_psnr, abs=1e-3)
+    # resuming with the budget spent trains no further; a larger budget goes on
+    assert _train(cfg, data_root, tmp_path / "run", resume=True).steps == 1
+    assert _train(cfg.replace(max_minutes=0.0, steps=3), data_root, tmp_path / "run", resume=True).steps == 3
 
 
 def test_cpu_training_time_counts_compute_not_pauses(data_root, tmp_path, monkeypatch):

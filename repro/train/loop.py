@@ -303,7 +303,8 @@ def _train_steps(run: _Run, model: torch.nn.Module, train_data: _TrainData, n_pa
                          "steps_per_s": None})
         run.validate()
     clock = _Clock.start(state["step"], where.device)
-    stop = decided_by_rank0(run.out_of_patience, where)  # a resumed run that had stopped early stays stopped
+    # a resumed run that had stopped early, or had spent its time budget, stays stopped
+    stop = decided_by_rank0(run.out_of_patience or state["seconds"] > budget_s, where)
     while state["step"] < config.steps and not stop:
         step = state["step"]
         lr = lr_at(config, step)
