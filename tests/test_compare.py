@@ -36,12 +36,12 @@ def test_only_validations_within_the_budget_count(tmp_path):
     assert a["s/step"] == pytest.approx(60 * 44 / 1100)
     assert b["best gain"] == pytest.approx(0.6) and b["best at step"] == 250 and b["last gain"] == pytest.approx(0.55)
     text = comparison_markdown([a, b], 45, title="widths")
-    assert "wild_w1 +0.60 dB, wild_w0.25 +0.50 dB; the best is **wild_w1**" in text
+    assert "**Decision, on the best validation gain within the budget:** wild_w1 +0.60 dB, wild_w0.25 +0.50 dB; the best is **wild_w1**" in text
     assert "Not yet trained" not in text
     assert budget_row(wide, 44.9)["last gain"] == pytest.approx(0.6)
     # a step that began past the budget does not count; at a 52-minute budget the narrow run's late best counts, and the wide one has not run it out
     text52 = comparison_markdown([budget_row(narrow, 52), budget_row(wide, 52)], 52, title="widths")
-    assert "the best is **wild_w0.25**" in text52 and "(resume them before deciding): wild_w1." in text52
+    assert "**Provisional decision" in text52 and "the best is **wild_w0.25**" in text52 and "(resume them before deciding): wild_w1." in text52
     with pytest.raises(ValueError, match="positive"):
         within_budget([], 0)
 

@@ -80,11 +80,12 @@ def comparison_markdown(rows: Sequence[dict], minutes: float, *, title: str, pro
                      f"{_cell(r['s/step'], '.2f')} | {_cell(r['best gain'], '+.2f')} | {_cell(r['best at step'], 'd')} | "
                      f"{_cell(r['last gain'], '+.2f')} |")
     ranked = sorted((r for r in rows if r["best gain"] is not None), key=lambda r: -r["best gain"])
+    short = [r["run"] for r in rows if r["minutes"] < 0.95 * minutes]
     if ranked:
-        lines += ["", "**Decision (best validation gain within the budget):** "
+        label = "Provisional decision (not every run has had the budget)" if short else "Decision"
+        lines += ["", f"**{label}, on the best validation gain within the budget:** "
                   + ", ".join(f"{r['run']} {r['best gain']:+.2f} dB" for r in ranked)
                   + f"; the best is **{ranked[0]['run']}**."]
-    short = [r["run"] for r in rows if r["minutes"] < 0.95 * minutes]
     if short:
         lines += ["", f"Not yet trained for the whole budget (resume them before deciding): {', '.join(short)}."]
     if provenance:
