@@ -44,7 +44,7 @@ def within_budget(rows: Sequence[dict], minutes: float) -> list[dict]:
 
 
 def budget_row(path: str | os.PathLike, minutes: float) -> dict:
-    """One run's row at a budget of ``minutes``: run, width, steps and minutes trained within it,
+    """One run's row at a budget of ``minutes``: run, preset, width, steps and minutes trained within it,
     seconds per step, and the validation gain over the input (dB): its best (and that step) and
     its last within the budget. Gains are ``None`` for a run with no validation in the budget."""
     path = Path(path)
@@ -56,7 +56,8 @@ def budget_row(path: str | os.PathLike, minutes: float) -> dict:
     steps = max((r["step"] for r in timed), default=0)
     spent = max((r["minutes"] for r in timed), default=0.0)
     return {
-        "run": head.get("run", path.parent.name), "width": head.get("config", {}).get("width"),
+        "run": head.get("run", path.parent.name), "preset": head.get("config", {}).get("name", ""),
+        "width": head.get("config", {}).get("width"),
         "steps": steps, "minutes": spent, "s/step": 60 * spent / steps if steps else None,
         "best gain": gains[best] if gains else None, "best at step": val[best]["step"] if gains else None,
         "last gain": gains[-1] if gains else None, "validations": len(val),
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     from .logs import plot_training
 
     rows = [budget_row(p, args.minutes) for p in args.logs]
-    presets = sorted({read_log_header(p).get("config", {}).get("name", "") for p in args.logs} - {""})
+    presets = sorted({r["preset"] for r in rows} - {""})
     prov = provenance_line(provenance(preset=",".join(presets) or None, device="cpu", minutes=args.minutes,
                                       logs=",".join(str(p) for p in args.logs)))
     text = comparison_markdown(rows, args.minutes, title=args.title,
