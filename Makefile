@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PRESET ?= quick
 
 .PHONY: test reproduce demo figures setup clean-venv photos corpus-data photo-diversity deadleaves-data \
-	photo-diversity-deadleaves short-data width-choice width-choice-report long-run
+	photo-diversity-deadleaves short-data width-choice width-choice-report long-run long-run-save
 
 setup: $(VENV)/.installed
 
@@ -104,7 +104,16 @@ width-choice-report: $(VENV)/.installed
 	$(PY) -m repro.train.compare $(wildcard $(foreach w,$(WIDTHS),runs/long/wild_w$(w)/log.csv)) \
 		--minutes $(WIDTH_MINUTES) --out results/long_run/width_choice.md --title "The long run's width at equal training time"
 long-run: corpus-data
+	for run in wild_w$(LONG_WIDTH) si_w$(LONG_WIDTH); do $(PY) -m repro.train.snapshot restore experiments/long_run/$$run \
+		runs/long/$$run --log results/long_run/train_$$run.csv || exit 1; done
 	$(LONG_TRAIN) --set width=$(LONG_WIDTH) --out runs/long/wild_w$(LONG_WIDTH) --run wild_w$(LONG_WIDTH) \
-		$(call resume_if,runs/long/wild_w$(LONG_WIDTH))
+		$$(test -f runs/long/wild_w$(LONG_WIDTH)/last.pt && echo --resume)
 	$(LONG_TRAIN) --data si --set width=$(LONG_WIDTH) --out runs/long/si_w$(LONG_WIDTH) --run si_w$(LONG_WIDTH) \
-		$(call resume_if,runs/long/si_w$(LONG_WIDTH))
+		$$(test -f runs/long/si_w$(LONG_WIDTH)/last.pt && echo --resume)
+# end of a sitting, once `make long-run` is stopped: each long run's log and curve into results/long_run/,
+# its last.pt and best.pt into experiments/long_run/<run>/ (committed; `make long-run` puts them back
+# where runs/long/ was lost, and resumes them exactly)
+long-run-save: $(VENV)/.installed
+	for run in wild_w$(LONG_WIDTH) si_w$(LONG_WIDTH); do test -f runs/long/$$run/last.pt || continue; \
+		$(PY) -m repro.train.snapshot save runs/long/$$run experiments/long_run/$$run --results results/long_run \
+		--run $$run || exit 1; done

@@ -263,6 +263,43 @@ def test_resume_gives_the_same_loss_curve(smoke_run, data_root, tmp_path):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
+def test_a_saved_run_restored_into_a_lost_folder_resumes_exactly(smoke_run, data_root, tmp_path):
+    from repro.train import snapshot
+
+    cfg = _smoke()
+    part = _train(cfg.replace(steps=3), data_root, tmp_path / "part", seed=3)
+    kept, results = tmp_path / "kept", tmp_path / "results"
+    assert snapshot.save(tmp_path / "part", kept, results_dir=results, run="part") == 3
+    assert sorted(p.name for p in kept.iterdir()) == ["best.pt", "last.pt"]
+    assert (results / "train_part.png").is_file()
+    for f in (tmp_path / "part").iterdir():  # the sitting's runs/ is lost
+        f.unlink() if f.is_file() else None
+    lost = tmp_path / "part"
+    assert snapshot.restore(kept, lost, log=results / "train_part.csv") == 3
+    assert snapshot.restore(kept, lost, log=results / "train_part.csv") is None  # its own last.pt: untouched
+    resumed = _train(cfg, data_root, lost, seed=3, resume=True)
+    a, b = T.read_log(smoke_run.log_csv), T.read_log(resumed.log_csv)
+    assert [(r["step"], r["loss"], r["val_psnr"]) for r in a] == [(r["step"], r["loss"], r["val_psnr"]) for r in b]
+    assert part.steps == 3 and resumed.steps == 6
+
+
+def test_snapshot_refuses_a_log_that_ends_before_the_checkpoint(smoke_run, tmp_path, capsys):
+    from repro.train import snapshot
+
+    short_log = tmp_path / "log.csv"
+    lines = smoke_run.log_csv.read_text().splitlines(keepends=True)
+    short_log.write_text("".join(line for line in lines if not line.startswith("6,")))
+    assert T.read_log(short_log)[-1]["step"] < 6
+    with pytest.raises(ValueError, match="before .*step 6"):
+        snapshot.restore(smoke_run.checkpoint.parent, tmp_path / "empty", log=short_log)
+    assert not (tmp_path / "empty").exists()
+    assert snapshot.main(["restore", str(tmp_path / "nothing"), str(tmp_path / "empty"), "--log", str(short_log)]) == 0
+    assert "nothing restored" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:
+        snapshot.main(["save", str(tmp_path / "no-run"), str(tmp_path / "kept"), "--results", str(tmp_path), "--run", "x"])
+    assert exit_.value.code == 1 and "no-run/last.pt: no such file" in capsys.readouterr().err
+
+
 def test_resume_warns_of_a_changed_config_but_not_of_a_former_preset_name(caplog):
     from repro.train.state import _warn_if_config_differs
 
