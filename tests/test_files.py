@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from repro.files import check_input_file, file_sha256
+from repro.files import atomic_copy, check_input_file, file_sha256
 
 
 def test_file_sha256_reads_the_whole_file_in_blocks(tmp_path):
@@ -30,3 +30,16 @@ def test_check_input_file_names_the_file_and_the_problem(tmp_path):
         check_input_file(tmp_path / "empty.png", "image")
     with pytest.raises(KeyError, match="is a folder, expected a checkpoint file"):
         check_input_file(tmp_path, "checkpoint", error=KeyError)
+
+
+def test_atomic_copy_replaces_the_target_and_leaves_no_temporary_file(tmp_path):
+    src, dst = tmp_path / "a.csv", tmp_path / "out" / "b.csv"
+    src.write_bytes(b"step,loss\n1,0.5\n")
+    atomic_copy(src, dst)  # makes the missing folder
+    dst.write_bytes(b"old")
+    atomic_copy(src, dst)
+    assert dst.read_bytes() == src.read_bytes()
+    assert sorted(p.name for p in dst.parent.iterdir()) == ["b.csv"]
+    with pytest.raises(FileNotFoundError):
+        atomic_copy(tmp_path / "missing.csv", dst)
+    assert dst.read_bytes() == src.read_bytes() and sorted(p.name for p in dst.parent.iterdir()) == ["b.csv"]

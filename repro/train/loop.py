@@ -15,7 +15,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from typing import Any
 import torch
 
 from ..checkpoint import save_checkpoint
-from ..files import atomic_write_text
+from ..files import atomic_copy, atomic_write_text
 from ..model import multiscale_loss
 from ..precision import autocast
 from .config import TrainConfig, lr_at, overrides
@@ -341,9 +340,7 @@ def _finish(run: _Run, results_dir: str | os.PathLike | None,
         _write_log(run.log_path, run.rows, run.header)
         if results_dir is not None:
             results_csv = Path(results_dir) / f"train_{run.name}.csv"
-            results_csv.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(run.log_path, results_csv.with_suffix(".csv.tmp"))
-            os.replace(results_csv.with_suffix(".csv.tmp"), results_csv)
+            atomic_copy(run.log_path, results_csv)
         if figures_dir is not None and run.rows:
             figure = Path(figures_dir) / f"train_{run.name}.png"
             import matplotlib.pyplot as plt

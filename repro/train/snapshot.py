@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 from pathlib import Path
 
 from ..checkpoint import load_checkpoint
-from ..files import atomic_path
+from ..files import atomic_copy
 from .logs import plot_training, read_log
 
 CHECKPOINTS = ("last.pt", "best.pt")
@@ -29,12 +28,6 @@ def checkpoint_step(path: str | os.PathLike) -> int:
     if "step" not in state:
         raise ValueError(f"{path}: no training step in it (a best.pt or an exported checkpoint, not a last.pt)")
     return int(state["step"])
-
-
-def _copy(src: Path, dst: Path) -> None:
-    """Copy ``src`` onto ``dst`` atomically (a kill leaves the old ``dst`` or the new one)."""
-    with atomic_path(dst) as tmp:
-        shutil.copyfile(src, tmp)
 
 
 def _check_log_covers(log: Path, last: Path) -> int:
@@ -59,10 +52,12 @@ def save(run_dir: str | os.PathLike, kept_dir: str | os.PathLike, *, results_dir
             raise FileNotFoundError(f"{run_dir / name}: no such file; is {run_dir} a training run's folder?")
     step = _check_log_covers(run_dir / "log.csv", run_dir / "last.pt")
     for name in CHECKPOINTS:
-        _copy(run_dir / name, kept_dir / name)
+        atomic_copy(run_dir / name, kept_dir / name)
     log_copy = results_dir / f"train_{run}.csv"
-    _copy(run_dir / "log.csv", log_copy)
-    plot_training(log_copy, log_copy.with_suffix(".png"), labels=[run], title=f"DeblurNet training: {run}")
+    atomic_copy(run_dir / "log.csv", log_copy)
+    import matplotlib.pyplot as plt
+
+    plt.close(plot_training(log_copy, log_copy.with_suffix(".png"), labels=[run], title=f"DeblurNet training: {run}"))
     return step
 
 
@@ -77,9 +72,9 @@ def restore(kept_dir: str | os.PathLike, run_dir: str | os.PathLike, *, log: str
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such file; the saved run in {kept_dir} is incomplete")
     step = _check_log_covers(log, kept_dir / "last.pt")
-    _copy(log, run_dir / "log.csv")
-    _copy(kept_dir / "best.pt", run_dir / "best.pt")
-    _copy(kept_dir / "last.pt", run_dir / "last.pt")  # last: its presence is what marks the folder restored
+    atomic_copy(log, run_dir / "log.csv")
+    atomic_copy(kept_dir / "best.pt", run_dir / "best.pt")
+    atomic_copy(kept_dir / "last.pt", run_dir / "last.pt")  # last: its presence is what marks the folder restored
     return step
 
 
