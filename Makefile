@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PRESET ?= quick
 
 .PHONY: test reproduce demo figures setup clean-venv photos corpus-data photo-diversity deadleaves-data \
-	photo-diversity-deadleaves short-data width-choice width-choice-report long-run long-run-save
+	photo-diversity-deadleaves short-data width-choice width-choice-report long-run long-run-save long-run-eval
 
 setup: $(VENV)/.installed
 
@@ -117,3 +117,8 @@ long-run-save: $(VENV)/.installed
 	for run in wild_w$(LONG_WIDTH) si_w$(LONG_WIDTH); do test -f runs/long/$$run/last.pt || continue; \
 		$(PY) -m repro.train.snapshot save runs/long/$$run experiments/long_run/$$run --results results/long_run \
 		--run $$run || exit 1; done
+# the long runs' best checkpoints so far, by blur size on their training pairs and on validation (never
+# on test), with the do-no-harm check (< 4 px: at least -0.5 dB): results/long_run/by_blur.md
+LONG_RUNS_STARTED = $(foreach run,wild_w$(LONG_WIDTH) si_w$(LONG_WIDTH),$(if $(wildcard runs/long/$(run)/log.csv),--run $(run)))
+long-run-eval: $(VENV)/.installed
+	$(PY) -m repro.evaluate.long_run --runs runs/long $(LONG_RUNS_STARTED) --out results/long_run/by_blur.md

@@ -564,3 +564,45 @@ def test_several_validation_roots_validate_on_their_pairs_together(data_root, tm
     assert meta["val_root"] == f"{data_root},{other}"
     with pytest.raises(FileNotFoundError, match="no 'val' pairs"):
         _train(_smoke(steps=1), data_root, tmp_path / "run2", val_root=[data_root, tmp_path / "other" / "train"])
+
+
+# ----------------------------------------------------------------------------- the long run's report
+
+
+def test_the_long_run_report_measures_best_pt_by_blur_on_validation_never_on_test(smoke_run, tmp_path):
+    from repro.evaluate import long_run
+    from repro.wild import build_wild
+
+    data = tmp_path / "data"
+    for split in ("val", "test"):
+        build_wild("virtual", data / "bundled", split=split, pairs=2, workers=0, flow_backend="true", progress=False)
+    run_dir, out = smoke_run.log_csv.parent, tmp_path / "by_blur.md"
+    assert (run_dir / "best.pt").is_file()
+    assert long_run.main(["--runs", str(run_dir.parent), "--run", run_dir.name, "--data", str(data),
+                          "--out", str(out), "--precision", "fp32"]) == 0
+    text = out.read_text()
+    assert f"| {run_dir.name} | val, bundled | 2 |" in text and "| shipped (reference) | val, bundled | 2 |" in text
+    assert "test," not in text and "train pairs" not in text.split("## Gains")[1].split("## Do no harm")[0]
+    assert f"| {run_dir.name} | 6 |" in text  # its training so far, from the log
+    assert "## Do no harm: < 4 px on validation, at least -0.5 dB" in text
+
+
+def test_the_do_no_harm_verdict_counts_only_validation_near_sharp_pairs():
+    from repro.evaluate.long_run import harm_verdicts
+
+    def row(arm, pair_set, near_sharp):
+        return {"arm": arm, "set": pair_set, "n": 8, "input dB": 30.0, "gain dB": 0.0, "< 4 px": near_sharp}
+
+    rows = [row("a", "val, bundled", -0.4), row("a", "val, corpus", -0.5), row("a", "train pairs, bundled", -3.0),
+            row("b", "val, bundled", -0.7), row("b", "val, corpus", 0.2), row("b", "test, corpus", 5.0),
+            row("c", "val, bundled", None), row("c", "train pairs, corpus", -9.0)]
+    assert harm_verdicts(rows) == {"a": "met", "b": "missed (val, bundled -0.70)", "c": "no near-sharp pairs"}
+    assert harm_verdicts(rows, floor=-0.45)["a"] == "missed (val, corpus -0.50)"
+
+
+def test_the_long_run_report_refuses_a_run_that_has_not_started(tmp_path, capsys):
+    from repro.evaluate import long_run
+
+    with pytest.raises(SystemExit) as exit_:
+        long_run.main(["--runs", str(tmp_path), "--run", "wild_w0.25"])
+    assert exit_.value.code == 2 and "no training log in" in capsys.readouterr().err

@@ -24,7 +24,10 @@ Modules: :mod:`~repro.evaluate.method` (the methods), :mod:`~repro.evaluate.data
 random subset), :mod:`~repro.evaluate.runner` (:func:`evaluate`: the loop and its worker pool),
 :mod:`~repro.evaluate.tables` (the CSV and Markdown tables), :mod:`~repro.evaluate.fig4` and
 :mod:`~repro.evaluate.cli` (``python -m repro evaluate``). The names below are importable from
-``repro.evaluate``.
+``repro.evaluate``. Beside Table 2: :mod:`~repro.evaluate.residuals` (Fig. 9 and gains by blur
+size), :mod:`~repro.evaluate.study_tables` (the by-blur and corpus tables),
+:mod:`~repro.evaluate.diversity` (the equal-budget photo arms) and
+:mod:`~repro.evaluate.long_run` (the long run's best checkpoints by blur size on validation).
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ from pathlib import Path
 from ..files import atomic_write_text
 from ..reports import BLUR_BINS, blur_bin_label
 
-__all__ = ["ARMS", "PairSet", "pair_sets", "gains_on", "arm_rows", "validation_gains", "diversity_markdown", "main"]
+__all__ = ["ARMS", "PairSet", "pair_sets", "gains_on", "arm_rows", "checkpoint_rows", "validation_gains", "gains_table",
+           "diversity_markdown", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +49,19 @@ class PairSet:
     limit: int | None = None  # at most this many pairs (evenly spaced); None = all
 
 
-def pair_sets(data: Path, *, train_limit: int = 96) -> list[PairSet]:
+def pair_sets(data: Path, *, train_limit: int = 96, test: bool = True) -> list[PairSet]:
     """The measured sets under ``data`` (``data/bundled``: the bundled photos, ``data/corpus``: the
     corpus; both built by ``make corpus-data``, apart from ``data/wild``, which ``make reproduce`` builds
     to its own sizes):
-    both validation splits, both test splits, and each root's training pairs (``train_limit``
-    evenly spaced ones: the seen pairs)."""
+    each root's training pairs (``train_limit`` evenly spaced ones: the seen pairs), both validation
+    splits and, unless ``test`` is false, both test splits."""
     bundled, corpus = data / "bundled", data / "corpus"
-    return [PairSet("train pairs, bundled", bundled, "train", train_limit),
+    sets = [PairSet("train pairs, bundled", bundled, "train", train_limit),
             PairSet("train pairs, corpus", corpus, "train", train_limit),
-            PairSet("val, bundled", bundled, "val"), PairSet("val, corpus", corpus, "val"),
-            PairSet("test, bundled", bundled, "test"), PairSet("test, corpus", corpus, "test")]
+            PairSet("val, bundled", bundled, "val"), PairSet("val, corpus", corpus, "val")]
+    if test:
+        sets += [PairSet("test, bundled", bundled, "test"), PairSet("test, corpus", corpus, "test")]
+    return sets
 
 
 def gains_on(model, pairs: PairSet, *, device: str = "cpu", precision: str = "auto") -> dict:
@@ -85,19 +88,27 @@ def arm_rows(runs: Path, data: Path, *, device: str = "cpu", precision: str = "a
              checkpoint: str = "best.pt", references: dict[str, Path] | None = None) -> list[dict]:
     """One row per (arm, pair set) for every arm trained under ``runs/<arm>/``, after the rows of
     ``references`` (name -> checkpoint, e.g. the shipped network, measured on the same pairs)."""
+    # arms never started are left out quietly; a started arm without its checkpoint is worth a warning
+    candidates = {**(references or {}), **{arm: runs / arm / checkpoint for arm in ARMS if (runs / arm).is_dir()}}
+    return checkpoint_rows(candidates, pair_sets(data), device=device, precision=precision)
+
+
+def checkpoint_rows(checkpoints: dict[str, Path], sets: list[PairSet], *, device: str = "cpu",
+                    precision: str = "auto") -> list[dict]:
+    """One row per (checkpoint, pair set): :func:`gains_on` with the checkpoint's name as ``arm``.
+    A checkpoint that is not there yet, or a pair set that was not built, is skipped (with a warning
+    for the checkpoint)."""
     from ..inference import load_deblurnet
 
     rows = []
-    # arms never started are left out quietly; a started arm without its checkpoint is worth a warning
-    candidates = {**(references or {}), **{arm: runs / arm / checkpoint for arm in ARMS if (runs / arm).is_dir()}}
-    for arm, path in candidates.items():
+    for name, path in checkpoints.items():
         if not path.is_file():
             log.warning("%s: not trained yet, skipped", path)
             continue
         model = load_deblurnet(path, device=device)
-        for pairs in pair_sets(data):
+        for pairs in sets:
             if (pairs.root / pairs.split).is_dir():
-                rows.append({"arm": arm, **gains_on(model, pairs, device=device, precision=precision)})
+                rows.append({"arm": name, **gains_on(model, pairs, device=device, precision=precision)})
     return rows
 
 
@@ -119,22 +130,29 @@ def _cell(value) -> str:
     return f"{value:+.2f}" if isinstance(value, float) else str(value)
 
 
+def gains_table(rows: list[dict], *, first: str = "arm") -> list[str]:
+    """The lines of a markdown table of :func:`checkpoint_rows`' rows: name (headed ``first``), pair
+    set, pairs, mean input PSNR, mean gain and the gain in each blur-size bin (empty where no pair)."""
+    bins = [blur_bin_label(lo, hi) for lo, hi in zip(BLUR_BINS[:-1], BLUR_BINS[1:])]
+    head = [first, "pairs", "n", "input dB", "gain dB", *bins]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["arm"], r["set"], str(r["n"]), f"{r['input dB']:.2f}", _cell(r["gain dB"]),
+                 *(_cell(r.get(b)) for b in bins)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def diversity_markdown(rows: list[dict], *, provenance: str, logs: dict[str, dict]) -> str:
     """The report: one table of gains per arm and pair set (with blur-size bins), and each arm's
     training (steps, minutes, best validation gain and its step) from its log summary."""
-    bins = [blur_bin_label(lo, hi) for lo, hi in zip(BLUR_BINS[:-1], BLUR_BINS[1:])]
-    head = ["arm", "pairs", "n", "input dB", "gain dB", *bins]
     lines = ["# Which photos to train on: equal-budget arms", "", provenance, "",
              "Gain = mean PSNR of the network's output minus that of the blurry input, in dB, on "
              "whole 240x320 pairs; blur-size bins in px (the manifest's blur size). 'train pairs' are "
              "pairs the arm may have trained on (only the roots it trained on); the others are unseen. "
              "'shipped (reference)' is the shipped DeblurNet^WILD (width 0.5, trained on a GPU on the "
              "bundled photos' pairs of an earlier build): not an arm of equal budget, a yardstick.",
-             "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        cells = [r["arm"], r["set"], str(r["n"]), f"{r['input dB']:.2f}", _cell(r["gain dB"]),
-                 *(_cell(r.get(b)) for b in bins)]
-        lines.append("| " + " | ".join(cells) + " |")
+             "", *gains_table(rows)]
     chosen = validation_gains(rows)
     if chosen:
         ranked = sorted(chosen.items(), key=lambda kv: -kv[1])
