@@ -103,11 +103,23 @@ width-choice: corpus-data
 width-choice-report: $(VENV)/.installed
 	$(PY) -m repro.train.compare $(wildcard $(foreach w,$(WIDTHS),runs/long/wild_w$(w)/log.csv)) \
 		--minutes $(WIDTH_MINUTES) --out results/long_run/width_choice.md --title "The long run's width at equal training time"
-long-run: corpus-data
+# do no harm (issue 28, step 6): the finished WILD run's best.pt trained on for SHORT_STEPS more steps
+# with the short windows among its pairs (wild_w<W>_short), and, as the control, without them
+# (wild_w<W>_cont): same start, seed, learning rate and steps; `make long-run-eval` compares them by blur size
+SHORT_STEPS ?= 4000
+SHORT_LR ?= 5e-4
+WILD_RUN = wild_w$(LONG_WIDTH)
+CONT_TRAIN = $(LONG_TRAIN) --set width=$(LONG_WIDTH) --set init=runs/long/$(WILD_RUN)/best.pt --set lr=$(SHORT_LR) \
+	--steps $(SHORT_STEPS) --seed 1
+long-run: corpus-data short-data
 	for run in wild_w$(LONG_WIDTH) si_w$(LONG_WIDTH); do $(PY) -m repro.train.snapshot restore experiments/long_run/$$run \
 		runs/long/$$run --log results/long_run/train_$$run.csv || exit 1; done
 	$(LONG_TRAIN) --set width=$(LONG_WIDTH) --out runs/long/wild_w$(LONG_WIDTH) --run wild_w$(LONG_WIDTH) \
 		$$(test -f runs/long/wild_w$(LONG_WIDTH)/last.pt && echo --resume)
+	$(CONT_TRAIN) --extra-root data/short_bundled --extra-root data/short_corpus --out runs/long/$(WILD_RUN)_short \
+		--run $(WILD_RUN)_short $$(test -f runs/long/$(WILD_RUN)_short/last.pt && echo --resume)
+	$(CONT_TRAIN) --out runs/long/$(WILD_RUN)_cont --run $(WILD_RUN)_cont \
+		$$(test -f runs/long/$(WILD_RUN)_cont/last.pt && echo --resume)
 	$(LONG_TRAIN) --data si --set width=$(LONG_WIDTH) --out runs/long/si_w$(LONG_WIDTH) --run si_w$(LONG_WIDTH) \
 		$$(test -f runs/long/si_w$(LONG_WIDTH)/last.pt && echo --resume)
 # end of a sitting, once `make long-run` is stopped: each long run's log and curve into results/long_run/,
@@ -119,6 +131,6 @@ long-run-save: $(VENV)/.installed
 		--run $$run || exit 1; done
 # the long runs' best checkpoints so far, by blur size on their training pairs and on validation (never
 # on test), with the do-no-harm check (< 4 px: at least -0.5 dB): results/long_run/by_blur.md
-LONG_RUNS_STARTED = $(foreach run,wild_w$(LONG_WIDTH) si_w$(LONG_WIDTH),$(if $(wildcard runs/long/$(run)/log.csv),--run $(run)))
+LONG_RUNS_STARTED = $(foreach run,$(WILD_RUN) $(WILD_RUN)_short $(WILD_RUN)_cont si_w$(LONG_WIDTH),$(if $(wildcard runs/long/$(run)/log.csv),--run $(run)))
 long-run-eval: $(VENV)/.installed
 	$(PY) -m repro.evaluate.long_run --runs runs/long $(LONG_RUNS_STARTED) --out results/long_run/by_blur.md
