@@ -19,14 +19,18 @@ REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout (or site-pack
 def portable_path(path: str | os.PathLike) -> str:
     """``path`` as it should be recorded in a committed file: relative to the repository root
     when it lies inside it (``data/wild``, ``repro/weights/deblurnet_wild.pt``), so tables made in
-    a temporary clone do not name that clone; as given otherwise (a user's own data folder)."""
+    a temporary clone do not name that clone; as given otherwise (a user's own data folder). A
+    folder linked into the repository (a clone's ``data/corpus`` pointing at another checkout's) is
+    named by its place in the repository, not by the link's target."""
     p = Path(path)
     if not p.is_absolute():
         return p.as_posix()
-    try:
-        return p.resolve().relative_to(REPO_ROOT).as_posix()
-    except ValueError:
-        return str(p)
+    for candidate in (Path(os.path.abspath(p)), p.resolve()):  # the path as written, then its links followed
+        try:
+            return candidate.relative_to(REPO_ROOT).as_posix()
+        except ValueError:
+            continue
+    return str(p)
 
 
 def _portable(value: object) -> object:
