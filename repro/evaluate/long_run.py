@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -69,6 +71,14 @@ def long_run_markdown(rows: list[dict], *, provenance: str, logs: dict[str, dict
     return "\n".join(lines) + "\n"
 
 
+def _frozen_copy(path: Path, folder: Path) -> Path:
+    """``path`` copied into ``folder`` (where it exists; else ``path``, which the evaluation skips)."""
+    if not path.is_file():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copy2(path, folder / path.name))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m repro.evaluate.long_run", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, default=Path("runs/long"), help="folder of the long runs")
@@ -87,11 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     from ..provenance import provenance, provenance_line
     from ..train.logs import summarise_log
 
-    checkpoints = {"shipped (reference)": shipped_checkpoint("wild"),
-                   **{run: args.runs / run / "best.pt" for run in args.run}}
-    rows = checkpoint_rows(checkpoints, pair_sets(args.data, test=False), device=args.device,
-                           precision=args.precision)
-    logs = {run: summarise_log(args.runs / run / "log.csv") for run in args.run}
+    with tempfile.TemporaryDirectory() as frozen:
+        # a run may still be training: measure the best.pt that its log's summary describes, copied
+        # at once, not one written while the shipped network is being measured
+        logs = {run: summarise_log(args.runs / run / "log.csv") for run in args.run}
+        checkpoints = {"shipped (reference)": shipped_checkpoint("wild"),
+                       **{run: _frozen_copy(args.runs / run / "best.pt", Path(frozen) / run) for run in args.run}}
+        rows = checkpoint_rows(checkpoints, pair_sets(args.data, test=False), device=args.device,
+                               precision=args.precision)
     prov = provenance_line(provenance(preset="cpu-12h", device=args.device, seed=0))
     text = long_run_markdown(rows, logs=logs, provenance=f"Made by `python -m repro.evaluate.long_run` ({prov}, "
                                                         f"{time.strftime('%Y-%m-%d')}).")
