@@ -585,6 +585,7 @@ def test_the_long_run_report_measures_best_pt_by_blur_on_validation_never_on_tes
     assert "test," not in text and "train pairs" not in text.split("## Gains")[1].split("## Do no harm")[0]
     assert f"| {run_dir.name} | 6 |" in text  # its training so far, from the log
     assert "## Do no harm: < 4 px on validation, at least -0.5 dB" in text
+    assert "Over both validation sets together (pair-weighted" in text and f"{run_dir.name} " in text.split("pair-weighted")[1]
 
 
 def test_the_do_no_harm_verdict_counts_only_validation_near_sharp_pairs():
@@ -606,3 +607,13 @@ def test_the_long_run_report_refuses_a_run_that_has_not_started(tmp_path, capsys
     with pytest.raises(SystemExit) as exit_:
         long_run.main(["--runs", str(tmp_path), "--run", "wild_w0.25"])
     assert exit_.value.code == 2 and "no training log in" in capsys.readouterr().err
+
+
+def test_the_long_run_report_weighs_both_validation_sets_by_their_pairs():
+    from repro.evaluate.long_run import long_run_markdown
+
+    rows = [{"arm": "wild", "set": "val, bundled", "n": 48, "input dB": 25.0, "gain dB": 1.0},
+            {"arm": "wild", "set": "val, corpus", "n": 16, "input dB": 27.0, "gain dB": -2.0},
+            {"arm": "wild", "set": "train pairs, corpus", "n": 96, "input dB": 30.0, "gain dB": 9.0}]
+    text = long_run_markdown(rows, provenance="p", logs={})
+    assert "(pair-weighted, the number checkpoints are chosen on): wild +0.25 dB." in text

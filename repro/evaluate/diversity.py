@@ -17,6 +17,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Collection
 
 
 from ..files import atomic_write_text
@@ -112,12 +113,13 @@ def checkpoint_rows(checkpoints: dict[str, Path], sets: list[PairSet], *, device
     return rows
 
 
-def validation_gains(rows: list[dict]) -> dict[str, float]:
-    """Each arm's (not a reference's) mean gain over the pairs of every validation set together
-    (each set weighted by its number of pairs): the number the data are chosen on."""
+def validation_gains(rows: list[dict], *, names: Collection[str] = tuple(ARMS)) -> dict[str, float]:
+    """Each arm's (of ``names``: by default not a reference's) mean gain over the pairs of every
+    validation set together (each set weighted by its number of pairs): the number the data are
+    chosen on."""
     total: dict[str, list[float]] = {}
     for r in rows:
-        if r["arm"] in ARMS and r["set"].startswith("val"):
+        if r["arm"] in names and r["set"].startswith("val"):
             acc = total.setdefault(r["arm"], [0.0, 0])
             acc[0] += r["gain dB"] * r["n"]
             acc[1] += r["n"]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..files import atomic_write_text
 from ..reports import BLUR_BINS, blur_bin_label
-from .diversity import checkpoint_rows, gains_table, pair_sets
+from .diversity import checkpoint_rows, gains_table, pair_sets, validation_gains
 
 __all__ = ["HARM_FLOOR_DB", "NEAR_SHARP", "harm_verdicts", "long_run_markdown", "main"]
 
@@ -65,7 +65,10 @@ def long_run_markdown(rows: list[dict], *, provenance: str, logs: dict[str, dict
         lines.append(f"| {run} | {s.get('steps')} | {s.get('minutes', 0):.0f} | "
                      f"{'' if best is None else f'{best:+.2f}'} | {s.get('best at step')} | "
                      f"{'' if last is None else f'{last:+.2f}'} |")
+    both = validation_gains(rows, names={r["arm"] for r in rows})
     lines += ["", "## Gains of each best checkpoint", "", *gains_table(rows, first="checkpoint"), "",
+              "Over both validation sets together (pair-weighted, the number checkpoints are chosen on): "
+              + ", ".join(f"{arm} {gain:+.2f} dB" for arm, gain in both.items()) + ".", "",
               f"## Do no harm: {NEAR_SHARP} on validation, at least {HARM_FLOOR_DB:+.1f} dB", ""]
     lines += [f"- {arm}: {verdict}" for arm, verdict in harm_verdicts(rows).items()]
     return "\n".join(lines) + "\n"
