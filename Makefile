@@ -90,14 +90,18 @@ short-data: photos
 # trains DeblurNet^SI on the same photos with the same settings and budget
 LONG_ROOTS ?= $(DL_ROOTS)
 LONG_WIDTH ?= 0.25
+WILD_RUN = wild_w$(LONG_WIDTH)
+SI_RUN = si_w$(LONG_WIDTH)
+# a long run's folder and name, resumed when its folder has a last.pt (tested in the shell: make expands
+# every recipe line before running the first, so $(wildcard) would miss a last.pt that a restore just wrote)
+long_out = --out runs/long/$(1) --run $(1) $$(test -f runs/long/$(1)/last.pt && echo --resume)
 WIDTH_MINUTES ?= 45
 LONG_TRAIN = $(PY) -m repro train --preset cpu-12h $(LONG_ROOTS) --val-root data/bundled --val-root data/corpus \
 	--results results/long_run --figures results/long_run
 WIDTHS = 0.25 0.5 1
 width-choice: corpus-data
 	for w in $(WIDTHS); do \
-		$(LONG_TRAIN) --set width=$$w --max-minutes $(WIDTH_MINUTES) --out runs/long/wild_w$$w --run wild_w$$w \
-			$$(test -f runs/long/wild_w$$w/last.pt && echo --resume) || exit 1; done
+		$(LONG_TRAIN) --set width=$$w --max-minutes $(WIDTH_MINUTES) $(call long_out,wild_w$$w) || exit 1; done
 	$(MAKE) width-choice-report
 # the equal-time table and curves of the widths trained so far (results/long_run/width_choice.{md,png})
 width-choice-report: $(VENV)/.installed
@@ -108,29 +112,24 @@ width-choice-report: $(VENV)/.installed
 # (wild_w<W>_cont): same start, seed, learning rate and steps; `make long-run-eval` compares them by blur size
 SHORT_STEPS ?= 4000
 SHORT_LR ?= 5e-4
-WILD_RUN = wild_w$(LONG_WIDTH)
 CONT_TRAIN = $(LONG_TRAIN) --set width=$(LONG_WIDTH) --set init=runs/long/$(WILD_RUN)/best.pt --set lr=$(SHORT_LR) \
 	--steps $(SHORT_STEPS) --seed 1
 long-run: corpus-data short-data
-	for run in wild_w$(LONG_WIDTH) si_w$(LONG_WIDTH); do $(PY) -m repro.train.snapshot restore experiments/long_run/$$run \
+	for run in $(WILD_RUN) $(SI_RUN); do $(PY) -m repro.train.snapshot restore experiments/long_run/$$run \
 		runs/long/$$run --log results/long_run/train_$$run.csv || exit 1; done
-	$(LONG_TRAIN) --set width=$(LONG_WIDTH) --out runs/long/wild_w$(LONG_WIDTH) --run wild_w$(LONG_WIDTH) \
-		$$(test -f runs/long/wild_w$(LONG_WIDTH)/last.pt && echo --resume)
-	$(CONT_TRAIN) --extra-root data/short_bundled --extra-root data/short_corpus --out runs/long/$(WILD_RUN)_short \
-		--run $(WILD_RUN)_short $$(test -f runs/long/$(WILD_RUN)_short/last.pt && echo --resume)
-	$(CONT_TRAIN) --out runs/long/$(WILD_RUN)_cont --run $(WILD_RUN)_cont \
-		$$(test -f runs/long/$(WILD_RUN)_cont/last.pt && echo --resume)
-	$(LONG_TRAIN) --data si --set width=$(LONG_WIDTH) --out runs/long/si_w$(LONG_WIDTH) --run si_w$(LONG_WIDTH) \
-		$$(test -f runs/long/si_w$(LONG_WIDTH)/last.pt && echo --resume)
+	$(LONG_TRAIN) --set width=$(LONG_WIDTH) $(call long_out,$(WILD_RUN))
+	$(CONT_TRAIN) --extra-root data/short_bundled --extra-root data/short_corpus $(call long_out,$(WILD_RUN)_short)
+	$(CONT_TRAIN) $(call long_out,$(WILD_RUN)_cont)
+	$(LONG_TRAIN) --data si --set width=$(LONG_WIDTH) $(call long_out,$(SI_RUN))
 # end of a sitting, once `make long-run` is stopped: each long run's log and curve into results/long_run/,
 # its last.pt and best.pt into experiments/long_run/<run>/ (committed; `make long-run` puts them back
 # where runs/long/ was lost, and resumes them exactly)
 long-run-save: $(VENV)/.installed
-	for run in wild_w$(LONG_WIDTH) si_w$(LONG_WIDTH); do test -f runs/long/$$run/last.pt || continue; \
+	for run in $(WILD_RUN) $(SI_RUN); do test -f runs/long/$$run/last.pt || continue; \
 		$(PY) -m repro.train.snapshot save runs/long/$$run experiments/long_run/$$run --results results/long_run \
 		--run $$run || exit 1; done
 # the long runs' best checkpoints so far, by blur size on their training pairs and on validation (never
 # on test), with the do-no-harm check (< 4 px: at least -0.5 dB): results/long_run/by_blur.md
-LONG_RUNS_STARTED = $(foreach run,$(WILD_RUN) $(WILD_RUN)_short $(WILD_RUN)_cont si_w$(LONG_WIDTH),$(if $(wildcard runs/long/$(run)/log.csv),--run $(run)))
+LONG_RUNS_STARTED = $(foreach run,$(WILD_RUN) $(WILD_RUN)_short $(WILD_RUN)_cont $(SI_RUN),$(if $(wildcard runs/long/$(run)/log.csv),--run $(run)))
 long-run-eval: $(VENV)/.installed
 	$(PY) -m repro.evaluate.long_run --runs runs/long $(LONG_RUNS_STARTED) --out results/long_run/by_blur.md
