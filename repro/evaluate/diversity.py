@@ -24,7 +24,7 @@ from ..files import atomic_write_text
 from ..reports import BLUR_BINS, blur_bin_label
 
 __all__ = ["ARMS", "PairSet", "pair_sets", "gains_on", "arm_rows", "checkpoint_rows", "validation_gains", "gains_table",
-           "diversity_markdown", "main"]
+           "diversity_markdown", "report_parser", "shipped_reference", "made_by", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -169,26 +169,45 @@ def diversity_markdown(rows: list[dict], *, provenance: str, logs: dict[str, dic
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m repro.evaluate.diversity", description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=Path, default=Path("runs/diversity"), help="folder of the arms' runs")
+def report_parser(module: str, description: str, *, runs: Path, runs_help: str, out: Path) -> argparse.ArgumentParser:
+    """The options every checkpoint-by-blur report takes (this one and :mod:`repro.evaluate.long_run`):
+    ``--runs``, ``--data``, ``--out``, ``--device`` and ``--precision``."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=description)
+    parser.add_argument("--runs", type=Path, default=runs, help=runs_help)
     parser.add_argument("--data", type=Path, default=Path("data"), help="folder holding bundled/ and corpus/")
-    parser.add_argument("--out", type=Path, default=Path("results/photo_diversity.md"))
+    parser.add_argument("--out", type=Path, default=out)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (repro.precision)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from ..provenance import provenance, provenance_line
-    from ..train.logs import summarise_log
+    return parser
 
+
+def shipped_reference() -> dict[str, Path]:
+    """The yardstick measured beside the runs: the shipped DeblurNet^WILD (trained on the bundled
+    photos, on a GPU), under the name the reports give it."""
     from ..paths import shipped_checkpoint
 
-    shipped = {"shipped (reference)": shipped_checkpoint("wild")}  # trained on the bundled photos (GPU)
-    rows = arm_rows(args.runs, args.data, device=args.device, precision=args.precision, references=shipped)
+    return {"shipped (reference)": shipped_checkpoint("wild")}
+
+
+def made_by(module: str, *, preset: str, device: str) -> str:
+    """A report's provenance line: the command, how it ran (:func:`repro.provenance.provenance`) and the date."""
+    from ..provenance import provenance, provenance_line
+
+    prov = provenance_line(provenance(preset=preset, device=device, seed=0))
+    return f"Made by `python -m {module}` ({prov}, {time.strftime('%Y-%m-%d')})."
+
+
+def main(argv: list[str] | None = None) -> int:
+    module = "repro.evaluate.diversity"
+    parser = report_parser(module, __doc__.splitlines()[0], runs=Path("runs/diversity"),
+                           runs_help="folder of the arms' runs", out=Path("results/photo_diversity.md"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from ..train.logs import summarise_log
+
+    rows = arm_rows(args.runs, args.data, device=args.device, precision=args.precision, references=shipped_reference())
     logs = {arm: summarise_log(args.runs / arm / "log.csv") for arm in ARMS if (args.runs / arm / "log.csv").is_file()}
-    prov = provenance_line(provenance(preset="data-arm", device=args.device, seed=0))
-    text = diversity_markdown(rows, provenance=f"Made by `python -m repro.evaluate.diversity` ({prov}, "
-                                               f"{time.strftime('%Y-%m-%d')}).", logs=logs)
+    text = diversity_markdown(rows, provenance=made_by(module, preset="data-arm", device=args.device), logs=logs)
     atomic_write_text(args.out, text)
     log.info("wrote %s (%d rows)", args.out, len(rows))
     return 0

@@ -12,16 +12,15 @@ numbers come once, from the network that ships (Table 2 and the corpus table).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 from ..files import atomic_write_text
 from ..reports import BLUR_BINS, blur_bin_label
-from .diversity import checkpoint_rows, gains_table, pair_sets, validation_gains
+from .diversity import (checkpoint_rows, gains_table, made_by, pair_sets, report_parser, shipped_reference,
+                        validation_gains)
 
 __all__ = ["HARM_FLOOR_DB", "NEAR_SHARP", "harm_verdicts", "long_run_markdown", "main"]
 
@@ -83,34 +82,27 @@ def _frozen_copy(path: Path, folder: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m repro.evaluate.long_run", description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=Path, default=Path("runs/long"), help="folder of the long runs")
+    module = "repro.evaluate.long_run"
+    parser = report_parser(module, __doc__.splitlines()[0], runs=Path("runs/long"), runs_help="folder of the long runs",
+                           out=Path("results/long_run/by_blur.md"))
     parser.add_argument("--run", action="append", required=True, help="a run's folder name under --runs (repeatable)")
-    parser.add_argument("--data", type=Path, default=Path("data"), help="folder holding bundled/ and corpus/")
-    parser.add_argument("--out", type=Path, default=Path("results/long_run/by_blur.md"))
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (repro.precision)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     missing = [run for run in args.run if not (args.runs / run / "log.csv").is_file()]
     if missing:
         parser.error(f"no training log in {', '.join(str(args.runs / run) for run in missing)}; "
                      f"start the run first (make long-run)")
-    from ..paths import shipped_checkpoint
-    from ..provenance import provenance, provenance_line
     from ..train.logs import summarise_log
 
     with tempfile.TemporaryDirectory() as frozen:
         # a run may still be training: measure the best.pt that its log's summary describes, copied
         # at once, not one written while the shipped network is being measured
         logs = {run: summarise_log(args.runs / run / "log.csv") for run in args.run}
-        checkpoints = {"shipped (reference)": shipped_checkpoint("wild"),
+        checkpoints = {**shipped_reference(),
                        **{run: _frozen_copy(args.runs / run / "best.pt", Path(frozen) / run) for run in args.run}}
         rows = checkpoint_rows(checkpoints, pair_sets(args.data, test=False), device=args.device,
                                precision=args.precision)
-    prov = provenance_line(provenance(preset="cpu-12h", device=args.device, seed=0))
-    text = long_run_markdown(rows, logs=logs, provenance=f"Made by `python -m repro.evaluate.long_run` ({prov}, "
-                                                        f"{time.strftime('%Y-%m-%d')}).")
+    text = long_run_markdown(rows, logs=logs, provenance=made_by(module, preset="cpu-12h", device=args.device))
     atomic_write_text(args.out, text)
     log.info("wrote %s (%d rows)", args.out, len(rows))
     return 0
