@@ -190,6 +190,37 @@ def test_an_identity_network_gains_exactly_nothing_on_every_blur_bin(tmp_path):
     assert len(bins) == 4 and all(v is None or abs(v) < 1e-4 for v in bins) and any(v is not None for v in bins)
 
 
+def test_the_residual_blur_correlation_of_a_pair_set_is_fig9s_pearson_r(tmp_path, monkeypatch):
+    import numpy as np
+    import torch
+
+    from repro.evaluate import residuals
+    from repro.evaluate.diversity import RESIDUAL_R, PairSet, gains_on, gains_table
+    from repro.model import DeblurNet, DeblurNetConfig
+    from repro.wild import build_wild, read_manifest
+
+    build_wild("virtual", tmp_path, split="val", pairs=4, workers=0, flow_backend="true", progress=False)
+    torch.manual_seed(0)
+    net = DeblurNet(DeblurNetConfig(width=0.0625, zero_init_residual=True)).eval()
+    measured = residuals.residual_norms
+
+    def residual_norms_as(slope):  # the real pass, its residual norms replaced by a known line of the blur size
+        def fake(model, dataset, **kwargs):
+            record = measured(model, dataset, **kwargs)
+            sizes = residuals.blur_sizes(read_manifest(tmp_path / "manifest.csv"), record.names, split="val")
+            assert np.ptp(sizes) > 0
+            return residuals.ResidualRecord(record.names, 1.0 + slope * sizes, record.psnr_blurry, record.psnr_restored)
+        return fake
+
+    for slope, expected in [(0.5, 1.0), (-2.0, -1.0)]:
+        monkeypatch.setattr(residuals, "residual_norms", residual_norms_as(slope))
+        row = gains_on(net, PairSet("val", tmp_path, "val"), device="cpu", precision="fp32")
+        assert row["n"] == 4 and row[RESIDUAL_R] == pytest.approx(expected)
+    assert gains_table([{**row, "arm": "a"}])[2].endswith("| -1.00 |")
+    monkeypatch.setattr(residuals, "residual_norms", measured)  # the identity network's residual is 0: no r
+    assert gains_on(net, PairSet("val", tmp_path, "val"), device="cpu", precision="fp32")[RESIDUAL_R] is None
+
+
 def test_the_diversity_report_names_every_arm_set_and_bin():
     from repro.evaluate.diversity import diversity_markdown
 

@@ -19,14 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Collection
 
+import numpy as np
 
 from ..files import atomic_write_text
 from ..reports import BLUR_BINS, blur_bin_label
 
 __all__ = ["ARMS", "PairSet", "pair_sets", "gains_on", "arm_rows", "checkpoint_rows", "validation_gains", "gains_table",
-           "diversity_markdown", "report_parser", "shipped_reference", "made_by", "main"]
+           "diversity_markdown", "RESIDUAL_R", "report_parser", "shipped_reference", "made_by", "main"]
 
 log = logging.getLogger(__name__)
+
+RESIDUAL_R = "residual-blur r"  # a gains row's Pearson r of residual norm and blur size (Fig. 9 on its pairs)
 
 # arm -> (training roots, in the order of --data-root then --extra-root), by dataset folder name
 ARMS: dict[str, tuple[str, ...]] = {
@@ -67,8 +70,10 @@ def pair_sets(data: Path, *, train_limit: int = 96, test: bool = True) -> list[P
 
 def gains_on(model, pairs: PairSet, *, device: str = "cpu", precision: str = "auto") -> dict:
     """Mean input PSNR and mean gain (dB) of ``model`` on ``pairs``, overall and per blur-size bin
-    (:data:`repro.reports.BLUR_BINS`, blur sizes from the dataset's manifest)."""
-    from .residuals import blur_sizes, residual_norms
+    (:data:`repro.reports.BLUR_BINS`, blur sizes from the dataset's manifest), and Fig. 9's measure on
+    these pairs: the Pearson correlation of N3's residual norm with the blur size (``None`` below 3
+    pairs or where either is constant)."""
+    from .residuals import blur_sizes, correlation, residual_norms
     from ..datasets import PairedFolder, evenly_spaced
     from ..wild import read_manifest
 
@@ -82,6 +87,8 @@ def gains_on(model, pairs: PairSet, *, device: str = "cpu", precision: str = "au
     for lo, hi in zip(BLUR_BINS[:-1], BLUR_BINS[1:]):
         inside = (sizes >= lo) & (sizes < hi)
         row[blur_bin_label(lo, hi)] = float(gains[inside].mean()) if inside.any() else None
+    r = correlation(record.residual_l1, sizes)["pearson_r"] if len(gains) >= 3 else float("nan")
+    row[RESIDUAL_R] = None if np.isnan(r) else r
     return row
 
 
@@ -134,13 +141,14 @@ def _cell(value) -> str:
 
 def gains_table(rows: list[dict], *, first: str = "arm") -> list[str]:
     """The lines of a markdown table of :func:`checkpoint_rows`' rows: name (headed ``first``), pair
-    set, pairs, mean input PSNR, mean gain and the gain in each blur-size bin (empty where no pair)."""
+    set, pairs, mean input PSNR, mean gain, the gain in each blur-size bin (empty where no pair) and
+    the residual norm's correlation with the blur size (:data:`RESIDUAL_R`; empty where not measured)."""
     bins = [blur_bin_label(lo, hi) for lo, hi in zip(BLUR_BINS[:-1], BLUR_BINS[1:])]
-    head = [first, "pairs", "n", "input dB", "gain dB", *bins]
+    head = [first, "pairs", "n", "input dB", "gain dB", *bins, RESIDUAL_R]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["arm"], r["set"], str(r["n"]), f"{r['input dB']:.2f}", _cell(r["gain dB"]),
-                 *(_cell(r.get(b)) for b in bins)]
+                 *(_cell(r.get(b)) for b in bins), _cell(r.get(RESIDUAL_R))]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -153,7 +161,9 @@ def diversity_markdown(rows: list[dict], *, provenance: str, logs: dict[str, dic
              "whole 240x320 pairs; blur-size bins in px (the manifest's blur size). 'train pairs' are "
              "pairs the arm may have trained on (only the roots it trained on); the others are unseen. "
              "'shipped (reference)' is the shipped DeblurNet^WILD (width 0.5, trained on a GPU on the "
-             "bundled photos' pairs of an earlier build): not an arm of equal budget, a yardstick.",
+             "bundled photos' pairs of an earlier build): not an arm of equal budget, a yardstick. "
+             "'residual-blur r': on those pairs, the Pearson correlation of the norm of the residual N3 adds "
+             "with the blur size (Fig. 9's measure).",
              "", *gains_table(rows)]
     chosen = validation_gains(rows)
     if chosen:
