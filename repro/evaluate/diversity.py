@@ -25,11 +25,13 @@ from ..files import atomic_write_text
 from ..reports import BLUR_BINS, blur_bin_label
 
 __all__ = ["ARMS", "PairSet", "pair_sets", "gains_on", "arm_rows", "checkpoint_rows", "validation_gains", "gains_table",
-           "diversity_markdown", "RESIDUAL_R", "report_parser", "shipped_reference", "made_by", "main"]
+           "diversity_markdown", "RESIDUAL_R", "RESIDUAL_R_NOTE", "report_parser", "shipped_reference", "made_by", "main"]
 
 log = logging.getLogger(__name__)
 
 RESIDUAL_R = "residual-blur r"  # a gains row's Pearson r of residual norm and blur size (Fig. 9 on its pairs)
+RESIDUAL_R_NOTE = (f"'{RESIDUAL_R}': on those pairs, the Pearson correlation of the norm of the residual N3 adds "
+                   "with the blur size (Fig. 9's measure).")  # the reports' explanation of that column
 
 # arm -> (training roots, in the order of --data-root then --extra-root), by dataset folder name
 ARMS: dict[str, tuple[str, ...]] = {
@@ -161,9 +163,7 @@ def diversity_markdown(rows: list[dict], *, provenance: str, logs: dict[str, dic
              "whole 240x320 pairs; blur-size bins in px (the manifest's blur size). 'train pairs' are "
              "pairs the arm may have trained on (only the roots it trained on); the others are unseen. "
              "'shipped (reference)' is the shipped DeblurNet^WILD (width 0.5, trained on a GPU on the "
-             "bundled photos' pairs of an earlier build): not an arm of equal budget, a yardstick. "
-             "'residual-blur r': on those pairs, the Pearson correlation of the norm of the residual N3 adds "
-             "with the blur size (Fig. 9's measure).",
+             "bundled photos' pairs of an earlier build): not an arm of equal budget, a yardstick. " + RESIDUAL_R_NOTE,
              "", *gains_table(rows)]
     chosen = validation_gains(rows)
     if chosen:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from ..files import atomic_write_text
 from ..reports import BLUR_BINS, blur_bin_label
-from .diversity import (checkpoint_rows, gains_table, made_by, pair_sets, report_parser, shipped_reference,
-                        validation_gains)
+from .diversity import (RESIDUAL_R_NOTE, checkpoint_rows, gains_table, made_by, pair_sets, report_parser,
+                        shipped_reference, validation_gains)
 
 __all__ = ["HARM_FLOOR_DB", "NEAR_SHARP", "harm_verdicts", "long_run_markdown", "main"]
 
@@ -57,8 +57,7 @@ def long_run_markdown(rows: list[dict], *, provenance: str, logs: dict[str, dict
              "manifest's blur size). 'train pairs' are pairs the run trained on; 'val' pairs are unseen. "
              "Test pairs are not measured while a run is under way. 'shipped (reference)' is the shipped "
              "DeblurNet^WILD (width 0.5, trained on a GPU on an earlier build's bundled pairs): a yardstick, "
-             "measured on validation only. 'residual-blur r': on those pairs, the Pearson correlation of the "
-             "norm of the residual N3 adds with the blur size (Fig. 9's measure).",
+             "measured on validation only. " + RESIDUAL_R_NOTE,
              "", "## Training so far", "", "| run | steps | minutes | best val gain | at step | last val gain |",
              "|---|---|---|---|---|---|"]
     for run, s in logs.items():
