@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PRESET ?= quick
 
 .PHONY: test reproduce demo figures setup clean-venv photos corpus-data photo-diversity deadleaves-data \
-	photo-diversity-deadleaves short-data width-choice width-choice-report long-run long-run-save long-run-eval
+	photo-diversity-deadleaves short-data width-choice width-choice-report long-run long-run-save long-run-eval long-run-ship
 
 setup: $(VENV)/.installed
 
@@ -133,3 +133,10 @@ long-run-save: $(VENV)/.installed
 LONG_RUNS_STARTED = $(foreach run,$(WILD_RUN) $(WILD_RUN)_short $(WILD_RUN)_cont $(SI_RUN),$(if $(wildcard runs/long/$(run)/log.csv),--run $(run)))
 long-run-eval: $(VENV)/.installed
 	$(PY) -m repro.evaluate.long_run --runs runs/long $(LONG_RUNS_STARTED) --out results/long_run/by_blur.md
+# once both long runs have stopped and `make long-run-eval` has compared them with the shipped networks on
+# validation: ship the best WILD run on validation (the long run or a continuation) and the SI run as the
+# default networks, with their cards (repro/weights/deblurnet_{wild,si}.{pt,json}); then rerun the notebooks
+long-run-ship: $(VENV)/.installed
+	$(PY) -m repro.train.ship --runs runs/long --wild $(WILD_RUN) --wild $(WILD_RUN)_short --wild $(WILD_RUN)_cont \
+		--si $(SI_RUN) --logs results/long_run --out repro/weights --device "cpu (2 cores, fp32)" \
+		--command "make long-run LONG_WIDTH=$(LONG_WIDTH)"

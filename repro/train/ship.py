@@ -1,0 +1,140 @@
+"""Ship the long runs' networks as the default weights: of the DeblurNet^WILD runs given (the long
+run and its continuations) the one whose ``best.pt`` has the best validation gain, and likewise
+of the DeblurNet^SI runs, exported to ``repro/weights/deblurnet_{wild,si}.pt`` with their cards.
+
+    python -m repro.train.ship --runs runs/long --wild wild_w0.25 --wild wild_w0.25_cont \\
+        --si si_w0.25 --logs results/long_run --out repro/weights --command "make long-run"
+
+The choice reads only what the runs measured on their validation photos (the gain kept in each
+``best.pt``); test pairs play no part. Both networks are written together or not at all, and
+only when together they stay under the size limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..checkpoint import load_checkpoint
+from .logs import read_log
+from .loop import export_weights
+
+KINDS = ("wild", "si")
+MAX_MB = 30.0  # both shipped networks together (issue 28)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A run's ``best.pt`` and what its training measured on validation."""
+
+    run: str
+    checkpoint: Path
+    step: int
+    gain_db: float  # best validation PSNR minus the blurry input's, on the run's validation pairs
+    data: str
+    init: str = ""  # the checkpoint the run started from ("" when from scratch)
+
+
+def read_candidate(runs_dir: str | os.PathLike, run: str) -> Candidate:
+    """The candidate of ``runs_dir/run/best.pt`` (read safely, ``weights_only=True``)."""
+    checkpoint = Path(runs_dir) / run / "best.pt"
+    meta = load_checkpoint(checkpoint).get("meta") or {}
+    missing = [k for k in ("psnr", "input_psnr", "steps", "data") if meta.get(k) is None]
+    if missing:
+        raise ValueError(f"{checkpoint}: no {', '.join(missing)} in its metadata; not a validated training checkpoint")
+    init = str((meta.get("train_config") or {}).get("init") or "")
+    return Candidate(run, checkpoint, int(meta["steps"]), float(meta["psnr"]) - float(meta["input_psnr"]),
+                     str(meta["data"]), init)
+
+
+def choose(candidates: list[Candidate], kind: str) -> Candidate:
+    """The candidate of data ``kind`` with the highest validation gain (the first given on a tie)."""
+    if not candidates:
+        raise ValueError(f"no {kind} run to choose from")
+    wrong = [c.run for c in candidates if c.data != kind]
+    if wrong:
+        raise ValueError(f"{', '.join(wrong)}: trained on other data than {kind!r}")
+    return max(candidates, key=lambda c: c.gain_db)  # max keeps the first of equal ones
+
+
+def _minutes_at(log: Path, step: int) -> float | None:
+    """The training minutes the log records at ``step`` (None without such a row)."""
+    rows = [r for r in read_log(log) if r["step"] == step] if log.is_file() else []
+    return rows[0]["minutes"] if rows and rows[0]["minutes"] is not None else None
+
+
+def _card(chosen: Candidate, candidates: list[Candidate], *, logs_dir: Path, command: str, device: str) -> dict:
+    """What the card says beyond the checkpoint's own metadata: where it came from and why."""
+    log = logs_dir / f"train_{chosen.run}.csv"
+    gains = {c.run: round(c.gain_db, 3) for c in candidates}
+    card = {
+        "run": chosen.run,
+        "exported_from": f"{chosen.run}/best.pt (best validation gain, step {chosen.step}; chosen on the validation "
+                         "split, never on test)",
+        "selection": f"best validation gain (dB over the blurry input) among {gains}",
+        "command": f"{command} (its run {chosen.run})",
+        "device": device,
+        "minutes": _minutes_at(log, chosen.step),
+        "training_log": log.as_posix(),
+    }
+    if chosen.init:  # a continuation: its minutes and steps count from where the run it continues stopped
+        card["initialised_from"] = (f"{chosen.init} (minutes and steps here count from that checkpoint; "
+                                    "its own run's are in that run's log)")
+    return card
+
+
+def ship(runs_dir: str | os.PathLike, runs: dict[str, list[str]], out_dir: str | os.PathLike, *,
+         logs_dir: str | os.PathLike, command: str, device: str = "cpu", max_mb: float = MAX_MB) -> dict[str, Candidate]:
+    """Export the best-on-validation run of each kind in ``runs`` (``{"wild": [...], "si": [...]}``)
+    to ``out_dir/deblurnet_<kind>.{pt,json}``. Everything is exported to a temporary folder first:
+    on any error, or when the networks together exceed ``max_mb``, ``out_dir`` is left untouched.
+    Returns the chosen candidate of each kind."""
+    out_dir, logs_dir = Path(out_dir), Path(logs_dir)
+    unknown = set(runs) - set(KINDS)
+    if unknown:
+        raise ValueError(f"unknown kind(s) {sorted(unknown)}; expected {KINDS}")
+    chosen: dict[str, Candidate] = {}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".ship-") as tmp:
+        for kind, names in runs.items():
+            candidates = [read_candidate(runs_dir, name) for name in names]
+            chosen[kind] = choose(candidates, kind)
+            export_weights(chosen[kind].checkpoint, Path(tmp) / f"deblurnet_{kind}.pt",
+                           **_card(chosen[kind], candidates, logs_dir=logs_dir, command=command, device=device))
+        size_mb = sum(p.stat().st_size for p in Path(tmp).glob("*.pt")) / 2**20
+        if size_mb > max_mb:
+            raise ValueError(f"the networks take {size_mb:.1f} MB together, over the limit of {max_mb:g} MB; nothing shipped")
+        for path in sorted(Path(tmp).iterdir()):
+            shutil.move(path, out_dir / path.name)  # same filesystem: a rename each
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m repro.train.ship", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path, required=True, help="folder of the run folders (runs/long)")
+    for kind in KINDS:
+        parser.add_argument(f"--{kind}", action="append", default=[], metavar="RUN",
+                            help=f"a DeblurNet^{kind.upper()} run's name (repeat: the best on validation ships)")
+    parser.add_argument("--logs", type=Path, required=True, help="folder of the runs' kept logs train_<run>.csv")
+    parser.add_argument("--out", type=Path, required=True, help="the weights folder (repro/weights)")
+    parser.add_argument("--command", required=True, help="the command that retrains the runs (for the cards)")
+    parser.add_argument("--device", default="cpu", help="where the runs trained (for the cards)")
+    args = parser.parse_args(argv)
+    runs = {kind: getattr(args, kind) for kind in KINDS if getattr(args, kind)}
+    if not runs:
+        parser.error("give at least one --wild or --si run")
+    try:
+        chosen = ship(args.runs, runs, args.out, logs_dir=args.logs, command=args.command, device=args.device)
+    except (OSError, ValueError) as exc:
+        parser.exit(1, f"error: {exc}\n")
+    for kind, c in chosen.items():
+        print(f"shipped {args.out / f'deblurnet_{kind}.pt'}: {c.run} step {c.step}, validation gain {c.gain_db:+.2f} dB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

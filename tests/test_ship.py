@@ -1,0 +1,76 @@
+"""Shipping the long runs: the best run on validation of each kind, both or nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from repro.checkpoint import load_model, save_checkpoint
+from repro.model import DeblurNet, DeblurNetConfig
+from repro.train import ship
+
+LOG_HEADER = "step,epoch,lr,loss,val_psnr,val_psnr_input,minutes,steps_per_s,data_fraction\n"
+
+
+def _run(runs: Path, logs: Path, name: str, *, data: str, psnr: float, step: int, seed: int,
+         init: str = "") -> DeblurNet:
+    """A run folder whose best.pt gains ``psnr - 25`` dB on validation at ``step``, and its kept log."""
+    torch.manual_seed(seed)
+    model = DeblurNet(DeblurNetConfig(width=0.0625))
+    meta = {"preset": "cpu-12h", "data": data, "steps": step, "seed": seed, "psnr": psnr, "input_psnr": 25.0,
+            "best_psnr": psnr, "date": "2026-12-06 01:00 UTC", "precision": "fp32",
+            "train_config": {"width": 0.0625, "init": init}, "overrides": [f"seed={seed}"]}
+    save_checkpoint(runs / name / "best.pt", model, meta)
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / f"train_{name}.csv").write_text(LOG_HEADER + f"0,0,0.001,,25.0,25.0,0.0,,\n{step},1,0.001,0.01,{psnr},25.0,12.5,1.5,0.01\n")
+    return model
+
+
+def _same_weights(a: DeblurNet, b: DeblurNet) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_the_best_run_on_validation_of_each_kind_ships_with_its_card(tmp_path):
+    runs, logs, out = tmp_path / "runs", tmp_path / "logs", tmp_path / "weights"
+    _run(runs, logs, "wild_a", data="wild", psnr=26.1, step=100, seed=0)
+    best = _run(runs, logs, "wild_b", data="wild", psnr=26.3, step=200, seed=1, init="runs/wild_a/best.pt")
+    _run(runs, logs, "wild_c", data="wild", psnr=26.3, step=300, seed=2)  # a tie: the first given wins
+    si = _run(runs, logs, "si_a", data="si", psnr=25.5, step=50, seed=3)
+    chosen = ship.ship(runs, {"wild": ["wild_a", "wild_b", "wild_c"], "si": ["si_a"]}, out, logs_dir=logs,
+                       command="make long-run", device="cpu (test)")
+    assert (chosen["wild"].run, chosen["si"].run) == ("wild_b", "si_a")
+    assert chosen["wild"].gain_db == pytest.approx(1.3) and chosen["si"].gain_db == pytest.approx(0.5)
+    assert sorted(p.name for p in out.iterdir()) == ["deblurnet_si.json", "deblurnet_si.pt",
+                                                     "deblurnet_wild.json", "deblurnet_wild.pt"]
+    shipped, meta = load_model(out / "deblurnet_wild.pt")
+    assert _same_weights(shipped, best) and meta["steps"] == 200 and meta["run"] == "wild_b"
+    assert _same_weights(load_model(out / "deblurnet_si.pt")[0], si)
+    card = json.loads((out / "deblurnet_wild.json").read_text())
+    assert card["psnr"] == 26.3 and card["input_psnr"] == 25.0 and card["data"] == "wild"
+    assert card["command"] == "make long-run (its run wild_b)" and card["device"] == "cpu (test)"
+    assert card["minutes"] == 12.5 and card["training_log"] == (logs / "train_wild_b.csv").as_posix()
+    assert "'wild_a': 1.1" in card["selection"] and "never on test" in card["exported_from"]
+    assert card["overrides"] == ["seed=1"] and card["weights_dtype"] == "float32"
+    assert card["initialised_from"].startswith("runs/wild_a/best.pt (minutes and steps here count from")
+    assert "initialised_from" not in json.loads((out / "deblurnet_si.json").read_text())
+
+
+def test_nothing_ships_over_the_size_limit_or_from_the_wrong_data(tmp_path, capsys):
+    runs, logs, out = tmp_path / "runs", tmp_path / "logs", tmp_path / "weights"
+    _run(runs, logs, "wild_a", data="wild", psnr=26.1, step=100, seed=0)
+    _run(runs, logs, "si_a", data="si", psnr=25.5, step=50, seed=3)
+    out.mkdir()
+    (out / "deblurnet_wild.pt").write_bytes(b"the network shipped before")
+    with pytest.raises(ValueError, match="over the limit of 0.001 MB; nothing shipped"):
+        ship.ship(runs, {"wild": ["wild_a"], "si": ["si_a"]}, out, logs_dir=logs, command="c", max_mb=0.001)
+    with pytest.raises(ValueError, match="si_a: trained on other data than 'wild'"):
+        ship.ship(runs, {"wild": ["wild_a", "si_a"]}, out, logs_dir=logs, command="c")
+    assert [p.name for p in out.iterdir()] == ["deblurnet_wild.pt"]  # untouched, no temporary folder left
+    assert (out / "deblurnet_wild.pt").read_bytes() == b"the network shipped before"
+    with pytest.raises(SystemExit) as exit_:
+        ship.main(["--runs", str(runs), "--wild", "missing", "--logs", str(logs), "--out", str(out), "--command", "c"])
+    assert exit_.value.code == 1 and "missing/best.pt" in capsys.readouterr().err
