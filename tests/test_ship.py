@@ -41,7 +41,7 @@ def test_the_best_run_on_validation_of_each_kind_ships_with_its_card(tmp_path):
     _run(runs, logs, "wild_c", data="wild", psnr=26.3, step=300, seed=2)  # a tie: the first given wins
     si = _run(runs, logs, "si_a", data="si", psnr=25.5, step=50, seed=3)
     chosen = ship.ship(runs, {"wild": ["wild_a", "wild_b", "wild_c"], "si": ["si_a"]}, out, logs_dir=logs,
-                       command="make long-run", device="cpu (test)")
+                       command="make long-run", device="cpu (test)", to_beat={"wild": 1.29})  # +1.30 beats it
     assert (chosen["wild"].run, chosen["si"].run) == ("wild_b", "si_a")
     assert chosen["wild"].gain_db == pytest.approx(1.3) and chosen["si"].gain_db == pytest.approx(0.5)
     assert sorted(p.name for p in out.iterdir()) == ["deblurnet_si.json", "deblurnet_si.pt",
@@ -67,6 +67,9 @@ def test_nothing_ships_over_the_size_limit_or_from_the_wrong_data(tmp_path, caps
     (out / "deblurnet_wild.pt").write_bytes(b"the network shipped before")
     with pytest.raises(ValueError, match="over the limit of 0.001 MB; nothing shipped"):
         ship.ship(runs, {"wild": ["wild_a"], "si": ["si_a"]}, out, logs_dir=logs, command="c", max_mb=0.001)
+    with pytest.raises(ValueError, match=r"wild_a gains \+1.10 dB on validation, not more than the shipped "
+                                         r"DeblurNet\^WILD's \+1.20 dB; nothing shipped"):
+        ship.ship(runs, {"wild": ["wild_a"], "si": ["si_a"]}, out, logs_dir=logs, command="c", to_beat={"wild": 1.2})
     with pytest.raises(ValueError, match="si_a: trained on other data than 'wild'"):
         ship.ship(runs, {"wild": ["wild_a", "si_a"]}, out, logs_dir=logs, command="c")
     assert [p.name for p in out.iterdir()] == ["deblurnet_wild.pt"]  # untouched, no temporary folder left
@@ -74,3 +77,8 @@ def test_nothing_ships_over_the_size_limit_or_from_the_wrong_data(tmp_path, caps
     with pytest.raises(SystemExit) as exit_:
         ship.main(["--runs", str(runs), "--wild", "missing", "--logs", str(logs), "--out", str(out), "--command", "c"])
     assert exit_.value.code == 1 and "missing/best.pt" in capsys.readouterr().err
+
+
+def test_the_shipped_networks_yardstick_needs_the_validation_pairs(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing/val: no validation pairs there"):
+        ship.shipped_validation_gain("wild", [tmp_path / "nothing"])

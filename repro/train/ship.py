@@ -6,8 +6,11 @@ of the DeblurNet^SI runs, exported to ``repro/weights/deblurnet_{wild,si}.pt`` w
         --si si_w0.25 --logs results/long_run --out repro/weights --command "make long-run"
 
 The choice reads only what the runs measured on their validation photos (the gain kept in each
-``best.pt``); test pairs play no part. Both networks are written together or not at all, and
-only when together they stay under the size limit.
+``best.pt``); test pairs play no part. With ``--beat-shipped-on DATA`` (the runs' validation
+roots) the WILD network ships only if it gains more on those validation pairs than the DeblurNet^WILD
+shipped now does (measured then); DeblurNet^SI ships beside it whatever its gain, as the WILD run's
+like-for-like comparison. Both networks are written together or not at all, and only when
+together they stay under the size limit.
 """
 
 from __future__ import annotations
@@ -87,12 +90,28 @@ def _card(chosen: Candidate, candidates: list[Candidate], *, logs_dir: Path, com
     return card
 
 
+def shipped_validation_gain(kind: str, val_roots: list[Path], *, device: str = "cpu") -> float:
+    """The shipped DeblurNet of ``kind``'s mean gain (dB) over the validation pairs of ``val_roots``
+    together (each pair weighted once, as a run's validation and :mod:`repro.evaluate.long_run` do)."""
+    from ..evaluate.diversity import PairSet, checkpoint_rows, validation_gains
+    from ..paths import shipped_checkpoint
+
+    missing = [str(root / "val") for root in val_roots if not (root / "val").is_dir()]
+    if missing:
+        raise FileNotFoundError(f"{', '.join(missing)}: no validation pairs there (make corpus-data builds them)")
+    sets = [PairSet(f"val, {root.name}", root, "val") for root in val_roots]
+    rows = checkpoint_rows({"shipped": shipped_checkpoint(kind)}, sets, device=device)
+    return validation_gains(rows, names=["shipped"])["shipped"]
+
+
 def ship(runs_dir: str | os.PathLike, runs: dict[str, list[str]], out_dir: str | os.PathLike, *,
-         logs_dir: str | os.PathLike, command: str, device: str = "cpu", max_mb: float = MAX_MB) -> dict[str, Candidate]:
+         logs_dir: str | os.PathLike, command: str, device: str = "cpu", max_mb: float = MAX_MB,
+         to_beat: dict[str, float] | None = None) -> dict[str, Candidate]:
     """Export the best-on-validation run of each kind in ``runs`` (``{"wild": [...], "si": [...]}``)
-    to ``out_dir/deblurnet_<kind>.{pt,json}``. Everything is exported to a temporary folder first:
-    on any error, or when the networks together exceed ``max_mb``, ``out_dir`` is left untouched.
-    Returns the chosen candidate of each kind."""
+    to ``out_dir/deblurnet_<kind>.{pt,json}``; a kind in ``to_beat`` ships only if its chosen run's
+    validation gain is above that (dB). Everything is exported to a temporary folder first: on any
+    error, a gain not above ``to_beat``, or networks together over ``max_mb``, ``out_dir`` is left
+    untouched. Returns the chosen candidate of each kind."""
     out_dir, logs_dir = Path(out_dir), Path(logs_dir)
     unknown = set(runs) - set(KINDS)
     if unknown:
@@ -103,6 +122,10 @@ def ship(runs_dir: str | os.PathLike, runs: dict[str, list[str]], out_dir: str |
         for kind, names in runs.items():
             candidates = [read_candidate(runs_dir, name) for name in names]
             chosen[kind] = choose(candidates, kind)
+            floor = (to_beat or {}).get(kind)
+            if floor is not None and not chosen[kind].gain_db > floor:
+                raise ValueError(f"{chosen[kind].run} gains {chosen[kind].gain_db:+.2f} dB on validation, not more than "
+                                 f"the shipped DeblurNet^{kind.upper()}'s {floor:+.2f} dB; nothing shipped")
             export_weights(chosen[kind].checkpoint, Path(tmp) / f"deblurnet_{kind}.pt",
                            **_card(chosen[kind], candidates, logs_dir=logs_dir, command=command, device=device))
         size_mb = sum(p.stat().st_size for p in Path(tmp).glob("*.pt")) / 2**20
@@ -123,12 +146,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="the weights folder (repro/weights)")
     parser.add_argument("--command", required=True, help="the command that retrains the runs (for the cards)")
     parser.add_argument("--device", default="cpu", help="where the runs trained (for the cards)")
+    parser.add_argument("--beat-shipped-on", type=Path, action="append", default=[], metavar="DATA",
+                        help="a dataset root whose validation pairs the runs validated on (repeat for each): "
+                             "the WILD run ships only if it gains more there than the shipped DeblurNet^WILD")
     args = parser.parse_args(argv)
     runs = {kind: getattr(args, kind) for kind in KINDS if getattr(args, kind)}
     if not runs:
         parser.error("give at least one --wild or --si run")
     try:
-        chosen = ship(args.runs, runs, args.out, logs_dir=args.logs, command=args.command, device=args.device)
+        to_beat = {}
+        if args.beat_shipped_on and "wild" in runs:
+            to_beat["wild"] = shipped_validation_gain("wild", args.beat_shipped_on)
+            print(f"the shipped DeblurNet^WILD gains {to_beat['wild']:+.2f} dB on those validation pairs")
+        chosen = ship(args.runs, runs, args.out, logs_dir=args.logs, command=args.command, device=args.device,
+                      to_beat=to_beat)
     except (OSError, ValueError) as exc:
         parser.exit(1, f"error: {exc}\n")
     for kind, c in chosen.items():
