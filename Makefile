@@ -135,8 +135,8 @@ long-run-eval: $(VENV)/.installed
 	$(PY) -m repro.evaluate.long_run --runs runs/long $(LONG_RUNS_STARTED) --out results/long_run/by_blur.md
 # once both long runs have stopped and `make long-run-eval` has compared them with the shipped networks on
 # validation: ship the best WILD run on validation (the long run or a continuation; only if it beats the shipped
-# network on the same validation pairs) and the SI run as the
-# default networks, with their cards (repro/weights/deblurnet_{wild,si}.{pt,json}); then rerun the notebooks
+# network on the same validation pairs) and the SI run as the default networks, with their cards
+# (repro/weights/deblurnet_{wild,si}.{pt,json}); then rerun the notebooks
 long-run-ship: $(VENV)/.installed
 	$(PY) -m repro.train.ship --runs runs/long --wild $(WILD_RUN) --wild $(WILD_RUN)_short --wild $(WILD_RUN)_cont \
 		--si $(SI_RUN) --logs results/long_run --out repro/weights --device "cpu (2 cores, fp32)" \
