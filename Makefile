@@ -87,7 +87,8 @@ short-data: photos
 # time: `make width-choice` trains each width for WIDTH_MINUTES under the long run's own settings,
 # so the winner's folder is the first part of the long run; `make long-run LONG_WIDTH=W` resumes it
 # (every sitting: it stops after 12 hours of training or when validation stops improving), then
-# trains DeblurNet^SI on the same photos with the same settings and budget
+# trains DeblurNet^SI on the same photos with the same settings for as long as the WILD run trained
+# (--max-minutes-of its log: the same budget), then the WILD run's two continuations below
 LONG_ROOTS ?= $(DL_ROOTS)
 LONG_WIDTH ?= 0.25
 WILD_RUN = wild_w$(LONG_WIDTH)
@@ -114,18 +115,19 @@ SHORT_STEPS ?= 4000
 SHORT_LR ?= 5e-4
 CONT_TRAIN = $(LONG_TRAIN) --set width=$(LONG_WIDTH) --set init=runs/long/$(WILD_RUN)/best.pt --set lr=$(SHORT_LR) \
 	--steps $(SHORT_STEPS) --seed 1
+LONG_RUNS = $(WILD_RUN) $(SI_RUN) $(WILD_RUN)_cont $(WILD_RUN)_short
 long-run: corpus-data short-data
-	for run in $(WILD_RUN) $(SI_RUN); do $(PY) -m repro.train.snapshot restore experiments/long_run/$$run \
+	for run in $(LONG_RUNS); do $(PY) -m repro.train.snapshot restore experiments/long_run/$$run \
 		runs/long/$$run --log results/long_run/train_$$run.csv || exit 1; done
 	$(LONG_TRAIN) --set width=$(LONG_WIDTH) $(call long_out,$(WILD_RUN))
-	$(CONT_TRAIN) --extra-root data/short_bundled --extra-root data/short_corpus $(call long_out,$(WILD_RUN)_short)
+	$(LONG_TRAIN) --data si --set width=$(LONG_WIDTH) --max-minutes-of runs/long/$(WILD_RUN)/log.csv $(call long_out,$(SI_RUN))
 	$(CONT_TRAIN) $(call long_out,$(WILD_RUN)_cont)
-	$(LONG_TRAIN) --data si --set width=$(LONG_WIDTH) $(call long_out,$(SI_RUN))
+	$(CONT_TRAIN) --extra-root data/short_bundled --extra-root data/short_corpus $(call long_out,$(WILD_RUN)_short)
 # end of a sitting, once `make long-run` is stopped: each long run's log and curve into results/long_run/,
 # its last.pt and best.pt into experiments/long_run/<run>/ (committed; `make long-run` puts them back
-# where runs/long/ was lost, and resumes them exactly)
+# where runs/long/ was lost, and resumes them exactly); the continuations too, once started
 long-run-save: $(VENV)/.installed
-	for run in $(WILD_RUN) $(SI_RUN); do test -f runs/long/$$run/last.pt || continue; \
+	for run in $(LONG_RUNS); do test -f runs/long/$$run/last.pt || continue; \
 		$(PY) -m repro.train.snapshot save runs/long/$$run experiments/long_run/$$run --results results/long_run \
 		--run $$run || exit 1; done
 # the long runs' best checkpoints so far, by blur size on their training pairs and on validation (never

@@ -11,6 +11,7 @@ import torch
 
 from ..files import atomic_write_text
 from .config import TrainConfig, get_preset
+from .logs import training_minutes
 from .loop import export_weights, train
 from .placement import _dist_info
 
@@ -34,6 +35,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         changes["steps"] = args.steps
     if args.max_minutes is not None:
         changes["max_minutes"] = args.max_minutes
+    if getattr(args, "max_minutes_of", None) is not None:
+        changes["max_minutes"] = round(training_minutes(args.max_minutes_of), 2)
     return config.replace(**changes) if changes else config
 
 
@@ -47,6 +50,8 @@ def _command_line(args: argparse.Namespace) -> str:
         parts.append(f"--steps {args.steps}")
     if args.max_minutes is not None:
         parts.append(f"--max-minutes {args.max_minutes}")
+    if getattr(args, "max_minutes_of", None) is not None:
+        parts.append(f"--max-minutes-of {args.max_minutes_of}")
     parts += [f"--set {item}" for item in args.set]
     if args.device != "auto":
         parts.append(f"--device {args.device}")

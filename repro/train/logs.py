@@ -141,3 +141,11 @@ def plot_training(log_csv: str | os.PathLike | Sequence[str | os.PathLike], png:
     return fig
 
 
+def training_minutes(path: str | os.PathLike) -> float:
+    """The training time a log reaches (its largest ``minutes``): the budget to give another run,
+    e.g. DeblurNet^SI as long as DeblurNet^WILD trained. ``ValueError`` for a log without one."""
+    minutes = [r["minutes"] for r in read_log(path) if r.get("minutes") is not None]
+    if not minutes or max(minutes) <= 0:
+        raise ValueError(f"{path}: no training minutes in it; has the run trained?")
+    return max(minutes)
+
