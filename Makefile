@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PRESET ?= quick
 
 .PHONY: test reproduce demo figures setup clean-venv photos corpus-data photo-diversity deadleaves-data \
-	photo-diversity-deadleaves short-data width-choice width-choice-report long-run long-run-save long-run-eval long-run-ship
+	photo-diversity-deadleaves short-data width-choice width-choice-report long-run long-run-short long-run-save long-run-eval long-run-ship
 
 setup: $(VENV)/.installed
 
@@ -88,7 +88,7 @@ short-data: photos
 # so the winner's folder is the first part of the long run; `make long-run LONG_WIDTH=W` resumes it
 # (every sitting: it stops after 12 hours of training or when validation stops improving), then
 # trains DeblurNet^SI on the same photos with the same settings for as long as the WILD run trained
-# (--max-minutes-of its log: the same budget), then the WILD run's two continuations below
+# (--max-minutes-of its log: the same budget), then the WILD run's control continuation below
 LONG_ROOTS ?= $(DL_ROOTS)
 LONG_WIDTH ?= 0.25
 WILD_RUN = wild_w$(LONG_WIDTH)
@@ -110,18 +110,23 @@ width-choice-report: $(VENV)/.installed
 		--minutes $(WIDTH_MINUTES) --out results/long_run/width_choice.md --title "The long run's width at equal training time"
 # do no harm (issue 28, step 6): the finished WILD run's best.pt trained on for SHORT_STEPS more steps
 # with the short windows among its pairs (wild_w<W>_short), and, as the control, without them
-# (wild_w<W>_cont): same start, seed, learning rate and steps; `make long-run-eval` compares them by blur size
+# (wild_w<W>_cont, part of `make long-run`; the short windows' run: `make long-run-short`): same start, seed,
+# learning rate and steps; `make long-run-eval` compares them by blur size
 SHORT_STEPS ?= 4000
 SHORT_LR ?= 5e-4
 CONT_TRAIN = $(LONG_TRAIN) --set width=$(LONG_WIDTH) --set init=runs/long/$(WILD_RUN)/best.pt --set lr=$(SHORT_LR) \
 	--steps $(SHORT_STEPS) --seed 1
 LONG_RUNS = $(WILD_RUN) $(SI_RUN) $(WILD_RUN)_cont $(WILD_RUN)_short
-long-run: corpus-data short-data
-	for run in $(LONG_RUNS); do $(PY) -m repro.train.snapshot restore experiments/long_run/$$run \
-		runs/long/$$run --log results/long_run/train_$$run.csv || exit 1; done
+RESTORE_LONG_RUNS = for run in $(LONG_RUNS); do $(PY) -m repro.train.snapshot restore experiments/long_run/$$run \
+	runs/long/$$run --log results/long_run/train_$$run.csv || exit 1; done
+long-run: corpus-data
+	$(RESTORE_LONG_RUNS)
 	$(LONG_TRAIN) --set width=$(LONG_WIDTH) $(call long_out,$(WILD_RUN))
 	$(LONG_TRAIN) --data si --set width=$(LONG_WIDTH) --max-minutes-of runs/long/$(WILD_RUN)/log.csv $(call long_out,$(SI_RUN))
 	$(CONT_TRAIN) $(call long_out,$(WILD_RUN)_cont)
+long-run-short: corpus-data short-data
+	$(RESTORE_LONG_RUNS)
+	$(LONG_TRAIN) --set width=$(LONG_WIDTH) $(call long_out,$(WILD_RUN))
 	$(CONT_TRAIN) --extra-root data/short_bundled --extra-root data/short_corpus $(call long_out,$(WILD_RUN)_short)
 # end of a sitting, once `make long-run` is stopped: each long run's log and curve into results/long_run/,
 # its last.pt and best.pt into experiments/long_run/<run>/ (committed; `make long-run` puts them back
@@ -139,7 +144,8 @@ long-run-eval: $(VENV)/.installed
 # validation: ship the best WILD run on validation (the long run or a continuation; only if it beats the shipped
 # network on the same validation pairs) and the SI run as the default networks, with their cards
 # (repro/weights/deblurnet_{wild,si}.{pt,json}); then rerun the notebooks
+WILD_CANDIDATES = --wild $(WILD_RUN) $(foreach run,$(WILD_RUN)_cont $(WILD_RUN)_short,$(if $(wildcard runs/long/$(run)/best.pt),--wild $(run)))
 long-run-ship: $(VENV)/.installed
-	$(PY) -m repro.train.ship --runs runs/long --wild $(WILD_RUN) --wild $(WILD_RUN)_short --wild $(WILD_RUN)_cont \
-		--si $(SI_RUN) --logs results/long_run --out repro/weights --device "cpu (2 cores, fp32)" \
+	$(PY) -m repro.train.ship --runs runs/long $(WILD_CANDIDATES) --si $(SI_RUN) --logs results/long_run \
+		--out repro/weights --device "cpu (2 cores, fp32)" \
 		--beat-shipped-on data/bundled --beat-shipped-on data/corpus --command "make long-run LONG_WIDTH=$(LONG_WIDTH)"
