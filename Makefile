@@ -87,8 +87,8 @@ short-data: photos
 # time: `make width-choice` trains each width for WIDTH_MINUTES under the long run's own settings,
 # so the winner's folder is the first part of the long run; `make long-run LONG_WIDTH=W` resumes it
 # (every sitting: it stops after 12 hours of training or when validation stops improving), then
-# trains DeblurNet^SI on the same photos with the same settings for as long as the WILD run trained
-# (--max-minutes-of its log: the same budget), then the WILD run's control continuation below
+# trains DeblurNet^SI on the same photos with the same settings for as many steps as the WILD run trained
+# (--steps-of its log: the same budget on machines of any speed), then the WILD run's control continuation below
 LONG_ROOTS ?= $(DL_ROOTS)
 LONG_WIDTH ?= 0.25
 WILD_RUN = wild_w$(LONG_WIDTH)
@@ -122,7 +122,7 @@ RESTORE_LONG_RUNS = for run in $(LONG_RUNS); do $(PY) -m repro.train.snapshot re
 long-run: corpus-data
 	$(RESTORE_LONG_RUNS)
 	$(LONG_TRAIN) --set width=$(LONG_WIDTH) $(call long_out,$(WILD_RUN))
-	$(LONG_TRAIN) --data si --set width=$(LONG_WIDTH) --max-minutes-of runs/long/$(WILD_RUN)/log.csv $(call long_out,$(SI_RUN))
+	$(LONG_TRAIN) --data si --set width=$(LONG_WIDTH) --steps-of runs/long/$(WILD_RUN)/log.csv $(call long_out,$(SI_RUN))
 	$(CONT_TRAIN) $(call long_out,$(WILD_RUN)_cont)
 long-run-short: corpus-data short-data
 	$(RESTORE_LONG_RUNS)

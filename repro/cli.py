@@ -62,11 +62,11 @@ def train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default auto)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation, crops and batches (default 0)")
-    budget = parser.add_mutually_exclusive_group()
-    budget.add_argument("--max-minutes", type=float, default=None, help="stop after this much training time")
-    budget.add_argument("--max-minutes-of", type=Path, default=None, metavar="LOG",
-                        help="stop after as much training time as the run of this log.csv took (an equal budget)")
-    parser.add_argument("--steps", type=int, default=None, help="number of iterations (overrides the preset)")
+    parser.add_argument("--max-minutes", type=float, default=None, help="stop after this much training time")
+    steps = parser.add_mutually_exclusive_group()
+    steps.add_argument("--steps", type=int, default=None, help="number of iterations (overrides the preset)")
+    steps.add_argument("--steps-of", type=Path, default=None, metavar="LOG",
+                       help="as many iterations as the run of this log.csv trained (an equal budget on any machine)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override any TrainConfig field, e.g. --set width=0.5 --set crop=64")
     parser.add_argument("--run", default=None, help="run name for results/train_<run>.csv (default <preset>_<data>)")

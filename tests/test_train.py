@@ -407,25 +407,26 @@ def test_cli_bad_input_exits_2(tmp_path, capsys):
                  "--out", str(tmp_path / "o")]) == 2
 
 
-def test_max_minutes_of_gives_a_run_the_training_time_of_another_log(tmp_path, capsys):
+def test_steps_of_gives_a_run_as_many_steps_as_another_log(tmp_path, capsys):
     from repro.__main__ import command_parser, main
     from repro.train.cli import config_from_args
 
     log = tmp_path / "log.csv"
     log.write_text("# run=wild\nstep,epoch,lr,loss,val_psnr,val_psnr_input,minutes,steps_per_s,data_fraction\n"
-                   "0,0,0.001,,25.0,25.0,0.0,,\n100,1,0.001,0.01,,,12.3456,1.5,0.01\n"
-                   "200,2,0.001,0.01,25.5,25.0,24.6789,1.5,0.01\n")
+                   "0,0,0.001,,25.0,25.0,0.0,,\n100,1,0.001,0.01,,,12.3,1.5,0.01\n"
+                   "201,2,0.001,0.01,25.5,25.0,24.6,1.5,0.01\n")
     required = ["--data-root", str(tmp_path), "--out", str(tmp_path / "o")]
-    args = command_parser("train").parse_args([*required, "--preset", "tiny-test", "--max-minutes-of", str(log)])
-    assert config_from_args(args).max_minutes == 24.68  # the log's last minutes, rounded to 2 decimals
-    with pytest.raises(SystemExit):  # one budget or the other, not both
-        command_parser("train").parse_args([*required, "--max-minutes", "5", "--max-minutes-of", str(log)])
+    args = command_parser("train").parse_args([*required, "--preset", "tiny-test", "--steps-of", str(log)])
+    config = config_from_args(args)
+    assert config.steps == 201 and config.max_minutes == T.get_preset("tiny-test").max_minutes
+    with pytest.raises(SystemExit):  # one number of steps or the other, not both
+        command_parser("train").parse_args([*required, "--steps", "5", "--steps-of", str(log)])
     assert "not allowed with argument" in capsys.readouterr().err
     untrained = tmp_path / "untrained.csv"
     untrained.write_text("step,epoch,lr,loss,val_psnr,val_psnr_input,minutes,steps_per_s,data_fraction\n"
                          "0,0,0.001,,25.0,25.0,0.0,,\n")
     for bad in (untrained, tmp_path / "missing.csv"):
-        assert main(["train", "--preset", "tiny-test", *required, "--max-minutes-of", str(bad)]) == 2
+        assert main(["train", "--preset", "tiny-test", *required, "--steps-of", str(bad)]) == 2
         assert bad.name in capsys.readouterr().err
 
 

@@ -11,7 +11,7 @@ import torch
 
 from ..files import atomic_write_text
 from .config import TrainConfig, get_preset
-from .logs import training_minutes
+from .logs import training_steps
 from .loop import export_weights, train
 from .placement import _dist_info
 
@@ -35,8 +35,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         changes["steps"] = args.steps
     if args.max_minutes is not None:
         changes["max_minutes"] = args.max_minutes
-    if getattr(args, "max_minutes_of", None) is not None:
-        changes["max_minutes"] = round(training_minutes(args.max_minutes_of), 2)
+    if getattr(args, "steps_of", None) is not None:
+        changes["steps"] = training_steps(args.steps_of)
     return config.replace(**changes) if changes else config
 
 
@@ -50,8 +50,8 @@ def _command_line(args: argparse.Namespace) -> str:
         parts.append(f"--steps {args.steps}")
     if args.max_minutes is not None:
         parts.append(f"--max-minutes {args.max_minutes}")
-    if getattr(args, "max_minutes_of", None) is not None:
-        parts.append(f"--max-minutes-of {args.max_minutes_of}")
+    if getattr(args, "steps_of", None) is not None:
+        parts.append(f"--steps-of {args.steps_of}")
     parts += [f"--set {item}" for item in args.set]
     if args.device != "auto":
         parts.append(f"--device {args.device}")

@@ -141,11 +141,11 @@ def plot_training(log_csv: str | os.PathLike | Sequence[str | os.PathLike], png:
     return fig
 
 
-def training_minutes(path: str | os.PathLike) -> float:
-    """The training time a log reaches (its largest ``minutes``): the budget to give another run,
-    e.g. DeblurNet^SI as long as DeblurNet^WILD trained. ``ValueError`` for a log without one."""
-    minutes = [r["minutes"] for r in read_log(path) if r.get("minutes") is not None]
-    if not minutes or max(minutes) <= 0:
-        raise ValueError(f"{path}: no training minutes in it; has the run trained?")
-    return max(minutes)
-
+def training_steps(path: str | os.PathLike) -> int:
+    """The training steps a log reaches (its last ``step``): the budget to give another run, e.g.
+    DeblurNet^SI as many steps as DeblurNet^WILD trained (steps, not minutes: the same work on
+    machines of different speed). ``ValueError`` for a log of a run that has not trained."""
+    steps = max((r["step"] for r in read_log(path)), default=0)
+    if steps <= 0:
+        raise ValueError(f"{path}: no training step in it; has the run trained?")
+    return steps
