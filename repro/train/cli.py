@@ -35,7 +35,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         changes["steps"] = args.steps
     if args.max_minutes is not None:
         changes["max_minutes"] = args.max_minutes
-    if getattr(args, "steps_of", None) is not None:
+    if args.steps_of is not None:
         changes["steps"] = training_steps(args.steps_of)
     return config.replace(**changes) if changes else config
 
@@ -50,7 +50,7 @@ def _command_line(args: argparse.Namespace) -> str:
         parts.append(f"--steps {args.steps}")
     if args.max_minutes is not None:
         parts.append(f"--max-minutes {args.max_minutes}")
-    if getattr(args, "steps_of", None) is not None:
+    if args.steps_of is not None:
         parts.append(f"--steps-of {args.steps_of}")
     parts += [f"--set {item}" for item in args.set]
     if args.device != "auto":
