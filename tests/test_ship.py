@@ -56,7 +56,9 @@ def test_the_best_run_on_validation_of_each_kind_ships_with_its_card(tmp_path):
     assert "'wild_a': 1.1" in card["selection"] and "never on test" in card["exported_from"]
     assert card["overrides"] == ["seed=1"] and card["weights_dtype"] == "float32"
     assert card["initialised_from"].startswith("runs/wild_a/best.pt (minutes and steps here count from")
-    assert "initialised_from" not in json.loads((out / "deblurnet_si.json").read_text())
+    assert card["earlier_logs"] == [(logs / "train_wild_a.csv").as_posix()]  # the curve of the run it continued
+    si_card = json.loads((out / "deblurnet_si.json").read_text())
+    assert "initialised_from" not in si_card and "earlier_logs" not in si_card
 
 
 def test_nothing_ships_over_the_size_limit_or_from_the_wrong_data(tmp_path, capsys):
