@@ -163,13 +163,15 @@ def scratch_dirs(preset: str) -> dict[str, Path]:
 def _parent_log_of(card: Mapping[str, object], root: Path) -> list[str]:
     """For a card written before cards listed ``earlier_logs``: the kept log of the run that a
     continuation started from. Its ``initialised_from`` begins with that run's checkpoint
-    (``runs/long/<run>/best.pt (...)``) and the log sits beside the card's ``training_log`` as
-    ``train_<run>.csv``; ``[]`` where either is missing."""
+    (``runs/long/<run>/best.pt (...)``) and the log sits beside the card's ``training_log``
+    (:func:`repro.train.ship.continued_log`); ``[]`` where either is missing."""
+    from .train.ship import continued_log
+
     init, log = card.get("initialised_from"), card.get("training_log")
     if not isinstance(init, str) or not isinstance(log, str):
         return []
-    parent = Path(log).parent / f"train_{Path(init.split(' (')[0]).parent.name}.csv"
-    return [parent.as_posix()] if (root / parent).is_file() else []
+    parent = continued_log(init.split(" (")[0], root / Path(log).parent)
+    return [parent.as_posix()] if parent is not None else []
 
 
 @dataclass

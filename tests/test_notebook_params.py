@@ -254,6 +254,6 @@ def test_a_continuations_card_made_before_earlier_logs_still_names_the_run_it_co
     (logs / "train_wild_w0.25.csv").write_text("step\n")
     card = {"training_log": "results/long_run/train_wild_w0.25_cont.csv",
             "initialised_from": "runs/long/wild_w0.25/best.pt (minutes and steps here count from that checkpoint)"}
-    assert _parent_log_of(card, tmp_path) == ["results/long_run/train_wild_w0.25.csv"]
+    assert _parent_log_of(card, tmp_path) == [(logs / "train_wild_w0.25.csv").as_posix()]
     assert _parent_log_of({**card, "initialised_from": "runs/long/gone/best.pt (...)"}, tmp_path) == []
     assert _parent_log_of({"training_log": card["training_log"]}, tmp_path) == []  # trained from scratch

@@ -87,13 +87,13 @@ def _card(chosen: Candidate, candidates: list[Candidate], *, logs_dir: Path, com
     if chosen.init:  # a continuation: its minutes and steps count from where the run it continues stopped
         card["initialised_from"] = (f"{chosen.init} (minutes and steps here count from that checkpoint; "
                                     "its own run's are in that run's log)")
-        parent_log = _parent_log(chosen.init, logs_dir)
+        parent_log = continued_log(chosen.init, logs_dir)
         if parent_log is not None:  # so that the training curves show the run it continued (notebook 03)
             card["earlier_logs"] = [parent_log.as_posix()]
     return card
 
 
-def _parent_log(init: str, logs_dir: Path) -> Path | None:
+def continued_log(init: str, logs_dir: Path) -> Path | None:
     """The kept log of the run whose checkpoint ``init`` (``<runs>/<run>/best.pt``) a continuation
     started from: ``logs_dir/train_<run>.csv``, or None where there is no such log."""
     log = logs_dir / f"train_{Path(init).parent.name}.csv"
