@@ -177,9 +177,10 @@ def test_old_configs_and_cards_still_read():
     """Checkpoints and cards made before ``precision`` hold ``amp_bf16``/``channels_last`` only."""
     for name in ("deblurnet_wild", "deblurnet_si"):
         card = json.loads((weights_dir() / f"{name}.json").read_text())
-        cfg = T.TrainConfig(**card["train_config"])
+        old = {k: v for k, v in card["train_config"].items() if k != "precision"}  # as cards were written before it
+        cfg = T.TrainConfig(**old)
         assert cfg.precision == "auto" and cfg.amp_bf16 and cfg.width == card["model_config"]["width"]
-        assert card["precision"] == "bf16"  # trained on a CUDA GPU with bf16 autocast
+        assert card["precision"] in ("bf16", "fp32")  # the arithmetic the run trained in (fp32: a CPU without bf16)
     with pytest.raises(ValueError, match="precision='fp32'"):
         T.TrainConfig(amp_bf16=False)
 
