@@ -180,7 +180,9 @@ def test_old_configs_and_cards_still_read():
         old = {k: v for k, v in card["train_config"].items() if k != "precision"}  # as cards were written before it
         cfg = T.TrainConfig(**old)
         assert cfg.precision == "auto" and cfg.amp_bf16 and cfg.width == card["model_config"]["width"]
-        assert card["precision"] in ("bf16", "fp32")  # the arithmetic the run trained in (fp32: a CPU without bf16)
+        # the arithmetic the run trained in (fp32 on a CPU without bf16), as its checkpoint records it
+        assert card["precision"] in ("bf16", "fp32")
+        assert card["precision"] == load_model(weights_dir() / f"{name}.pt")[1]["precision"]
     with pytest.raises(ValueError, match="precision='fp32'"):
         T.TrainConfig(amp_bf16=False)
 
