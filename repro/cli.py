@@ -58,6 +58,9 @@ def train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--extra-root", type=Path, action="append", default=[], metavar="ROOT",
                         help="another dataset whose train pairs join --data-root's (repeatable), e.g. dead-leaves "
                              "footage (python -m repro dead-leaves)")
+    parser.add_argument("--short-root", type=Path, action="append", default=[], metavar="ROOT",
+                        help="a dataset of short-window pairs (build-wild --n-min 1 --n-max 5), the "
+                             "short_fraction share of every WILD batch (--set short_fraction=F; repeatable)")
     parser.add_argument("--out", type=Path, required=True, help="folder for last.pt, best.pt, log.csv")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default auto)")

@@ -42,6 +42,7 @@ __all__ = [
     "DeblurNetOutput",
     "downsample",
     "multiscale_loss",
+    "floored_log_mse",
     "count_parameters",
     "count_flops",
     "table1",
@@ -292,6 +293,49 @@ def multiscale_loss(
     if reduction == "scaled_sum":
         total = total / sharp.numel()
     return total
+
+
+def floored_log_mse(
+    outputs: tuple[torch.Tensor, ...] | DeblurNetOutput,
+    sharp: torch.Tensor,
+    *,
+    floor: float = 1e-4,
+    weights: tuple[float, ...] = (1.0, 1.0, 1.0),
+) -> torch.Tensor:
+    """A PSNR loss: the mean over items of ``ln(max(MSE_k, floor))``, averaged over the scales.
+
+    Not the paper's loss (a departure, ``TrainConfig.loss_log_weight``). Each item's MSE is taken
+    at each scale ``k`` (1/4, 1/2, full) against the downsampled sharp frame; the scales are
+    weighted as in the paper's sum of squares (by their pixel counts, 1/16 : 1/4 : 1, times
+    ``weights``) and the weighted mean of the logs is averaged over the batch. Every item counts
+    alike whatever its error, so a near-sharp item weighs as much as a blurred one (the paper's sum
+    of squares weighs an item by its squared error). Below ``floor`` (1e-4 = 40 dB) an item's
+    term is constant: without a floor the loss rewards the last fractions of a grey level on sharp
+    items and the network collapses to the identity.
+
+    ``outputs``: ``(o1, o2, o3)``; ``sharp``: ``(B, 3, H, W)`` in [0, 1]. Returns a scalar.
+    """
+    if isinstance(outputs, DeblurNetOutput):
+        outputs = outputs.outputs
+    if len(outputs) != 3:
+        raise ValueError(f"expected 3 scale outputs, got {len(outputs)}")
+    if not floor > 0:
+        raise ValueError(f"floor must be > 0, got {floor}")
+    weights = tuple(float(w) for w in weights)
+    if len(weights) != 3 or any(not w >= 0 for w in weights) or not any(weights):
+        raise ValueError(f"weights must be 3 numbers >= 0, not all 0, got {weights}")
+    total, norm = sharp.new_zeros(sharp.shape[0]), 0.0
+    for o, k, w in zip(outputs, (4, 2, 1), weights):
+        if w == 0:
+            continue
+        target = downsample(sharp, k)
+        if o.shape != target.shape:
+            raise ValueError(f"scale 1/{k}: output {tuple(o.shape)} vs target {tuple(target.shape)}")
+        mse = (o - target).pow(2).flatten(1).mean(1)  # (B,)
+        share = w / (k * k)
+        total = total + share * mse.clamp_min(floor).log()
+        norm += share
+    return (total / norm).mean()
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -46,6 +46,7 @@ def _command_line(args: argparse.Namespace) -> str:
              f"--data-root {args.data_root}", f"--out {args.out}", f"--seed {args.seed}"]
     parts += [f"--val-root {root}" for root in args.val_root]
     parts += [f"--extra-root {root}" for root in args.extra_root]
+    parts += [f"--short-root {root}" for root in args.short_root]
     if args.steps is not None:
         parts.append(f"--steps {args.steps}")
     if args.max_minutes is not None:
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     result = train(config, data=args.data, data_root=args.data_root, out=args.out, device=args.device,
                    resume=args.resume, seed=args.seed, run_name=args.run, results_dir=args.results,
                    figures_dir=args.figures, val_root=args.val_root or None, extra_roots=args.extra_root,
-                   workers=args.workers)
+                   short_roots=args.short_root, workers=args.workers)
     if _dist_info()[0] != 0:
         return 0
     gain = (None if result.final_psnr is None or result.input_psnr is None

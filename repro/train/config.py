@@ -51,6 +51,12 @@ class TrainConfig:
     head_lr_scale: float = 1.0  # learning-rate factor of the 3 residual-emitting layers (1 = paper)
     loss_reduction: str = "sum"  # "sum" = the paper's sum of squares; see repro.model.multiscale_loss
     loss_scales: tuple[float, ...] = (1.0, 1.0, 1.0)  # weight of the 1/4, 1/2, full-scale terms (paper: all 1)
+    # do no harm (issue 41, departures from the paper when set): the training loss is
+    # loss_paper_weight x the paper's loss + loss_log_weight x a per-item log-MSE floored at
+    # loss_log_floor (repro.model.floored_log_mse: every item counts alike, near-sharp ones too)
+    loss_paper_weight: float = 1.0
+    loss_log_weight: float = 0.0
+    loss_log_floor: float = 1e-4  # 1e-4 = 40 dB: an item's log term stops moving below it
     grad_clip: float = 0.0  # clip the gradient norm (0 = off, paper)
     # exponential moving average of the weights (and BN statistics), decay per step (0 = off, the
     # paper). When on, validation, best.pt and last.pt's weights are the average; last.pt keeps the
@@ -77,6 +83,17 @@ class TrainConfig:
     # window of one frame (no motion blur), so that the network learns to leave sharp parts alone
     # (0 = WILD pairs only, as the paper; trained on blur alone, a net sharpens sharp images too)
     sharp_fraction: float = 0.0
+    # do no harm (issue 41): this fraction of every batch (the items before the sharp_fraction ones)
+    # comes from the short-window pairs given as `train --short-root` (N = 1-5 frames: little or no
+    # blur); with data="si" those items are blurred by near-identity kernels instead (straight lines
+    # of 0 to short_kernel_max px, repro.synthetic.defocus.line_kernel)
+    short_fraction: float = 0.0
+    short_kernel_max: float = 4.0
+    # do no harm (issue 41): each item, with this probability, has its sharp target defocused on
+    # purpose (a disc of radius drawn uniformly in defocus_radius px, the same on its blurry input):
+    # soft edges that carry no motion, which the network must leave alone
+    defocus_fraction: float = 0.0
+    defocus_radius: tuple[float, ...] = (1.0, 4.0)
     # validation: checkpoints are chosen on this split of the dataset, never on the test split
     val_split: str = "val"
     # initialisation: "" = random (seeded), else a checkpoint whose network weights start the run
@@ -136,8 +153,24 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.ema_decay must be in [0, 1), got {self.ema_decay}")
         if not 0.0 <= self.sharp_fraction <= 1.0:
             raise ValueError(f"TrainConfig.sharp_fraction must be in [0, 1], got {self.sharp_fraction}")
-        if self.si_fraction + self.sharp_fraction > 1.0:
-            raise ValueError("TrainConfig.si_fraction + sharp_fraction must be <= 1 (they take different items of a batch)")
+        for key in ("short_fraction", "defocus_fraction"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ValueError(f"TrainConfig.{key} must be in [0, 1], got {getattr(self, key)}")
+        if self.si_fraction + self.sharp_fraction + self.short_fraction > 1.0:
+            raise ValueError("TrainConfig.si_fraction + sharp_fraction + short_fraction must be <= 1 "
+                             "(they take different items of a batch)")
+        object.__setattr__(self, "defocus_radius", tuple(float(r) for r in self.defocus_radius))
+        if len(self.defocus_radius) != 2 or not 0 <= self.defocus_radius[0] <= self.defocus_radius[1]:
+            raise ValueError(f"TrainConfig.defocus_radius must be (low, high) with 0 <= low <= high, "
+                             f"got {self.defocus_radius}")
+        if not self.short_kernel_max >= 0:
+            raise ValueError(f"TrainConfig.short_kernel_max must be >= 0, got {self.short_kernel_max}")
+        if not (self.loss_paper_weight >= 0 and self.loss_log_weight >= 0) or \
+                not (self.loss_paper_weight or self.loss_log_weight):
+            raise ValueError(f"TrainConfig.loss_paper_weight and loss_log_weight must be >= 0, not both 0, got "
+                             f"{self.loss_paper_weight} and {self.loss_log_weight}")
+        if not self.loss_log_floor > 0:
+            raise ValueError(f"TrainConfig.loss_log_floor must be > 0, got {self.loss_log_floor}")
         check_precision(self.precision)
         if not self.amp_bf16:
             raise ValueError("TrainConfig.amp_bf16=False is replaced by precision='fp32'")

@@ -132,57 +132,121 @@ class _TrainData:
     kernel size minus one, blurred in "valid" mode (no border effects), noise, clip, and the
     aligned central sharp crop.
 
-    With ``config.si_fraction > 0`` (WILD data), the first ``round(si_fraction * batch_size)``
-    items of every batch are SI blur of their pair's sharp frame, the others WILD pairs.
-    With ``config.sharp_fraction > 0`` (WILD data), the last ``round(sharp_fraction * batch_size)``
-    items take their sharp crop as the input too (a one-frame window: the network's target is the
-    identity there).
+    The items of a batch, in order (each share ``round(fraction * batch_size)`` items):
+
+    - ``config.si_fraction`` (WILD data): SI blur of their pair's sharp frame;
+    - the WILD pairs (or, with ``data="si"``, SI blur by the bank's kernels);
+    - ``config.short_fraction``: a short-window pair from ``short`` (``train --short-root``), or
+      with ``data="si"`` SI blur by a near-identity kernel (:func:`repro.synthetic.defocus.line_kernel`);
+    - ``config.sharp_fraction`` (WILD data): the sharp crop as the input too (target: the identity).
+
+    With ``config.defocus_fraction`` any item, with that probability, has its sharp crop defocused
+    (a disc, :func:`repro.synthetic.defocus.defocus_batch`) before its input is made from it (SI),
+    or its blurry and sharp crops defocused alike (WILD).
     """
 
-    def __init__(self, cache: _PairCache, config: TrainConfig, data: str, seed: int, device: torch.device) -> None:
+    def __init__(self, cache: _PairCache, config: TrainConfig, data: str, seed: int, device: torch.device,
+                 short: _PairCache | None = None) -> None:
         self.cache, self.config, self.data, self.seed, self.device = cache, config, data, seed, device
         if data == "si" and config.si_fraction:
             raise ValueError("TrainConfig.si_fraction mixes SI into WILD batches: it needs data='wild'")
         if data == "si" and config.sharp_fraction:
             raise ValueError("TrainConfig.sharp_fraction adds sharp -> sharp items to WILD batches: it needs data='wild'")
-        self.n_si = int(round(config.si_fraction * config.batch_size)) if data == "wild" else 0
-        self.first_sharp = config.batch_size - int(round(config.sharp_fraction * config.batch_size)) \
-            if data == "wild" else config.batch_size
+        if config.si_fraction and (config.short_fraction or config.defocus_fraction):
+            raise ValueError("TrainConfig.si_fraction cannot be combined with short_fraction or defocus_fraction")
+        if data == "wild" and config.short_fraction and short is None:
+            raise ValueError("TrainConfig.short_fraction > 0 needs short-window pairs (train --short-root DIR)")
+        if short is not None and not config.short_fraction:
+            raise ValueError("short-window pairs were given (--short-root) but TrainConfig.short_fraction is 0")
+        self.short = short
+        B = config.batch_size
+        self.n_si = int(round(config.si_fraction * B)) if data == "wild" else 0
+        self.first_sharp = B - int(round(config.sharp_fraction * B)) if data == "wild" else B
+        self.first_short = self.first_sharp - int(round(config.short_fraction * B))
         self.bank = si_kernel_bank(config, seed) if data == "si" or self.n_si else None
         self.pad = self.bank.size - 1 if self.bank is not None else 0
+
+    def _extras(self, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Step ``step``'s draws for the do-no-harm items, from streams of their own (a run without
+        them draws what it drew before): short-pair indices, near-identity kernel lengths and
+        angles, and defocus radii (0 = not defocused), each ``(B,)``."""
+        cfg, B = self.config, self.config.batch_size
+        rng = np.random.default_rng([int(self.seed), int(step), 0x5407])
+        index = rng.integers(0, max(1, len(self.short) if self.short is not None else 1), B)
+        length, angle = rng.uniform(0, cfg.short_kernel_max, B), rng.uniform(0, np.pi, B)
+        rd = np.random.default_rng([int(self.seed), int(step), 0xDEF0C])
+        on, radius = rd.random(B) < cfg.defocus_fraction, rd.uniform(*cfg.defocus_radius, B)
+        return index, length, angle, np.where(on, radius, 0.0)
+
+    def _pair(self, plan: BatchPlan, extras_index: np.ndarray, k: int) -> tuple[_PairCache, int]:
+        """The cache and index of item ``k``'s pair (a short-window pair in the short slots)."""
+        if self.data == "wild" and self.first_short <= k < self.first_sharp:
+            return self.short, int(extras_index[k])
+        return self.cache, int(plan.index[k])
 
     def batch(self, step: int, rank: int = 0, world: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         if self.n_si:
             return self._mixed_batch(step, rank, world)
         cfg = self.config
         plan = batch_plan(self.seed, step, len(self.cache), cfg.batch_size, cfg.si_kernels)
-        mine = slice(rank, None, world)
+        short_index, length, angle, radii = self._extras(step)
+        mine = list(range(len(plan.index)))[rank::world]
         size = cfg.crop + self.pad
         blurs, sharps = [], []
-        for k in range(len(plan.index))[mine]:
-            i, corner = int(plan.index[k]), plan.corner[k]
-            s = augment(_crop(self.cache.sharp[i], corner, size), plan, k, cfg)
-            b = None if self.data == "si" else self._wild_input(plan, k, size, s)
+        for k in mine:
+            cache, i = self._pair(plan, short_index, k)
+            s = augment(_crop(cache.sharp[i], plan.corner[k], size), plan, k, cfg)
             sharps.append(s)
-            blurs.append(b)
+            blurs.append(None if self.data == "si" else self._wild_input(plan, k, size, s, cache, i))
         sharp = torch.stack(sharps).to(self.device, torch.float32).div_(255)
         if self.data == "si":
-            from ..synthetic import blur_padded_batch
+            return self._si_blur(sharp, plan, mine, length, angle, radii[mine], rank)
+        blurry = torch.stack(blurs).to(self.device, torch.float32).div_(255)
+        if radii.any():
+            from ..synthetic.defocus import defocus_batch
 
-            gen = torch.Generator(device=self.device)
-            gen.manual_seed(plan.noise_seed + rank)
-            blurry, sharp = blur_padded_batch(sharp, [int(k) for k in plan.kernel[mine]], self.bank,
-                                              cfg.si_noise_std, gen)
-        else:
-            blurry = torch.stack(blurs).to(self.device, torch.float32).div_(255)
+            blurry, sharp = defocus_batch(blurry, radii[mine]), defocus_batch(sharp, radii[mine])
         return blurry.contiguous(), sharp.contiguous()
 
-    def _wild_input(self, plan: BatchPlan, k: int, size: int, sharp_crop: torch.Tensor) -> torch.Tensor:
-        """Item ``k``'s input ``(3, size, size)`` uint8: its WILD blurry crop, or, for the last
-        ``sharp_fraction`` of the batch, its (already augmented) sharp crop itself."""
+    def _si_blur(self, sharp: torch.Tensor, plan: BatchPlan, mine: list[int], length: np.ndarray, angle: np.ndarray,
+                 radii: np.ndarray, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """SI ``(blurry, sharp)`` ``(b, 3, crop, crop)`` from the enlarged sharp crops ``(b, 3, crop + pad, ...)``
+        of items ``mine``: defocused first where ``radii`` > 0, then blurred by the bank's kernels
+        (the short slots: straight lines of ``length`` px at ``angle``)."""
+        from ..synthetic import blur_padded_batch
+
+        cfg = self.config
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(plan.noise_seed + rank)
+        if radii.any():
+            from ..synthetic.defocus import defocus_batch
+
+            sharp = defocus_batch(sharp, radii)
+        if not any(self.first_short <= k < self.first_sharp for k in mine):
+            blurry, sharp = blur_padded_batch(sharp, [int(plan.kernel[k]) for k in mine], self.bank,
+                                              cfg.si_noise_std, gen)
+            return blurry.contiguous(), sharp.contiguous()
+        from ..synthetic.dataset import blur_batch
+        from ..synthetic.defocus import line_kernel
+
+        kernels = np.stack([line_kernel(length[k], angle[k], self.bank.size) if self.first_short <= k < self.first_sharp
+                            else self.bank[int(plan.kernel[k])] for k in mine])
+        blurry = blur_batch(sharp, torch.as_tensor(kernels, dtype=sharp.dtype), None, cfg.si_noise_std, gen,
+                            mode="valid")
+        c = self.bank.size // 2
+        sharp = sharp[..., c:sharp.shape[-2] - c, c:sharp.shape[-1] - c]
+        return blurry.contiguous(), sharp.contiguous()
+
+    def _wild_input(self, plan: BatchPlan, k: int, size: int, sharp_crop: torch.Tensor,
+                    cache: _PairCache | None = None, i: int | None = None) -> torch.Tensor:
+        """Item ``k``'s input ``(3, size, size)`` uint8: its WILD blurry crop (of pair ``i`` of
+        ``cache``, default the plan's pair), or, for the last ``sharp_fraction`` of the batch, its
+        (already augmented) sharp crop itself."""
         if k >= self.first_sharp:
             return sharp_crop
-        return augment(_crop(self.cache.blur[int(plan.index[k])], plan.corner[k], size), plan, k, self.config)
+        cache = self.cache if cache is None else cache
+        i = int(plan.index[k]) if i is None else i
+        return augment(_crop(cache.blur[i], plan.corner[k], size), plan, k, self.config)
 
     def _mixed_batch(self, step: int, rank: int, world: int) -> tuple[torch.Tensor, torch.Tensor]:
         """WILD batch whose first ``n_si`` items are SI blur of their sharp crops (the same plan:

@@ -25,7 +25,7 @@ import torch
 
 from ..checkpoint import save_checkpoint
 from ..files import atomic_copy, atomic_write_text
-from ..model import multiscale_loss
+from ..model import floored_log_mse, multiscale_loss
 from ..precision import autocast
 from .config import TrainConfig, lr_at, overrides
 from .data import _PairCache, _TrainData
@@ -153,7 +153,7 @@ def _dataset_roots(data: str, data_root: str | os.PathLike,
 
 
 def _load_pairs(run: _Run, data_root: Path, extra_roots: Sequence[Path], val_roots: Sequence[Path],
-                workers: int) -> tuple[_TrainData, int]:
+                workers: int, short_roots: Sequence[Path] = ()) -> tuple[_TrainData, int]:
     """Load the training pairs (``data_root``'s and ``extra_roots``', on the device) and, on
     rank 0, the validation pairs into ``run.val_pairs``; returns the batch maker and the number of
     training pairs."""
@@ -164,7 +164,15 @@ def _load_pairs(run: _Run, data_root: Path, extra_roots: Sequence[Path], val_roo
     for extra in extra_roots:
         cache.extend(_PairCache(extra, "train", limit=config.max_pairs, device=dev, workers=workers,
                                 desc=f"loading {extra.name} training pairs"), prefix=extra.name)
-    train_data = _TrainData(cache, config, run.data, run.seed, dev)
+    short = None
+    for root in short_roots:
+        part = _PairCache(root, "train", limit=config.max_pairs, device=dev, workers=workers,
+                          desc=f"loading {root.name} short-window pairs")
+        if short is None:
+            short = part
+        else:
+            short.extend(part, prefix=root.name)
+    train_data = _TrainData(cache, config, run.data, run.seed, dev, short=short)
     if run.where.is_main:
         run.val_pairs = validation_set(val_roots, config, dev, workers)
     log.info("data: %d training pairs (%s), %s validation pairs, loaded in %.1fs", len(cache), run.data,
@@ -218,6 +226,20 @@ class _Clock:
         self.s_rate, self.data_s = step, 0.0
 
 
+def training_loss(outputs: tuple[torch.Tensor, ...], sharp: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    """``config``'s loss of the three scale outputs against ``sharp`` ``(B, 3, H, W)``: the paper's
+    (:func:`repro.model.multiscale_loss`) times ``loss_paper_weight``, plus ``loss_log_weight`` times
+    the floored per-item log-MSE (:func:`repro.model.floored_log_mse`); a term of weight 0 is not computed."""
+    loss = sharp.new_zeros(())
+    if config.loss_paper_weight:
+        paper = multiscale_loss(outputs, sharp, reduction=config.loss_reduction, weights=config.loss_scales)
+        loss = paper if config.loss_paper_weight == 1 else config.loss_paper_weight * paper
+    if config.loss_log_weight:
+        loss = loss + config.loss_log_weight * floored_log_mse(outputs, sharp, floor=config.loss_log_floor,
+                                                                weights=config.loss_scales)
+    return loss
+
+
 def _optimise(run: _Run, model: torch.nn.Module, train_data: _TrainData, step: int, lr: float,
               clock: _Clock) -> torch.Tensor:
     """One optimisation step at learning rate ``lr`` on the batch of ``step`` (this rank's share;
@@ -235,8 +257,7 @@ def _optimise(run: _Run, model: torch.nn.Module, train_data: _TrainData, step: i
         sharp = sharp.contiguous(memory_format=torch.channels_last)
     with autocast(where.precision, where.device):
         outputs = model(blurry).outputs
-    loss = multiscale_loss(tuple(o.float() for o in outputs), sharp, reduction=config.loss_reduction,
-                           weights=config.loss_scales)
+    loss = training_loss(tuple(o.float() for o in outputs), sharp, config)
     if not torch.isfinite(loss):
         raise FloatingPointError(f"training loss is {loss.item()} at step {step}; lower the learning rate")
     weights.optimizer.zero_grad(set_to_none=True)
@@ -365,6 +386,7 @@ def train(
     figures_dir: str | os.PathLike | None = None,
     val_root: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
     extra_roots: Sequence[str | os.PathLike] = (),
+    short_roots: Sequence[str | os.PathLike] = (),
     workers: int = 4,
     progress: bool = True,
 ) -> TrainResult:
@@ -375,21 +397,31 @@ def train(
     roots: their pairs together, ``config.val_images`` evenly spaced pairs from each); the
     test split is never read. ``extra_roots``: further datasets whose train pairs join
     ``data_root``'s (e.g. dead-leaves footage, :mod:`repro.camera.deadleaves`); every training
-    pair is drawn equally often, so each root's share is its share of the pairs. ``out``: checkpoints and
+    pair is drawn equally often, so each root's share is its share of the pairs. ``short_roots``:
+    datasets of short-window pairs (``build-wild --n-min 1 --n-max 5``), the ``config.short_fraction``
+    share of every WILD batch (see :class:`repro.train.data._TrainData`). ``out``: checkpoints and
     ``log.csv``. ``resume=True`` continues from ``out/last.pt`` (same config required for an
     exact continuation). Under ``torchrun`` (``WORLD_SIZE`` > 1) training runs with DDP, the
     global batch split across ranks; only rank 0 validates and writes files.
     """
     data_root, val_roots, extra_roots = _dataset_roots(data, data_root, val_root, extra_roots)
+    short_roots = [Path(p) for p in short_roots]
+    for p in short_roots:
+        if not p.is_dir():
+            raise FileNotFoundError(f"{p}: short-window dataset not found (build one with `python -m repro build-wild "
+                                    f"virtual {p} --n-min 1 --n-max 5`)")
+    if data == "si" and short_roots:
+        raise ValueError("short-window pairs (--short-root) are for data='wild'; DeblurNet^SI's short items use "
+                         "near-identity kernels (TrainConfig.short_fraction)")
     where = place(config, device)
     run = _Run(config=config, where=where, weights=make_weights(config, seed, where, resume=resume), out=Path(out),
                name=run_name or f"{config.name}_{data}", data=data, seed=seed,
-               roots=",".join(str(p) for p in [data_root, *extra_roots]),
+               roots=",".join([str(p) for p in [data_root, *extra_roots]] + [f"short:{p}" for p in short_roots]),
                val_names=",".join(str(p) for p in val_roots))
     if resume:
         run.resume()
     model = wrap_model(run.weights.net, config, where)
-    train_data, n_pairs = _load_pairs(run, data_root, extra_roots, val_roots, workers)
+    train_data, n_pairs = _load_pairs(run, data_root, extra_roots, val_roots, workers, short_roots)
     _train_steps(run, model, train_data, n_pairs, progress)
     results_csv, figure = _finish(run, results_dir, figures_dir)
     state = run.state

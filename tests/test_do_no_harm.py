@@ -1,0 +1,152 @@
+"""Tests of issue 41's training levers: the floored log-MSE loss, the defocus and near-identity
+kernels, and the short-window, defocus and near-identity items of a training batch."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from repro import train as T
+from repro.model import downsample, floored_log_mse
+from repro.synthetic.defocus import defocus_batch, disc_kernel, line_kernel
+from repro.synthetic.kernels import kernel_centroid
+from repro.train.loop import training_loss
+from test_train import _make_folder, _smoke, _train
+
+
+def _outputs_off_by(sharp: torch.Tensor, d: float) -> tuple[torch.Tensor, ...]:
+    return tuple(downsample(sharp, k) + d for k in (4, 2, 1))
+
+
+def test_floored_log_mse_is_the_log_of_each_items_mse_above_the_floor():
+    sharp = torch.rand(2, 3, 16, 16)
+    # every pixel off by 0.1: MSE 0.01 at every scale, so the loss is ln(0.01)
+    assert floored_log_mse(_outputs_off_by(sharp, 0.1), sharp, floor=1e-4).item() == pytest.approx(math.log(0.01))
+    # off by 0.001 (MSE 1e-6, below a floor of 1e-4): the floor's log, and no gradient
+    outs = tuple(o.requires_grad_() for o in _outputs_off_by(sharp, 1e-3))
+    loss = floored_log_mse(outs, sharp, floor=1e-4)
+    assert loss.item() == pytest.approx(math.log(1e-4))
+    loss.backward()
+    assert all(float(o.grad.abs().max()) == 0 for o in outs)
+    # items count alike: one item off by 0.1, the other by 0.2 -> the mean of their logs
+    outs = tuple(torch.cat([downsample(sharp[:1], k) + 0.1, downsample(sharp[1:], k) + 0.2]) for k in (4, 2, 1))
+    expected = (math.log(0.01) + math.log(0.04)) / 2
+    assert floored_log_mse(outs, sharp, floor=1e-4).item() == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="floor"):
+        floored_log_mse(outs, sharp, floor=0.0)
+
+
+def test_training_loss_mixes_the_papers_loss_and_the_log_term_by_their_weights():
+    sharp = torch.rand(2, 3, 16, 16)
+    outs = _outputs_off_by(sharp, 0.1)
+    paper = training_loss(outs, sharp, _smoke())
+    assert paper.item() == pytest.approx(0.01 * 21 / 16, rel=1e-5)  # scaled_sum: 1/16 + 1/4 + 1 of 0.01
+    mixed = training_loss(outs, sharp, _smoke(loss_log_weight=0.5, loss_paper_weight=2.0))
+    assert mixed.item() == pytest.approx(2 * paper.item() + 0.5 * math.log(0.01), rel=1e-5)
+    only_log = training_loss(outs, sharp, _smoke(loss_log_weight=1.0, loss_paper_weight=0.0))
+    assert only_log.item() == pytest.approx(math.log(0.01), rel=1e-5)
+    with pytest.raises(ValueError, match="not both 0"):
+        _smoke(loss_paper_weight=0.0)
+    with pytest.raises(ValueError, match="loss_log_floor"):
+        _smoke(loss_log_floor=-1.0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(0.0, 6.0))
+def test_a_disc_sums_to_one_and_does_not_shift_the_image(radius):
+    k = disc_kernel(radius)
+    assert k.shape[0] == k.shape[1] and k.shape[0] % 2 == 1
+    assert k.sum() == pytest.approx(1.0) and k.min() >= 0
+    c = k.shape[0] // 2
+    assert kernel_centroid(k) == pytest.approx((c, c), abs=1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(0.0, 6.0), st.floats(0.0, math.pi))
+def test_a_near_identity_line_sums_to_one_and_is_centred(length, angle):
+    k = line_kernel(length, angle, 13)
+    assert k.sum() == pytest.approx(1.0) and k.min() >= 0
+    assert kernel_centroid(k) == pytest.approx((6, 6), abs=1e-6)
+
+
+def test_zero_blur_kernels_are_the_identity_and_a_disc_spreads_as_a_uniform_disc():
+    for k in (disc_kernel(0.0), line_kernel(0.0, 1.0)):  # a single 1 at the centre
+        c = k.shape[0] // 2
+        assert k[c, c] == 1.0 and k.sum() == 1.0
+    k = disc_kernel(4.0)
+    yy, xx = np.mgrid[:k.shape[0], :k.shape[1]] - k.shape[0] // 2
+    # a uniform disc: E[r^2] = R^2 / 2, plus 1/12 per axis from area-sampling the pixels
+    assert (k * (yy ** 2 + xx ** 2)).sum() == pytest.approx(16 / 2 + 1 / 6, rel=0.02)
+    img = torch.rand(3, 3, 24, 24)
+    out = defocus_batch(img, [0.0, 2.0, 0.0])
+    torch.testing.assert_close(out[[0, 2]], img[[0, 2]])
+    assert not torch.allclose(out[1], img[1])
+    torch.testing.assert_close(out[1].mean(), img[1].mean(), atol=0.02, rtol=0)  # a disc keeps the brightness
+    with pytest.raises(ValueError, match="radius"):
+        disc_kernel(-1.0)
+
+
+@pytest.fixture(scope="module")
+def roots(tmp_path_factory):
+    base = tmp_path_factory.mktemp("dnh")
+    return _make_folder(base / "wild"), _make_folder(base / "short", n_train=3, n_test=1)
+
+
+def test_short_items_come_from_the_short_pairs_and_defocus_blurs_both_crops_alike(roots):
+    wild, short = roots
+    cache, short_cache = T._PairCache(wild, "train", workers=1), T._PairCache(short, "train", workers=1)
+    cfg = T.PRESETS["tiny-test"].replace(batch_size=4, crop=16)
+    dev = torch.device("cpu")
+    blur, sharp = T._TrainData(cache, cfg, "wild", 5, dev).batch(3)
+    data = T._TrainData(cache, cfg.replace(short_fraction=0.5), "wild", 5, dev, short=short_cache)
+    blur_s, sharp_s = data.batch(3)
+    torch.testing.assert_close(blur_s[:2], blur[:2])  # the WILD items are unchanged
+    plan = T.batch_plan(5, 3, len(cache), 4)
+    index = data._extras(3)[0]
+    for k in (2, 3):  # the last two: short-window pairs, at the plan's crop corners
+        pair = short_cache.sharp[int(index[k])]
+        crop = T.augment(T._crop(pair, plan.corner[k], 16), plan, k, cfg).float() / 255
+        torch.testing.assert_close(sharp_s[k], crop)
+    # defocus on every item: sharp -> sharp items stay identity pairs, now soft
+    blur_d, sharp_d = T._TrainData(cache, cfg.replace(sharp_fraction=1.0, defocus_fraction=1.0), "wild", 5,
+                                   dev).batch(3)
+    torch.testing.assert_close(blur_d, sharp_d)
+    assert sharp_d.diff(dim=-1).abs().mean() < sharp.diff(dim=-1).abs().mean()
+    with pytest.raises(ValueError, match="short-root"):
+        T._TrainData(cache, cfg.replace(short_fraction=0.5), "wild", 5, dev)
+    with pytest.raises(ValueError, match="short_fraction is 0"):
+        T._TrainData(cache, cfg, "wild", 5, dev, short=short_cache)
+    with pytest.raises(ValueError, match="short_fraction"):
+        T.TrainConfig(short_fraction=1.5)
+    with pytest.raises(ValueError, match="<= 1"):
+        T.TrainConfig(short_fraction=0.6, sharp_fraction=0.6)
+    with pytest.raises(ValueError, match="defocus_radius"):
+        T.TrainConfig(defocus_radius=(3.0, 1.0))
+
+
+def test_si_short_items_are_blurred_by_near_identity_kernels(roots):
+    wild, _ = roots
+    cache = T._PairCache(wild, "train", workers=1)
+    cfg = T.PRESETS["tiny-test"].replace(batch_size=4, crop=16, si_kernel_size=5, si_psz=(3,), si_kernels=10,
+                                         si_noise_std=0.0, short_fraction=0.5, short_kernel_max=0.0)
+    blur, sharp = T._TrainData(cache, cfg, "si", 5, torch.device("cpu")).batch(2)
+    torch.testing.assert_close(blur[2:], sharp[2:], atol=1e-5, rtol=0)  # length 0: the identity
+    assert not torch.allclose(blur[:2], sharp[:2], atol=1e-3)  # the bank's kernels blur
+    plain, _ = T._TrainData(cache, cfg.replace(short_fraction=0.0), "si", 5, torch.device("cpu")).batch(2)
+    torch.testing.assert_close(blur[:2], plain[:2], atol=1e-5, rtol=0)  # and are the same kernels as before
+
+
+def test_a_run_trains_with_short_roots_defocus_and_the_log_loss(roots, tmp_path):
+    wild, short = roots
+    cfg = _smoke(steps=2, val_every=2, short_fraction=0.5, defocus_fraction=0.5, loss_log_weight=0.01)
+    result = _train(cfg, wild, tmp_path / "run", short_roots=[short])
+    assert result.steps == 2 and np.isfinite(result.final_psnr)
+    with pytest.raises(FileNotFoundError, match="short-window dataset not found"):
+        _train(cfg, wild, tmp_path / "run2", short_roots=[tmp_path / "missing"])
+    with pytest.raises(ValueError, match="near-identity"):
+        _train(cfg, wild, tmp_path / "run3", data="si", short_roots=[short])
