@@ -50,6 +50,10 @@ photos: $(VENV)/.installed
 # resumes where it stopped
 BUILD := $(PY) -m repro build-wild virtual
 ARM_RECIPE := --magnification multi --flow-backend true --no-progress
+# the still split (issue 41): the same photos' validation and test sets filmed with little motion, windows of
+# N = 1, 3 or 5 frames (a quarter N = 1: blurry = sharp) under a slow sway (peak flow 0.1-0.8 px/frame), so that
+# the inputs' PSNR spreads from about 30 dB to above 45: where a deblurring network must do no harm
+STILL_RECIPE := --seed 41 --n-min 1 --n-max 5 --n-weights 1 1.5 1.5 --virtual-peak-flow 0.1 0.8 $(ARM_RECIPE)
 corpus-data: photos
 	$(BUILD) data/corpus --split val --pairs 48 --photos $(PHOTOS) $(ARM_RECIPE)
 	$(BUILD) data/corpus --split test --pairs 60 --photos $(PHOTOS) $(ARM_RECIPE)
@@ -57,6 +61,10 @@ corpus-data: photos
 	$(BUILD) data/bundled --split val --pairs 48 $(ARM_RECIPE)
 	$(BUILD) data/bundled --split train --pairs 600 $(ARM_RECIPE)
 	$(BUILD) data/bundled --split test --pairs 120 $(ARM_RECIPE)
+	$(BUILD) data/still_bundled --split val --pairs 48 $(STILL_RECIPE)
+	$(BUILD) data/still_bundled --split test --pairs 60 $(STILL_RECIPE)
+	$(BUILD) data/still_corpus --split val --pairs 48 --photos $(PHOTOS) $(STILL_RECIPE)
+	$(BUILD) data/still_corpus --split test --pairs 60 --photos $(PHOTOS) $(STILL_RECIPE)
 
 # one arm: train (resuming runs/diversity/ARM when it has a last.pt), then the report of every arm
 ARM_TRAIN = $(PY) -m repro train --preset data-arm --val-root data/bundled --val-root data/corpus \

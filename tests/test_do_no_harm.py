@@ -150,3 +150,63 @@ def test_a_run_trains_with_short_roots_defocus_and_the_log_loss(roots, tmp_path)
         _train(cfg, wild, tmp_path / "run2", short_roots=[tmp_path / "missing"])
     with pytest.raises(ValueError, match="near-identity"):
         _train(cfg, wild, tmp_path / "run3", data="si", short_roots=[short])
+
+
+# ----------------------------------------------------------------------------- the still split
+
+
+def test_window_sizes_follow_their_weights_and_old_builds_keep_their_build_json():
+    from repro.wild.recipe import BuildConfig, draw_window_sizes
+
+    rng = np.random.default_rng(0)
+    sizes = [n for n, _ in zip(draw_window_sizes(rng, (1, 5), (1, 1.5, 1.5)), range(4000))]
+    share = {n: sizes.count(n) / len(sizes) for n in (1, 3, 5)}
+    assert share[1] == pytest.approx(0.25, abs=0.03) and share[3] == pytest.approx(0.375, abs=0.03)
+    only5 = draw_window_sizes(np.random.default_rng(1), (1, 5), (0, 0, 1))
+    assert {next(only5) for _ in range(50)} == {5}
+    # a config without weights writes the build.json it wrote before they existed (old builds resume)
+    assert "n_weights" not in BuildConfig().to_json()
+    weighted = BuildConfig(n_range=(1, 5), n_weights=(1, 1.5, 1.5))
+    assert BuildConfig.from_json(weighted.to_json()) == weighted
+    with pytest.raises(ValueError, match="n_weights must give 3 weights"):
+        BuildConfig(n_range=(1, 5), n_weights=(1, 1))
+    with pytest.raises(ValueError, match="n_weights"):
+        BuildConfig(n_range=(1, 5), n_weights=(0, 0, 0))
+
+
+def test_a_slow_sway_draws_the_clips_peak_flow_in_its_range():
+    from repro.camera import render_clip
+
+    for seed in range(3):
+        clip = render_clip(seed, n_frames=3, size=(24, 32), peak_flow_range=(0.1, 0.2))
+        assert 0.1 <= clip.meta["peak_flow_target"] <= 0.2
+    with pytest.raises(ValueError, match="peak_flow_range"):
+        render_clip(0, n_frames=3, size=(24, 32), peak_flow_range=(0.5, 0.1))
+    with pytest.raises(ValueError, match="peak_flow_range"):
+        render_clip(0, n_frames=3, size=(24, 32), peak_flow_range="fast")
+
+
+def test_gains_by_input_psnr_bin_the_pairs_and_keep_identical_inputs_apart():
+    from repro.evaluate.harm import IDENTICAL, choice_score, gains_by_input_psnr
+
+    p_in = np.array([25.0, 31.0, 33.0, 38.0, 45.0, np.inf, np.inf])
+    p_out = np.array([27.0, 32.0, 33.0, 37.0, 41.0, 50.0, 60.0])
+    bins = gains_by_input_psnr(p_in, p_out)
+    assert bins["< 30 dB"] == {"n": 1, "gain": 2.0}
+    assert bins["30-35 dB"] == {"n": 2, "gain": 0.5}
+    assert bins["35-40 dB"] == {"n": 1, "gain": -1.0}
+    assert bins[">= 40 dB"] == {"n": 1, "gain": -4.0}
+    assert bins[IDENTICAL] == {"n": 2, "output": 55.0}
+    # the choice: WILD gain + the still pairs' mean finite gain (2 + 0.5 * 2 - 1 - 4) / 5 = -0.4
+    assert choice_score({"wild_gain": 1.0, "still": bins}) == pytest.approx(0.6)
+    with pytest.raises(ValueError, match="two"):
+        gains_by_input_psnr(p_in, p_out[:3])
+
+
+def test_the_harm_report_refuses_a_data_folder_without_its_pairs(tmp_path, capsys):
+    from repro.evaluate.harm import main
+
+    with pytest.raises(SystemExit) as err:
+        main(["--checkpoint", "a=repro/weights/deblurnet_wild.pt", "--data", str(tmp_path), "--out",
+              str(tmp_path / "x.md")])
+    assert err.value.code == 2 and "not built" in capsys.readouterr().err

@@ -10,7 +10,7 @@ from .geometry import (F0, REFERENCE_ROWS, CameraPath, Scene, apply_homography, 
 
 __all__ = ["SPEED_RANGE", "OBJECT_SPEED_RANGE", "PEAK_FLOW_RANGE", "PEAK_FLOW_SHAPE", "PEAK_PERCENTILE",
            "PARALLAX_TRANSLATION", "HANDHELD_TRANSLATION", "CAMERA_HZ", "handheld_path", "camera_flow_stat",
-           "peak_flow", "draw_peak_flow", "set_peak_flow", "set_speed"]
+           "peak_flow", "draw_peak_flow", "check_flow_range", "set_peak_flow", "set_speed"]
 
 SPEED_RANGE = (0.1, 0.8)  # camera speed scale when only the camera is drawn: px/frame at 240 rows, log-uniform
 OBJECT_SPEED_RANGE = (0.1, 0.8)  # moving objects' screen speed, px/frame at 240 rows (log-uniform)
@@ -81,16 +81,28 @@ def peak_flow(scene: Scene, n_frames: int, aspect: float, *, percentile: float =
     return float(np.percentile(flow, percentile, axis=1).max() * REFERENCE_ROWS / 2)
 
 
-def draw_peak_flow(rng: np.random.Generator) -> float:
+def draw_peak_flow(rng: np.random.Generator, flow_range: tuple[float, float] | None = None) -> float:
     """A clip's peak flow, px/frame at 240 rows, on :data:`PEAK_FLOW_RANGE` with a density rising
     as ``(p - low) ** PEAK_FLOW_SHAPE`` towards the range's top.
 
     Handheld footage moves faster than the rule's 1 px/frame (at 240 rows, 240 fps) more often
     than not; the WILD selection cuts that distribution at 1 px, so the windows it keeps crowd
     towards the limit. (Shape 2 on (0.3, 1.0): median 0.86, 10th percentile 0.62 px/frame.)
+    ``flow_range``: another range for the same shape (e.g. a slow sway for near-sharp pairs).
     """
-    lo, hi = PEAK_FLOW_RANGE
+    lo, hi = PEAK_FLOW_RANGE if flow_range is None else check_flow_range(flow_range)
     return float(lo + (hi - lo) * rng.random() ** (1.0 / (PEAK_FLOW_SHAPE + 1)))
+
+
+def check_flow_range(flow_range) -> tuple[float, float]:
+    """``(low, high)`` px/frame with ``0 <= low <= high`` as floats, else a one-line ``ValueError``."""
+    try:
+        lo, hi = (float(v) for v in flow_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"peak_flow_range must be two numbers (low, high), got {flow_range!r}") from None
+    if not 0 <= lo <= hi < float("inf"):
+        raise ValueError(f"peak_flow_range must have 0 <= low <= high, got {flow_range!r}")
+    return lo, hi
 
 
 def set_peak_flow(scene: Scene, target: float, n_frames: int, aspect: float) -> None:

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from ..devices import resolve_device
 from .geometry import Scene, layer_matrices
 from .photos import SPLITS
+from .motion import check_flow_range
 from .scene import build_scene
 
 __all__ = ["Clip", "render_clip", "check_size", "FPS", "CAMERA_VERSION", "DEFAULT_SIZE"]
@@ -205,7 +206,7 @@ def check_size(size) -> tuple[int, int]:
 
 
 _OPTIONS = {"kind", "pan", "objects", "object_speed", "background", "photos", "noise_std", "gamma",
-            "temporal_supersample", "name", "progress", "tint", "magnification"}  # render_clip's **options
+            "temporal_supersample", "name", "progress", "tint", "magnification", "peak_flow_range"}  # render_clip's **options
 
 
 def _check_render_arguments(split: str, size, n_frames, supersample, speed: float | None, peak_flow: float | None,
@@ -238,6 +239,8 @@ def _check_render_arguments(split: str, size, n_frames, supersample, speed: floa
     if not (magnification is None or magnification == "multi"
             or (isinstance(magnification, (int, float)) and magnification > 0)):
         raise ValueError(f"magnification must be a number > 0, 'multi' or None, got {magnification!r}")
+    if options.get("peak_flow_range") is not None:
+        check_flow_range(options["peak_flow_range"])
     gamma = options.get("gamma")
     if gamma is not None and not gamma > 0:
         raise ValueError(f"gamma must be > 0 or None, got {gamma}")
@@ -283,6 +286,8 @@ def render_clip(seed: int, *, n_frames: int = 120, size: tuple[int, int] = DEFAU
     magnification : output pixels per photo pixel of the background (default drawn from
         :data:`MAGNIFICATION_RANGE`; raised where the photo would not cover the frame); "multi":
         drawn log-uniformly from the whole photo in frame up to the range's top (large photos).
+    peak_flow_range : (low, high) px/frame at 240 rows: draw the clip's peak flow on this range
+        instead of :data:`PEAK_FLOW_RANGE` (e.g. a slow sway for the near-sharp "still" pairs).
     noise_std : Gaussian sensor noise std (in linear light when ``gamma`` is set), default 0.
     gamma : camera response: render in linear light (photo ** gamma) and encode with
         ``x ** (1 / gamma)`` (e.g. 2.2); default None (no response curve).
@@ -304,7 +309,8 @@ def render_clip(seed: int, *, n_frames: int = 120, size: tuple[int, int] = DEFAU
                         size=(H, W), supersample=supersample, speed=speed, peak=peak_flow, photos=options.get("photos"),
                         background=options.get("background"), objects=options.get("objects"),
                         object_speed=options.get("object_speed"), pan=tuple(options.get("pan", (1.0, 0.0))),
-                        tint=bool(options.get("tint", True)), magnification=options.get("magnification"))
+                        tint=bool(options.get("tint", True)), magnification=options.get("magnification"),
+                        peak_range=options.get("peak_flow_range"))
     times = np.arange((n_frames - 1) * k + 1, dtype=np.float64) / k
     rendered, visible = _render_frames(scene, times, (H, W), supersample, dev, gamma=gamma, noise_std=noise_std,
                                        seed=int(seed), progress=bool(options.get("progress", False)))

@@ -235,12 +235,13 @@ def build_scene(seed: int, *, kind: str, split: str, n_frames: int, size: tuple[
                 speed: float | None = None, peak: float | None = None, photos=None,
                 background: str | None = None, objects: int | None = None, object_speed: float | None = None,
                 pan: tuple[float, float] = (1.0, 0.0), tint: bool = True,
-                magnification: float | str | None = None) -> Scene:
+                magnification: float | str | None = None, peak_range: tuple[float, float] | None = None) -> Scene:
     """A random scene (deterministic in ``seed``); see :func:`repro.camera.render_clip` for options.
 
     Motion: with ``speed`` the camera alone is scaled to that mean background flow (objects keep
     their drawn speeds); otherwise camera and objects are scaled together so that the clip's
-    :func:`peak_flow` is ``peak`` (drawn by :func:`draw_peak_flow` when None).
+    :func:`peak_flow` is ``peak`` (drawn by :func:`draw_peak_flow` when None, on ``peak_range``
+    when given).
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -276,7 +277,7 @@ def build_scene(seed: int, *, kind: str, split: str, n_frames: int, size: tuple[
     target = None
     if peak_mode:
         # drawn from its own stream, so the scene's other draws do not depend on it
-        target = float(peak) if peak is not None else draw_peak_flow(np.random.default_rng([seed, 2]))
+        target = float(peak) if peak is not None else draw_peak_flow(np.random.default_rng([seed, 2]), peak_range)
         set_peak_flow(scene, target, n_frames, aspect)
         speed_used = camera_flow_stat(camera, planes, aspect, max(n_frames, 2))
     scene.info = {"kind": kind, "geometry": geometry, "background": photo.name, "speed": speed_used,

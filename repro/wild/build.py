@@ -70,7 +70,8 @@ def _virtual_scene(index: int, config: BuildConfig):
     """
     source = _virtual_camera(config, index + 1)[index]
     if not config.virtual.get("n_frames"):
-        source.n_frames = next(draw_window_sizes(scene_rng(config.seed, source.name), config.n_range))
+        sizes = draw_window_sizes(scene_rng(config.seed, source.name), config.n_range, config.n_weights)
+        source.n_frames = next(sizes)
     clip = source.clip
     k = config.downsample
 

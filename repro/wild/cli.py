@@ -37,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"{VIRTUAL_DOWNSAMPLE} for 'virtual', which renders at 240x320)")
     parser.add_argument("--n-min", type=int, default=_DEFAULTS.n_range[0], help="smallest N (odd)")
     parser.add_argument("--n-max", type=int, default=_DEFAULTS.n_range[1], help="largest N (odd)")
+    parser.add_argument("--n-weights", type=float, nargs="+", default=None, metavar="W",
+                        help="relative weights of the odd N from --n-min to --n-max, smallest first "
+                             "(default: all alike)")
     parser.add_argument("--max-flow", type=float, default=_DEFAULTS.max_flow,
                         help="accept windows whose flow statistic <= this (px)")
     parser.add_argument("--flow-percentile", type=float, default=_DEFAULTS.flow_percentile,
@@ -60,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="virtual camera: output pixels per photo pixel, or 'multi' (every scale from the "
                              "whole photo in frame up to the default's top: many scenes per large photo; "
                              "default: drawn from 0.6-0.75)")
+    parser.add_argument("--virtual-peak-flow", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                        help="virtual camera: draw each clip's peak flow in this range, px/frame at 240 rows "
+                             "(default 0.3 1.0; e.g. 0.1 0.5, a slow sway, for near-sharp pairs)")
     parser.add_argument("--virtual-device", default=None, help="virtual camera: render on this device (e.g. cuda)")
     parser.add_argument("--virtual-supersample", type=int, default=None,
                         help="virtual camera: spatial supersampling of the renderer (its default 1: photos are area-averaged to the frame first)")
@@ -97,8 +103,11 @@ def run(args: argparse.Namespace) -> int:
         virtual["supersample"] = args.virtual_supersample
     if args.virtual_device:
         virtual["device"] = args.virtual_device
+    if args.virtual_peak_flow:
+        virtual["peak_flow_range"] = list(args.virtual_peak_flow)
     manifest = build_wild(args.source, args.out, split=args.split, pairs=args.pairs, seed=args.seed,
                           workers=args.workers, downsample=args.downsample, n_range=(args.n_min, args.n_max),
+                          n_weights=tuple(args.n_weights or ()),
                           max_flow=args.max_flow, flow_percentile=args.flow_percentile,
                           max_match_error=None if args.max_match_error < 0 else args.max_match_error,
                           linear=args.linear, flow_backend=args.flow_backend, gap=args.gap,

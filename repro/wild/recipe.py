@@ -31,6 +31,9 @@ class BuildConfig:
     seed: int = 0                      # seeds the window sizes (per scene) and the virtual clips
     downsample: int = 3                # area-average factor applied to every frame (paper: 3)
     n_range: tuple[int, int] = (7, 23)  # N is a random odd number in this closed range (paper: 7..23)
+    # relative weights of the odd N in n_range, smallest first (empty: all alike, the paper's draw);
+    # e.g. (1, 1.5, 1.5) on (1, 5) makes a quarter of the windows N = 1 (the still split, issue 41)
+    n_weights: tuple[float, ...] = ()
     gap: int = 0                       # frames between consecutive windows (negative: overlap)
     resync: bool = True                # after a rejected window, restart just after its offending pair
     max_flow: float = 1.0              # accept when the flow statistic <= this, in px (paper: 1)
@@ -52,6 +55,11 @@ class BuildConfig:
             raise ValueError(f"downsample must be an integer >= 1, got {self.downsample!r}")
         if lo < 1 or hi < lo or not any(n % 2 for n in range(lo, hi + 1)):
             raise ValueError(f"n_range {self.n_range} must contain an odd number >= 1")
+        n_odd = sum(n % 2 for n in range(lo, hi + 1))
+        if self.n_weights and (len(self.n_weights) != n_odd or any(not w >= 0 for w in self.n_weights)
+                               or not sum(self.n_weights) > 0):
+            raise ValueError(f"n_weights must give {n_odd} weights >= 0 (one per odd N in {self.n_range}), "
+                             f"not all 0, got {self.n_weights}")
         if self.max_flow <= 0:
             raise ValueError(f"max_flow must be positive, got {self.max_flow}")
         if not 0 < self.flow_percentile <= 100:
@@ -68,6 +76,10 @@ class BuildConfig:
         """The config as sorted JSON (``build.json``); a resumed build must match it exactly."""
         d = asdict(self)
         d["n_range"] = list(self.n_range)
+        if self.n_weights:
+            d["n_weights"] = list(self.n_weights)
+        else:  # builds made before n_weights existed keep their build.json, so they still resume
+            del d["n_weights"]
         return json.dumps(d, indent=2, sort_keys=True, default=str) + "\n"
 
     @classmethod
@@ -82,6 +94,7 @@ class BuildConfig:
 
 _FIELD_TYPES = {  # BuildConfig fields whose type is normalised (see BuildConfig.__post_init__)
     "n_range": lambda v: tuple(int(x) for x in v),
+    "n_weights": lambda v: tuple(float(x) for x in v),
     "gap": int,
     "resync": bool,
     "max_flow": float,
@@ -262,11 +275,19 @@ def analyse_window(encoded: Sequence[np.ndarray], averaging: Sequence[np.ndarray
                         last_bad_pair=max(too_fast + unreliable) if reason else None)
 
 
-def draw_window_sizes(rng: np.random.Generator, n_range: tuple[int, int]) -> Iterable[int]:
-    """Endless stream of odd window sizes drawn uniformly from the odd numbers in ``n_range``."""
+def draw_window_sizes(rng: np.random.Generator, n_range: tuple[int, int],
+                      weights: Sequence[float] = ()) -> Iterable[int]:
+    """Endless stream of odd window sizes drawn from the odd numbers in ``n_range``: uniformly, or
+    in proportion to ``weights`` (one per odd number, smallest first)."""
     odd = [n for n in range(n_range[0], n_range[1] + 1) if n % 2]
+    if not weights:
+        while True:
+            yield int(odd[int(rng.integers(len(odd)))])
+    if len(weights) != len(odd):
+        raise ValueError(f"{len(weights)} weights for the {len(odd)} odd N in {n_range}")
+    p = np.asarray(weights, dtype=np.float64) / float(np.sum(weights))
     while True:
-        yield int(odd[int(rng.integers(len(odd)))])
+        yield int(odd[int(rng.choice(len(odd), p=p))])
 
 
 def scene_rng(seed: int, name: str) -> np.random.Generator:

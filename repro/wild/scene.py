@@ -143,7 +143,7 @@ def process_scene(frames: Iterable[np.ndarray], scene: str, out: str | os.PathLi
     state = _load_state(state_path)
     done = {(r["start"], r["n"]): r for r in (state or {}).get("rows", []) if _row_files_exist(out, r)}
     rows: list[dict] = []
-    sizes = draw_window_sizes(scene_rng(config.seed, scene), config.n_range)
+    sizes = draw_window_sizes(scene_rng(config.seed, scene), config.n_range, config.n_weights)
     cache = _FrameCache(frames, config, true_flows)
 
     def save_state(complete: bool) -> None:

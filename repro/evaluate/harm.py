@@ -1,0 +1,194 @@
+"""Do no harm (issue 41): how much a network changes images that have little or no blur.
+
+Three measures, all on validation or test pairs, never used to train:
+
+- **identity PSNR** (:func:`identity_score`): the network run on the *sharp* frames of both photo
+  sets' validation pairs, its output compared with the frame it was fed (mean dB; ``inf`` would be
+  untouched). A deblurring network that sharpens everything loses here.
+- **gains by input PSNR** (:func:`gains_by_input_psnr`): the mean gain (output PSNR minus input
+  PSNR) of pairs binned by how sharp their input already is (:data:`PSNR_BINS`: < 30, 30-35,
+  35-40, >= 40 dB). Pairs whose input *is* the sharp frame (a one-frame window, input PSNR
+  ``inf``) have no finite gain: they are counted apart, by their output PSNR.
+- the **still split** (:func:`still_roots`): WILD pairs of one, three or five frames under a slow
+  sway (`make corpus-data` builds them: ``data/still_bundled``, ``data/still_corpus``), whose input
+  PSNR spreads from about 30 to above 45 dB: the near-sharp photos a user feeds a deblurring tool.
+
+``python -m repro.evaluate.harm --checkpoint NAME=PATH ... --out results/do_no_harm/choice.md``
+measures checkpoints on validation (the do-no-harm choice is made on it, never on test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["PSNR_BINS", "psnr_bin_label", "IDENTICAL", "gains_by_input_psnr", "identity_score", "still_roots",
+           "harm_rows", "harm_markdown", "choice_score", "main"]
+
+log = logging.getLogger(__name__)
+
+PSNR_BINS = (-math.inf, 30.0, 35.0, 40.0, math.inf)  # input-PSNR bins (dB) of the by-input tables
+IDENTICAL = "identical (N = 1)"  # pairs whose input is the sharp frame: output PSNR, not a gain
+
+
+def psnr_bin_label(lo: float, hi: float) -> str:
+    """The name of the input-PSNR bin ``[lo, hi)`` dB: ``< 30 dB``, ``30-35 dB``, ``>= 40 dB``."""
+    if lo == -math.inf:
+        return f"< {hi:g} dB"
+    if hi == math.inf:
+        return f">= {lo:g} dB"
+    return f"{lo:g}-{hi:g} dB"
+
+
+def gains_by_input_psnr(psnr_in: np.ndarray, psnr_out: np.ndarray) -> dict[str, dict]:
+    """Pairs binned by input PSNR (``(n,)`` dB each): per bin ``{"n", "gain"}`` (mean gain in dB,
+    None for an empty bin), and under :data:`IDENTICAL` the pairs whose input PSNR is ``inf``:
+    ``{"n", "output"}`` (their mean output PSNR, which is the identity PSNR on those frames).
+
+    >>> bins = gains_by_input_psnr(np.array([28.0, 41.0, np.inf]), np.array([29.0, 40.5, 50.0]))
+    >>> bins["< 30 dB"], bins[">= 40 dB"], bins["identical (N = 1)"]
+    ({'n': 1, 'gain': 1.0}, {'n': 1, 'gain': -0.5}, {'n': 1, 'output': 50.0})
+    """
+    psnr_in, psnr_out = np.asarray(psnr_in, dtype=float), np.asarray(psnr_out, dtype=float)
+    if psnr_in.shape != psnr_out.shape or psnr_in.ndim != 1:
+        raise ValueError(f"expected two (n,) arrays of PSNRs, got {psnr_in.shape} and {psnr_out.shape}")
+    finite = np.isfinite(psnr_in)
+    out: dict[str, dict] = {}
+    for lo, hi in zip(PSNR_BINS[:-1], PSNR_BINS[1:]):
+        inside = finite & (psnr_in >= lo) & (psnr_in < hi)
+        gain = psnr_out[inside] - psnr_in[inside]
+        out[psnr_bin_label(lo, hi)] = {"n": int(inside.sum()), "gain": float(gain.mean()) if inside.any() else None}
+    same = ~finite
+    out[IDENTICAL] = {"n": int(same.sum()), "output": float(np.mean(psnr_out[same])) if same.any() else None}
+    return out
+
+
+def identity_score(model, roots: list[Path], *, split: str = "val", device: str = "cpu",
+                   precision: str = "auto") -> dict:
+    """The identity PSNR: ``model`` on every sharp frame of ``split`` of each of ``roots``, its
+    output against that frame; ``{"mean", "min", "n", "per_root": {root name: mean}}`` in dB
+    (an exactly reproduced frame counts as 100 dB, so one cannot make the mean infinite)."""
+    from ..datasets import PairedFolder
+    from .residuals import identity_psnr
+
+    values, per_root = [], {}
+    for root in roots:
+        if not (Path(root) / split).is_dir():
+            raise FileNotFoundError(f"{root}/{split}: no pairs there to measure the identity PSNR on")
+        p = np.minimum(identity_psnr(model, PairedFolder(root, split), device=device, precision=precision), 100.0)
+        per_root[Path(root).name] = float(p.mean())
+        values.append(p)
+    allv = np.concatenate(values)
+    return {"mean": float(allv.mean()), "min": float(allv.min()), "n": int(allv.size), "per_root": per_root}
+
+
+def still_roots(data: Path) -> list[Path]:
+    """The still split's roots under ``data`` that are built (``still_bundled``, ``still_corpus``)."""
+    return [data / name for name in ("still_bundled", "still_corpus") if (data / name).is_dir()]
+
+
+def _pair_gains(model, root: Path, split: str, *, device: str, precision: str) -> tuple[np.ndarray, np.ndarray]:
+    from ..datasets import PairedFolder
+    from .residuals import residual_norms
+
+    record = residual_norms(model, PairedFolder(root, split), device=device, precision=precision)
+    return record.psnr_blurry, record.psnr_restored
+
+
+def harm_rows(model, *, wild_roots: list[Path], still: list[Path], split: str = "val", device: str = "cpu",
+              precision: str = "auto") -> dict:
+    """One checkpoint's do-no-harm measures on ``split`` (never test while choosing): the identity
+    PSNR over ``wild_roots``' sharp frames, the mean gain on their WILD pairs, and the still split's
+    gains by input PSNR (``still`` roots pooled)."""
+    ident = identity_score(model, wild_roots, split=split, device=device, precision=precision)
+    wild_in, wild_out = zip(*(_pair_gains(model, r, split, device=device, precision=precision) for r in wild_roots))
+    wild_gain = float(np.mean(np.concatenate(wild_out) - np.concatenate(wild_in)))
+    row = {"identity": ident["mean"], "identity_min": ident["min"], "wild_gain": wild_gain,
+           "n_wild": int(sum(len(x) for x in wild_in))}
+    if still:
+        s_in, s_out = zip(*(_pair_gains(model, r, split, device=device, precision=precision) for r in still))
+        row["still"] = gains_by_input_psnr(np.concatenate(s_in), np.concatenate(s_out))
+    return row
+
+
+def choice_score(row: dict) -> float:
+    """The number the do-no-harm recipe is chosen on (validation only): the mean gain on the WILD
+    validation pairs plus the mean gain on the still validation pairs with a finite input PSNR,
+    pair-weighted within each, the two sets weighted alike (deblur where there is blur, leave
+    alone where there is none)."""
+    still = row.get("still") or {}
+    n = sum(b["n"] for k, b in still.items() if k != IDENTICAL)
+    if not n:
+        return row["wild_gain"]
+    still_gain = sum(b["n"] * b["gain"] for k, b in still.items() if k != IDENTICAL and b["n"]) / n
+    return row["wild_gain"] + still_gain
+
+
+def _cell(v, fmt: str = "{:+.2f}") -> str:
+    return "" if v is None else fmt.format(v)
+
+
+def harm_markdown(rows: dict[str, dict], *, provenance: str, split: str = "val") -> str:
+    """A table, one row per checkpoint: identity PSNR, WILD gain, still gains by input PSNR, and
+    :func:`choice_score`."""
+    bins = [psnr_bin_label(lo, hi) for lo, hi in zip(PSNR_BINS[:-1], PSNR_BINS[1:])]
+    first = next(iter(rows.values()), {})
+    counts = ", ".join(f"{b} {first.get('still', {}).get(b, {}).get('n', 0)}" for b in bins + [IDENTICAL])
+    lines = [f"# Do no harm on the {split} split", "", provenance, "",
+             f"Identity PSNR: the network on the sharp frames of both photo sets' {split} pairs, against "
+             "those frames (mean dB). WILD gain: mean gain on both photo sets' WILD pairs "
+             f"(n = {first.get('n_wild')}). Still split: gains (dB) binned by the input's PSNR (pairs: {counts}); "
+             f"'{IDENTICAL}': the output PSNR of one-frame pairs, whose input is the sharp frame. "
+             "Score: WILD gain + the still split's mean gain (the recipe's choice).", "",
+             "| checkpoint | identity dB | min | WILD gain | " + " | ".join(f"still {b}" for b in bins)
+             + f" | still {IDENTICAL} | score |", "|---" * (6 + len(bins)) + "|"]
+    for name, r in rows.items():
+        still = r.get("still") or {}
+        cells = [_cell(still.get(b, {}).get("gain")) for b in bins]
+        lines.append(f"| {name} | {r['identity']:.2f} | {r['identity_min']:.2f} | {r['wild_gain']:+.2f} | "
+                     + " | ".join(cells) + f" | {_cell(still.get(IDENTICAL, {}).get('output'), '{:.2f}')} | "
+                     f"{choice_score(r):+.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..files import atomic_write_text
+    from ..inference import load_deblurnet
+    from ..provenance import provenance, provenance_line
+
+    p = argparse.ArgumentParser(prog="python -m repro.evaluate.harm", description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", action="append", required=True, metavar="NAME=PATH",
+                   help="a checkpoint to measure (repeatable)")
+    p.add_argument("--data", type=Path, default=Path("data"), help="the folder holding bundled/, corpus/ and still_*/")
+    p.add_argument("--split", default="val", choices=("val", "test"))
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--device", default="cpu")
+    args = p.parse_args(argv)
+    wild_roots = [args.data / "bundled", args.data / "corpus"]
+    for root in wild_roots:
+        if not (root / args.split).is_dir():
+            p.error(f"{root}/{args.split}: not built (make corpus-data)")
+    still = still_roots(args.data)
+    if not still:
+        p.error(f"{args.data}: no still split (still_bundled/, still_corpus/; make corpus-data)")
+    rows = {}
+    for item in args.checkpoint:
+        name, _, path = item.partition("=")
+        if not path or not Path(path).is_file():
+            p.error(f"--checkpoint {item}: expected NAME=PATH of an existing checkpoint")
+        rows[name] = harm_rows(load_deblurnet(path, device=args.device), wild_roots=wild_roots, still=still,
+                               split=args.split, device=args.device)
+        log.info("%s: %s", name, rows[name])
+    prov = provenance_line(provenance(preset="do-no-harm choice", device=args.device, seed=0))
+    atomic_write_text(args.out, harm_markdown(rows, provenance=prov, split=args.split))
+    print(args.out.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    raise SystemExit(main())
