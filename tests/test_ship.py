@@ -84,3 +84,32 @@ def test_nothing_ships_over_the_size_limit_or_from_the_wrong_data(tmp_path, caps
 def test_the_shipped_networks_yardstick_needs_the_validation_pairs(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing/val: no validation pairs there"):
         ship.shipped_validation_gain("wild", [tmp_path / "nothing"])
+
+
+def test_the_do_no_harm_rule_ships_wild_only_above_the_shipped_networks_score(tmp_path, monkeypatch):
+    runs, logs, out = tmp_path / "runs", tmp_path / "logs", tmp_path / "weights"
+    _run(runs, logs, "wild_a", data="wild", psnr=26.1, step=100, seed=0)
+    _run(runs, logs, "si_a", data="si", psnr=25.5, step=50, seed=3)
+    shipped = {"wild": tmp_path / "old_wild.pt", "si": tmp_path / "old_si.pt"}
+    monkeypatch.setattr("repro.paths.shipped_checkpoint", lambda kind: shipped[kind])
+    scores = {str(runs / "wild_a" / "best.pt"): 1.0, str(runs / "si_a" / "best.pt"): 0.2,
+              str(shipped["wild"]): 0.5, str(shipped["si"]): 0.1}
+
+    def fake_harm(checkpoint, data, *, device="cpu"):  # the measure itself: tests/test_do_no_harm.py
+        return {"identity_psnr": 40.0, "validation_gain": 1.0, "score": scores[str(checkpoint)]}
+
+    monkeypatch.setattr(ship, "harm_card", fake_harm)
+    ship.ship(runs, {"wild": ["wild_a"], "si": ["si_a"]}, out, logs_dir=logs, command="make", harm_data=tmp_path)
+    card = json.loads((out / "deblurnet_wild.json").read_text())
+    assert card["do_no_harm"]["score"] == 1.0 and card["do_no_harm"]["shipped_before"]["score"] == 0.5
+    assert json.loads((out / "deblurnet_si.json").read_text())["do_no_harm"]["identity_psnr"] == 40.0
+    scores[str(shipped["wild"])] = 1.5  # the shipped network scores higher: nothing ships
+    out2 = tmp_path / "weights2"
+    with pytest.raises(ValueError, match="not above the shipped"):
+        ship.ship(runs, {"wild": ["wild_a"], "si": ["si_a"]}, out2, logs_dir=logs, command="make", harm_data=tmp_path)
+    assert not list(out2.glob("*.pt"))
+
+
+def test_the_harm_card_needs_the_validation_pairs_and_the_still_split(tmp_path):
+    with pytest.raises(FileNotFoundError, match="make corpus-data"):
+        ship.harm_card(tmp_path / "x.pt", tmp_path)

@@ -114,12 +114,37 @@ def shipped_validation_gain(kind: str, val_roots: list[Path], *, device: str = "
     return validation_gains(rows, names=["shipped"])["shipped"]
 
 
+def harm_card(checkpoint: Path, data: Path, *, device: str = "cpu") -> dict:
+    """What a card says of a network's do-no-harm measures on validation (:mod:`repro.evaluate.harm`):
+    its identity PSNR on both photo sets' validation sharp frames, its gain on their WILD pairs, the
+    still split's gains by input PSNR, and the score the do-no-harm choice is made on."""
+    from ..evaluate.harm import choice_score, harm_rows, still_roots
+    from ..inference import load_deblurnet
+
+    wild_roots = [data / "bundled", data / "corpus"]
+    missing = [str(r / "val") for r in wild_roots if not (r / "val").is_dir()]
+    if missing or not still_roots(data):
+        raise FileNotFoundError(f"{data}: the validation pairs and the still split are not all built "
+                                f"({', '.join(missing) or 'still_*'}; make corpus-data)")
+    row = harm_rows(load_deblurnet(checkpoint, device=device), wild_roots=wild_roots, still=still_roots(data),
+                    device=device)
+    return {"identity_psnr": round(row["identity"], 2), "identity_psnr_min": round(row["identity_min"], 2),
+            "validation_gain": round(row["wild_gain"], 3), "score": round(choice_score(row), 3),
+            "still_gains_by_input_psnr": {k: {kk: (round(vv, 3) if isinstance(vv, float) else vv)
+                                              for kk, vv in v.items()} for k, v in row.get("still", {}).items()},
+            "measured_on": "the validation split: sharp frames (identity), WILD pairs and the still split of the "
+                           "bundled photos and the corpus (repro.evaluate.harm)"}
+
+
 def ship(runs_dir: str | os.PathLike, runs: dict[str, list[str]], out_dir: str | os.PathLike, *,
          logs_dir: str | os.PathLike, command: str, device: str = "cpu", max_mb: float = MAX_MB,
-         to_beat: dict[str, float] | None = None) -> dict[str, Candidate]:
+         to_beat: dict[str, float] | None = None, harm_data: Path | None = None) -> dict[str, Candidate]:
     """Export the best-on-validation run of each kind in ``runs`` (``{"wild": [...], "si": [...]}``)
     to ``out_dir/deblurnet_<kind>.{pt,json}``; a kind in ``to_beat`` ships only if its chosen run's
-    validation gain is above that (dB). Everything is exported to a temporary folder first: on any
+    validation gain is above that (dB). With ``harm_data`` (the folder of ``make corpus-data``) each
+    card records the network's do-no-harm measures (:func:`harm_card`), and the WILD network ships only if
+    its do-no-harm score is above the shipped DeblurNet^WILD's (the rule of issue 41: deblur where there is
+    blur, leave alone where there is none, both on validation). Everything is exported to a temporary folder first: on any
     error, a gain not above ``to_beat``, or networks together over ``max_mb``, ``out_dir`` is left
     untouched. Returns the chosen candidate of each kind."""
     out_dir, logs_dir = Path(out_dir), Path(logs_dir)
@@ -136,8 +161,18 @@ def ship(runs_dir: str | os.PathLike, runs: dict[str, list[str]], out_dir: str |
             if floor is not None and not chosen[kind].gain_db > floor:
                 raise ValueError(f"{chosen[kind].run} gains {chosen[kind].gain_db:+.2f} dB on validation, not more than "
                                  f"the shipped DeblurNet^{kind.upper()}'s {floor:+.2f} dB; nothing shipped")
-            export_weights(chosen[kind].checkpoint, Path(tmp) / f"deblurnet_{kind}.pt",
-                           **_card(chosen[kind], candidates, logs_dir=logs_dir, command=command, device=device))
+            card = _card(chosen[kind], candidates, logs_dir=logs_dir, command=command, device=device)
+            if harm_data is not None:
+                from ..paths import shipped_checkpoint
+
+                card["do_no_harm"] = harm_card(chosen[kind].checkpoint, harm_data)
+                before = harm_card(shipped_checkpoint(kind), harm_data)
+                card["do_no_harm"]["shipped_before"] = {k: before[k] for k in ("identity_psnr", "validation_gain",
+                                                                                "score")}
+                if kind == "wild" and not card["do_no_harm"]["score"] > before["score"]:
+                    raise ValueError(f"{chosen[kind].run}'s do-no-harm score {card['do_no_harm']['score']:+.2f} is not "
+                                     f"above the shipped DeblurNet^WILD's {before['score']:+.2f}; nothing shipped")
+            export_weights(chosen[kind].checkpoint, Path(tmp) / f"deblurnet_{kind}.pt", **card)
         size_mb = sum(p.stat().st_size for p in Path(tmp).glob("*.pt")) / 2**20
         if size_mb > max_mb:
             raise ValueError(f"the networks take {size_mb:.1f} MB together, over the limit of {max_mb:g} MB; nothing shipped")
@@ -159,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--beat-shipped-on", type=Path, action="append", default=[], metavar="DATA",
                         help="a dataset root whose validation pairs the runs validated on (repeat for each): "
                              "the WILD run ships only if it gains more there than the shipped DeblurNet^WILD")
+    parser.add_argument("--harm-data", type=Path, default=None, metavar="DATA",
+                        help="the folder of make corpus-data: record each network's do-no-harm measures on "
+                             "validation in its card, and ship the WILD network only if its do-no-harm score "
+                             "beats the shipped one's (repro.evaluate.harm)")
     args = parser.parse_args(argv)
     runs = {kind: getattr(args, kind) for kind in KINDS if getattr(args, kind)}
     if not runs:
@@ -169,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             to_beat["wild"] = shipped_validation_gain("wild", args.beat_shipped_on)
             print(f"the shipped DeblurNet^WILD gains {to_beat['wild']:+.2f} dB on those validation pairs")
         chosen = ship(args.runs, runs, args.out, logs_dir=args.logs, command=args.command, device=args.device,
-                      to_beat=to_beat)
+                      to_beat=to_beat, harm_data=args.harm_data)
     except (OSError, ValueError) as exc:
         parser.exit(1, f"error: {exc}\n")
     for kind, c in chosen.items():
