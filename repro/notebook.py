@@ -160,20 +160,6 @@ def scratch_dirs(preset: str) -> dict[str, Path]:
     return {**where, "results": root / "results" / preset, "figures": root / "figures" / preset}
 
 
-def _parent_log_of(card: Mapping[str, object], root: Path) -> list[str]:
-    """For a card written before cards listed ``earlier_logs``: the kept log of the run that a
-    continuation started from. Its ``initialised_from`` begins with that run's checkpoint
-    (``runs/long/<run>/best.pt (...)``) and the log sits beside the card's ``training_log``
-    (:func:`repro.train.ship.continued_log`); ``[]`` where either is missing."""
-    from .train.ship import continued_log
-
-    init, log = card.get("initialised_from"), card.get("training_log")
-    if not isinstance(init, str) or not isinstance(log, str):
-        return []
-    parent = continued_log(init.split(" (")[0], root / Path(log).parent)
-    return [parent.as_posix()] if parent is not None else []
-
-
 @dataclass
 class Context:
     """What a notebook needs besides its parameters: resolved folders, provenance, checkpoints.
@@ -230,8 +216,7 @@ class Context:
         root = repo_root()
         if card.get("training_log"):
             card["training_log"] = str(root / card["training_log"])
-        earlier = card.get("earlier_logs") or _parent_log_of(card, root)
-        card["earlier_logs"] = [str(root / p) for p in earlier]
+        card["earlier_logs"] = [str(root / p) for p in card.get("earlier_logs") or []]
         return card
 
     def footer(self, n: int | None = None, what: str = "images") -> str:

@@ -244,16 +244,3 @@ def test_fig1_and_fig4_put_their_columns_in_the_same_order():
     assert heads4 == heads1 == [label("identity"), "sharp (ground truth)", label("deblurnet-wild")]
     plt.close("all")
 
-
-def test_a_continuations_card_made_before_earlier_logs_still_names_the_run_it_continued(tmp_path):
-    # cards written by repro.train.ship before it listed earlier_logs: notebook 03 finds the parent's kept log
-    from repro.notebook import _parent_log_of
-
-    logs = tmp_path / "results" / "long_run"
-    logs.mkdir(parents=True)
-    (logs / "train_wild_w0.25.csv").write_text("step\n")
-    card = {"training_log": "results/long_run/train_wild_w0.25_cont.csv",
-            "initialised_from": "runs/long/wild_w0.25/best.pt (minutes and steps here count from that checkpoint)"}
-    assert _parent_log_of(card, tmp_path) == [(logs / "train_wild_w0.25.csv").as_posix()]
-    assert _parent_log_of({**card, "initialised_from": "runs/long/gone/best.pt (...)"}, tmp_path) == []
-    assert _parent_log_of({"training_log": card["training_log"]}, tmp_path) == []  # trained from scratch

@@ -113,3 +113,23 @@ def test_the_do_no_harm_rule_ships_wild_only_above_the_shipped_networks_score(tm
 def test_the_harm_card_needs_the_validation_pairs_and_the_still_split(tmp_path):
     with pytest.raises(FileNotFoundError, match="make corpus-data"):
         ship.harm_card(tmp_path / "x.pt", tmp_path)
+
+
+def test_a_continuation_of_shipped_weights_keeps_the_logs_of_every_run_before_it(tmp_path):
+    logs = tmp_path / "results" / "long_run"
+    logs.mkdir(parents=True)
+    for run in ("wild_w0.25", "wild_w0.25_cont"):
+        (logs / f"train_{run}.csv").write_text("step\n")
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    # a card written before cards listed earlier_logs: its initialised_from names the run it continued
+    old = {"training_log": (logs / "train_wild_w0.25_cont.csv").as_posix(),
+           "initialised_from": "runs/long/wild_w0.25/best.pt (minutes and steps here count from that checkpoint)"}
+    (weights / "deblurnet_wild.json").write_text(json.dumps(old))
+    expected = [(logs / "train_wild_w0.25.csv").as_posix(), (logs / "train_wild_w0.25_cont.csv").as_posix()]
+    assert ship.lineage_logs((weights / "deblurnet_wild.pt").as_posix(), tmp_path / "elsewhere") == expected
+    # a newer card lists them itself; a run's checkpoint gives that run's log; a run without a kept log, none
+    (weights / "deblurnet_wild.json").write_text(json.dumps({"training_log": "b.csv", "earlier_logs": ["a.csv"]}))
+    assert ship.lineage_logs((weights / "deblurnet_wild.pt").as_posix(), logs) == ["a.csv", "b.csv"]
+    assert ship.lineage_logs("runs/long/wild_w0.25/best.pt", logs) == [expected[0]]
+    assert ship.lineage_logs("runs/long/gone/best.pt", logs) == []

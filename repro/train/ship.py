@@ -87,10 +87,30 @@ def _card(chosen: Candidate, candidates: list[Candidate], *, logs_dir: Path, com
     if chosen.init:  # a continuation: its minutes and steps count from where the run it continues stopped
         card["initialised_from"] = (f"{chosen.init} (minutes and steps here count from that checkpoint; "
                                     "its own run's are in that run's log)")
-        parent_log = continued_log(chosen.init, logs_dir)
-        if parent_log is not None:  # so that the training curves show the run it continued (notebook 03)
-            card["earlier_logs"] = [parent_log.as_posix()]
+        earlier = lineage_logs(chosen.init, logs_dir)
+        if earlier:  # so that the training curves show the runs it continued (notebook 03)
+            card["earlier_logs"] = earlier
     return card
+
+
+def lineage_logs(init: str, logs_dir: Path) -> list[str]:
+    """The kept logs of the runs a continuation from ``init`` carries on, oldest first: for a run's
+    checkpoint (``<runs>/<run>/best.pt``) that run's log in ``logs_dir``; for shipped weights with a
+    card (``repro/weights/deblurnet_wild.pt``) the card's own ``earlier_logs`` and ``training_log``.
+    A card written before cards listed ``earlier_logs`` names the run it continued in its
+    ``initialised_from`` only: that run's log beside the card's ``training_log``. ``[]`` where none is kept."""
+    import json
+
+    card_path = Path(init).with_suffix(".json")
+    if not card_path.is_file():
+        parent = continued_log(init, logs_dir)
+        return [parent.as_posix()] if parent is not None else []
+    card = json.loads(card_path.read_text())
+    log, earlier = card.get("training_log"), list(card.get("earlier_logs") or [])
+    if not earlier and isinstance(card.get("initialised_from"), str) and isinstance(log, str):
+        parent = continued_log(card["initialised_from"].split(" (")[0], Path(log).parent)
+        earlier = [parent.as_posix()] if parent is not None else []
+    return earlier + ([log] if isinstance(log, str) else [])
 
 
 def continued_log(init: str, logs_dir: Path) -> Path | None:
