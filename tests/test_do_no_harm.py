@@ -3,6 +3,7 @@ kernels, and the short-window, defocus and near-identity items of a training bat
 
 from __future__ import annotations
 
+import csv
 import math
 
 import numpy as np
@@ -210,3 +211,42 @@ def test_the_harm_report_refuses_a_data_folder_without_its_pairs(tmp_path, capsy
         main(["--checkpoint", "a=repro/weights/deblurnet_wild.pt", "--data", str(tmp_path), "--out",
               str(tmp_path / "x.md")])
     assert err.value.code == 2 and "not built" in capsys.readouterr().err
+
+
+def test_the_still_table_bins_each_methods_gains_and_states_its_identity_psnr(tmp_path):
+    from repro.evaluate.harm import IDENTICAL, still_table
+    from repro.evaluate.method import Identity
+    from repro.reports import write_table
+
+    data = tmp_path / "data"
+    for name in ("still_bundled", "bundled", "corpus"):
+        _make_folder(data / name, n_train=1, n_test=3)
+    sharp_copy = data / "still_bundled" / "test" / "scene0"  # one pair whose input is the sharp frame
+    (sharp_copy / "blur" / "000000.png").write_bytes((sharp_copy / "sharp" / "000000.png").read_bytes())
+
+    class Halfway:  # moves its input halfway to grey: worse everywhere
+        name = "halfway"
+
+        def deblur(self, image):
+            return (image + 0.5) / 2
+
+    class Ctx:
+        results_dir = tmp_path / "results"
+
+        def write_table(self, rows, name, *, title, notes=()):
+            return write_table(rows, self.results_dir / name, provenance={"preset": "test"}, title=title, notes=notes)
+
+    text = still_table(Ctx(), [Identity(), Halfway()], data=data)
+    lines = (tmp_path / "results" / "do_no_harm" / "still_split.csv").read_text().splitlines()
+    rows = list(csv.DictReader(line for line in lines if not line.startswith("#")))
+    from repro.methods import label
+
+    gains = [float(r["mean gain dB"]) for r in rows if r["method"] == label("identity") and r["mean gain dB"]]
+    assert gains and all(g == 0 for g in gains)  # the input itself gains nothing in any bin
+    assert {r["input PSNR"] for r in rows} >= {IDENTICAL, "the sharp frame itself (identity PSNR)"}
+    same = [r for r in rows if r["input PSNR"] == IDENTICAL and r["n"] == "1"]
+    assert len(same) == 2 and all(r["output dB"] for r in same)
+    ident = {r["method"]: float(r["output dB"]) for r in rows if r["input PSNR"].startswith("the sharp frame")}
+    assert max(ident.values()) == 100.0 and min(ident.values()) < 20  # the copy is exact, halfway is not
+    assert "still split" in text
+    assert "skipped" in still_table(Ctx(), [Identity()], data=tmp_path / "nothing")

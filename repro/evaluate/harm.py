@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["PSNR_BINS", "psnr_bin_label", "IDENTICAL", "gains_by_input_psnr", "identity_score", "still_roots",
+           "still_rows", "identity_rows", "still_table",
            "harm_rows", "harm_markdown", "choice_score", "main"]
 
 log = logging.getLogger(__name__)
@@ -192,3 +193,70 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     raise SystemExit(main())
+
+
+def still_rows(methods: list, roots: list[Path], *, split: str = "test") -> list[dict]:
+    """Per method (:class:`repro.evaluate.method.Method`, e.g. ``make_method("deblurnet-wild")``) and
+    photo set, the still split's gains by input PSNR: one row per (method, set, bin) with ``n`` and
+    the mean gain (dB), and for one-frame pairs their mean output PSNR. Every pair of ``split`` of
+    each root; the input PSNR is the blurry image's against the sharp one."""
+    from tqdm.auto import tqdm
+
+    from ..datasets import PairedFolder
+    from ..metrics import psnr
+
+    rows = []
+    for root in roots:
+        ds = PairedFolder(root, split)
+        if len(ds) == 0:
+            raise FileNotFoundError(f"{root}/{split}: no still pairs (make corpus-data)")
+        images = [(b.permute(1, 2, 0).numpy(), s.permute(1, 2, 0).numpy())
+                  for b, s in (ds[i] for i in range(len(ds)))]
+        p_in = np.array([psnr(s, b, data_range=1.0) for b, s in images])
+        for method in methods:
+            p_out = np.array([psnr(s, np.clip(method.deblur(b), 0, 1), data_range=1.0)
+                              for b, s in tqdm(images, desc=f"{method.name} on {root.name}", leave=False)])
+            for label, b in gains_by_input_psnr(p_in, p_out).items():
+                rows.append({"method": method.name, "photos": root.name, "input PSNR": label, "n": b["n"],
+                             "mean gain dB": b.get("gain"), "output dB": b.get("output")})
+    return rows
+
+
+def identity_rows(methods: list, roots: list[Path], *, split: str = "val") -> list[dict]:
+    """Each method's identity PSNR (its output on each sharp frame of ``split`` of ``roots``
+    against that frame, mean dB, an exact copy counted as 100 dB) as rows of :func:`still_table`."""
+    from ..datasets import PairedFolder
+    from ..metrics import psnr
+
+    sharp = [PairedFolder(root, split)[i][1].permute(1, 2, 0).numpy() for root in roots
+             for i in range(len(PairedFolder(root, split)))]
+    return [{"method": m.name, "photos": f"{' + '.join(r.name for r in roots)} ({split})",
+             "input PSNR": "the sharp frame itself (identity PSNR)", "n": len(sharp), "mean gain dB": None,
+             "output dB": float(np.mean([min(100.0, psnr(s, np.clip(m.deblur(s), 0, 1), data_range=1.0))
+                                         for s in sharp]))} for m in methods]
+
+
+def still_table(ctx, methods: list, *, data: Path, split: str = "test", name: str = "do_no_harm/still_split") -> str:
+    """Notebook 04's still-split table (``<results>/<name>.csv``/``.md``): :func:`still_rows` of
+    ``methods`` on both photo sets' still pairs, and each network's identity PSNR on the validation
+    sharp frames (:func:`identity_rows`). Without the still split (``make corpus-data``) nothing is written and the returned
+    line says why; otherwise the table's Markdown."""
+    from ..methods import label
+
+    roots = [r for r in still_roots(data) if (r / split).is_dir()]
+    if not roots:
+        return (f"the still split: skipped, no still pairs in {data}/still_bundled or still_corpus "
+                "(`make corpus-data` builds them)")
+    rows = still_rows(methods, roots, split=split)
+    val_roots = [data / "bundled", data / "corpus"]
+    if all((r / "val").is_dir() for r in val_roots):
+        rows += identity_rows(methods, val_roots)
+    rows = [{**r, "method": label(r["method"])} for r in rows]
+    (Path(ctx.results_dir) / name).parent.mkdir(parents=True, exist_ok=True)
+    ctx.write_table(rows, name, title="The still split: gains of the networks on near-sharp photos, by input PSNR",
+                    notes=[f"pairs: the {split} split of {', '.join(r.name for r in roots)} (windows of N = 1, 3, "
+                           "5 frames under a slow sway, `make corpus-data`); gain = output PSNR minus input PSNR (dB), "
+                           "averaged over the pairs of each bin of input PSNR",
+                           f"'{IDENTICAL}': pairs whose input is the sharp frame itself (no finite gain); "
+                           "their mean output PSNR is given instead (the identity PSNR on those frames)"])
+    return (Path(ctx.results_dir) / f"{name}.md").read_text()
