@@ -133,3 +133,17 @@ def test_a_continuation_of_shipped_weights_keeps_the_logs_of_every_run_before_it
     assert ship.lineage_logs((weights / "deblurnet_wild.pt").as_posix(), logs) == ["a.csv", "b.csv"]
     assert ship.lineage_logs("runs/long/wild_w0.25/best.pt", logs) == [expected[0]]
     assert ship.lineage_logs("runs/long/gone/best.pt", logs) == []
+
+
+def test_a_runs_final_weights_ship_when_asked(tmp_path):
+    runs, logs, out = tmp_path / "runs", tmp_path / "logs", tmp_path / "weights"
+    _run(runs, logs, "wild_a", data="wild", psnr=26.1, step=100, seed=0)
+    final = _run(runs, logs, "wild_end", data="wild", psnr=26.0, step=300, seed=5)
+    (runs / "wild_end" / "best.pt").rename(runs / "wild_end" / "last.pt")
+    (runs / "wild_a" / "best.pt").rename(runs / "wild_a" / "last.pt")
+    chosen = ship.ship(runs, {"wild": ["wild_end"]}, out, logs_dir=logs, command="make", checkpoint_name="last.pt")
+    assert chosen["wild"].checkpoint.name == "last.pt" and _same_weights(load_model(out / "deblurnet_wild.pt")[0], final)
+    assert "wild_end/last.pt (the run's final weights, step 300" in json.loads((out / "deblurnet_wild.json").read_text())[
+        "exported_from"]
+    with pytest.raises(ValueError, match="checkpoint_name"):
+        ship.read_candidate(runs, "wild_a", "other.pt")

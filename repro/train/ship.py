@@ -42,9 +42,12 @@ class Candidate:
     init: str = ""  # the checkpoint the run started from ("" when from scratch)
 
 
-def read_candidate(runs_dir: str | os.PathLike, run: str) -> Candidate:
-    """The candidate of ``runs_dir/run/best.pt`` (read safely, ``weights_only=True``)."""
-    checkpoint = Path(runs_dir) / run / "best.pt"
+def read_candidate(runs_dir: str | os.PathLike, run: str, checkpoint_name: str = "best.pt") -> Candidate:
+    """The candidate of ``runs_dir/run/best.pt`` (or ``checkpoint_name``, e.g. ``last.pt``: a run's
+    final weights, validated at its last step; read safely, ``weights_only=True``)."""
+    if checkpoint_name not in ("best.pt", "last.pt"):
+        raise ValueError(f"checkpoint_name must be 'best.pt' or 'last.pt', got {checkpoint_name!r}")
+    checkpoint = Path(runs_dir) / run / checkpoint_name
     meta = load_checkpoint(checkpoint).get("meta") or {}
     missing = [k for k in ("psnr", "input_psnr", "steps", "data") if meta.get(k) is None]
     if missing:
@@ -76,8 +79,9 @@ def _card(chosen: Candidate, candidates: list[Candidate], *, logs_dir: Path, com
     gains = {c.run: round(c.gain_db, 3) for c in candidates}
     card = {
         "run": chosen.run,
-        "exported_from": f"{chosen.run}/best.pt (best validation gain, step {chosen.step}; chosen on the validation "
-                         "split, never on test)",
+        "exported_from": (f"{chosen.run}/{chosen.checkpoint.name} ("
+                          + ("best validation gain" if chosen.checkpoint.name == "best.pt" else "the run's final weights")
+                          + f", step {chosen.step}; chosen on the validation split, never on test)"),
         "selection": f"best validation gain (dB over the blurry input) among {gains}",
         "command": f"{command} (its run {chosen.run})",
         "device": device,
@@ -158,7 +162,8 @@ def harm_card(checkpoint: Path, data: Path, *, device: str = "cpu") -> dict:
 
 def ship(runs_dir: str | os.PathLike, runs: dict[str, list[str]], out_dir: str | os.PathLike, *,
          logs_dir: str | os.PathLike, command: str, device: str = "cpu", max_mb: float = MAX_MB,
-         to_beat: dict[str, float] | None = None, harm_data: Path | None = None) -> dict[str, Candidate]:
+         to_beat: dict[str, float] | None = None, harm_data: Path | None = None,
+         checkpoint_name: str = "best.pt") -> dict[str, Candidate]:
     """Export the best-on-validation run of each kind in ``runs`` (``{"wild": [...], "si": [...]}``)
     to ``out_dir/deblurnet_<kind>.{pt,json}``; a kind in ``to_beat`` ships only if its chosen run's
     validation gain is above that (dB). With ``harm_data`` (the folder of ``make corpus-data``) each
@@ -175,7 +180,7 @@ def ship(runs_dir: str | os.PathLike, runs: dict[str, list[str]], out_dir: str |
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".ship-") as tmp:
         for kind, names in runs.items():
-            candidates = [read_candidate(runs_dir, name) for name in names]
+            candidates = [read_candidate(runs_dir, name, checkpoint_name) for name in names]
             chosen[kind] = choose(candidates, kind)
             floor = (to_beat or {}).get(kind)
             if floor is not None and not chosen[kind].gain_db > floor:
@@ -218,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the folder of make corpus-data: record each network's do-no-harm measures on "
                              "validation in its card, and ship the WILD network only if its do-no-harm score "
                              "beats the shipped one's (repro.evaluate.harm)")
+    parser.add_argument("--checkpoint", default="best.pt", choices=("best.pt", "last.pt"),
+                        help="which checkpoint of each run: best.pt (its best validation PSNR) or last.pt (its "
+                             "final weights, e.g. at the end of a cosine; validated at its last step)")
     args = parser.parse_args(argv)
     runs = {kind: getattr(args, kind) for kind in KINDS if getattr(args, kind)}
     if not runs:
@@ -228,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             to_beat["wild"] = shipped_validation_gain("wild", args.beat_shipped_on)
             print(f"the shipped DeblurNet^WILD gains {to_beat['wild']:+.2f} dB on those validation pairs")
         chosen = ship(args.runs, runs, args.out, logs_dir=args.logs, command=args.command, device=args.device,
-                      to_beat=to_beat, harm_data=args.harm_data)
+                      to_beat=to_beat, harm_data=args.harm_data, checkpoint_name=args.checkpoint)
     except (OSError, ValueError) as exc:
         parser.exit(1, f"error: {exc}\n")
     for kind, c in chosen.items():
