@@ -33,7 +33,8 @@ from .provenance import portable_path, provenance
 from .reports import BLUR_BINS
 from .reproduce import ReproSettings, settings
 
-__all__ = ["Parameter", "PARAMETERS", "NOTEBOOKS", "parameters_cell", "injected_names", "check_parameters",
+__all__ = ["Parameter", "PARAMETERS", "NOTEBOOKS", "ParameterError", "parameters_cell", "injected_names",
+           "check_parameters", "parse_given",
            "scratch_dirs", "pick_images", "QUALITATIVE_PICKS", "STRONG_BLUR_PX", "Context", "context", "setup", "tidy_notebook"]
 
 
@@ -77,6 +78,43 @@ NOTEBOOKS: dict[str, tuple[str, ...]] = {  # the parameters each notebook takes,
 }
 
 
+class ParameterError(ValueError):
+    """A notebook parameter that is unknown or has a bad value: one line. In a kernel its traceback
+    is that line alone (IPython shows ``_render_traceback_``'s lines in place of the stack), so
+    papermill's report of the failed cell is short."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
+def parse_given(notebook: str, given: Sequence[tuple[str, str]], *,
+                reserved: Mapping[str, str] | None = None) -> dict[str, object]:
+    """``-p NAME VALUE`` pairs (strings, as typed) checked against ``notebook``'s parameters before any
+    kernel starts: ``{name: value}``, each value of its default's type (int or str).
+
+    ``reserved`` maps names that the caller sets itself to the option that sets them. Raises
+    :class:`ParameterError` in one line naming the valid names for an unknown one, the option for a
+    reserved one, and the expected type for a value that does not read.
+    """
+    declared, reserved = _declared(notebook), reserved or {}
+    values: dict[str, object] = {}
+    for name, text in given:
+        if name in reserved:
+            raise ParameterError(f"parameter {name} is set by {reserved[name]}, not by -p")
+        if name not in declared:
+            own = [n for n in declared if n not in reserved]
+            by_options = [f"{reserved[n]}" for n in declared if n in reserved]
+            raise ParameterError(f"unknown parameter {name}; {notebook} takes: {', '.join(own) or 'none'}"
+                                 + (f" (and, by their options, {', '.join(by_options)})" if by_options else ""))
+        kind = type(PARAMETERS[name].default)
+        try:
+            values[name] = kind(text)
+        except ValueError:
+            raise ParameterError(f"parameter {name} takes {'an integer' if kind is int else kind.__name__}, "
+                                 f"got {text!r}") from None
+    return values
+
+
 def _declared(notebook: str) -> tuple[str, ...]:
     try:
         return NOTEBOOKS[notebook]
@@ -116,7 +154,7 @@ def check_parameters(notebook: str, namespace: Mapping[str, object]) -> dict[str
     declared = _declared(notebook)
     unknown = sorted(injected_names(namespace.get("In", ())) - set(declared))
     if unknown:
-        raise ValueError(f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+        raise ParameterError(f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
                          f"{notebook} takes: {', '.join(declared)}")
     return {name: namespace.get(name, PARAMETERS[name].default) for name in declared}
 
@@ -308,7 +346,10 @@ def setup(notebook: str, namespace: Mapping[str, object]) -> tuple[ReproSettings
     values = check_parameters(notebook, namespace)
     keys = ("preset", "device", "data", "data_root", "seed", "results_dir", "figures_dir", "runs_dir",
             "checkpoint_wild", "checkpoint_si")
-    ctx = context(**{k: values[k] for k in keys if k in values})
+    try:
+        ctx = context(**{k: values[k] for k in keys if k in values})
+    except (ValueError, FileNotFoundError) as exc:  # a bad value: the one line, not the stack under it
+        raise ParameterError(str(exc)) from None
     print(f"{notebook}, preset {ctx.preset}: tables in {portable_path(ctx.results_dir)}/, "
           f"figures in {portable_path(ctx.figures_dir)}/")
     return settings(ctx.preset), ctx

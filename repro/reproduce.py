@@ -265,9 +265,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", default=None, help="tables, RUN.md and executed notebooks (overrides --out)")
     parser.add_argument("--figures", default=None, help="figures, PNG and PDF (overrides --out)")
     parser.add_argument("--runs", default=None, help="training runs and checkpoints, not committed (overrides --out)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="a notebook parameter beside the options above (repeatable), as papermill's -p; "
+                             "checked before any notebook starts: an unknown NAME is refused naming the valid ones "
+                             "(e.g. --only 5 -p photos_dir ~/blurry)")
     parser.add_argument("--photos", default=None,
                         help="folder of JPEG/PNG photos for the virtual camera instead of the bundled ones "
                              "(split into train/val/test by file name; use a --data-root of its own)")
+
+
+# the notebook parameters that reproduce sets from its own options (-p refuses them, naming the option)
+RESERVED = {"preset": "--preset", "device": "--device", "data": "--data", "data_root": "--data-root",
+            "seed": "--seed", "results_dir": "--results", "figures_dir": "--figures", "runs_dir": "--runs",
+            "photos": "--photos"}
+
+
+def given_parameters(books: list[Path], given: list[tuple[str, str]]) -> dict[str, object]:
+    """The ``-p NAME VALUE`` pairs for the notebooks ``books``, checked by
+    :func:`repro.notebook.parse_given` before any kernel starts: each name must be a parameter of
+    at least one of them (passed to those that take it); the error names the valid ones."""
+    from .notebook import NOTEBOOKS, ParameterError, parse_given
+
+    values: dict[str, object] = {}
+    for name, text in given:
+        takers = [b.stem for b in books if name in NOTEBOOKS.get(b.stem, ())]
+        if not takers and len(books) > 1 and name not in RESERVED:
+            raise ParameterError(f"unknown parameter {name}; none of {', '.join(b.stem for b in books)} takes it "
+                                 "(`--only N -p NAME VALUE` names one notebook's parameters)")
+        values.update(parse_given(takers[0] if takers else books[0].stem, [(name, text)], reserved=RESERVED))
+    return values
 
 
 def _device(text: str) -> str:
@@ -281,6 +307,9 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     logging.getLogger("papermill").setLevel(logging.WARNING)  # one "running NN_name" line per notebook is enough
+    extra = given_parameters(select(notebooks(), args.only), args.parameter)  # before any kernel starts
+    if args.photos:
+        extra["photos"] = str(Path(args.photos).resolve())
     where = folders(args.preset, out=args.out, results_dir=args.results, figures_dir=args.figures,
                     runs_dir=args.runs, data_root=args.data_root)
     print(f"preset {args.preset}: results in {where['results']}, figures in {where['figures']}", file=sys.stderr)
@@ -288,8 +317,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         records = run_notebooks(args.preset, device=args.device, data=args.data, data_root=where["data_root"],
                                 seed=args.seed, results_dir=where["results"], figures_dir=where["figures"],
-                                runs_dir=where["runs"], only=args.only,
-                                extra_parameters={"photos": str(Path(args.photos).resolve())} if args.photos else None)
+                                runs_dir=where["runs"], only=args.only, extra_parameters=extra)
     except NotebookFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
