@@ -313,6 +313,10 @@ def run(args: argparse.Namespace) -> int:
     where = folders(args.preset, out=args.out, results_dir=args.results, figures_dir=args.figures,
                     runs_dir=args.runs, data_root=args.data_root)
     print(f"preset {args.preset}: results in {where['results']}, figures in {where['figures']}", file=sys.stderr)
+    if args.preset == "demo":
+        from .demo import expectation
+
+        print(expectation(settings("demo").wild_test_pairs), file=sys.stderr)
     t0 = time.perf_counter()
     try:
         records = run_notebooks(args.preset, device=args.device, data=args.data, data_root=where["data_root"],
@@ -327,4 +331,8 @@ def run(args: argparse.Namespace) -> int:
     for r in records:
         print(f"{r['notebook']:40s} {r['seconds']:8.1f} s")
     print(f"{'total':40s} {time.perf_counter() - t0:8.1f} s")
+    if args.preset == "demo" and not args.only:  # the demo's last lines: what it found, what to open first
+        from .demo import summary
+
+        print("\n".join(["", "What the demo found:", *summary(where["results"] / "records", where["figures"])]))
     return 0

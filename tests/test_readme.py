@@ -91,3 +91,12 @@ def test_the_photo_splits_listed_are_the_cameras():
 def test_the_lab_extra_is_installed_with_the_venvs_pip():
     assert '.venv/bin/pip install -e ".[lab]"' in README
     assert "\npip install" not in README and " pip install -e ." not in README.replace(".venv/bin/pip", "")
+
+
+def test_the_readmes_demo_summary_is_the_reference_runs():
+    # issue 45: the demo's closing summary is made by code from its records; the README quotes the
+    # reference run's verbatim (after `make demo-reference`, paste `python -m repro.demo` here)
+    from repro.demo import summary
+
+    quoted = README.split("```text\n", 1)[1].split("```", 1)[0].rstrip("\n").splitlines()
+    assert quoted == summary(ROOT / "results" / "demo_reference", ROOT / "figures" / "demo")
