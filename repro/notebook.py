@@ -31,10 +31,10 @@ from .devices import check_device
 from .paths import output_dirs, repo_root, resolve_in_repo, shipped_checkpoint
 from .provenance import portable_path, provenance
 from .reports import BLUR_BINS
-from .reproduce import ReproSettings, settings
+from .reproduce import ParameterError, ReproSettings, settings
 
 __all__ = ["Parameter", "PARAMETERS", "NOTEBOOKS", "ParameterError", "parameters_cell", "injected_names",
-           "check_parameters", "parse_given",
+           "check_parameters",
            "scratch_dirs", "pick_images", "QUALITATIVE_PICKS", "STRONG_BLUR_PX", "Context", "context", "setup", "tidy_notebook"]
 
 
@@ -42,7 +42,7 @@ __all__ = ["Parameter", "PARAMETERS", "NOTEBOOKS", "ParameterError", "parameters
 class Parameter:
     """One notebook parameter: its default and what it means (the comment in the parameters cell)."""
 
-    default: str | int
+    default: str | int | float
     help: str
 
 
@@ -61,12 +61,18 @@ PARAMETERS: dict[str, Parameter] = {
     "photos_dir": Parameter("", "folder of your own blurry photos to deblur beside the bundled real one"),
     "study_size": Parameter("", "smoke | full; empty: smoke for the smoke preset, full otherwise"),
     "train_study": Parameter("", "yes | no; empty: yes for smoke and paper, no (report the runs done) otherwise"),
+    "photo": Parameter("chelsea", "a bundled photo's name (repro.camera.photos) or an image file of your own"),
+    "sway": Parameter(0, "which handheld path the camera takes (a seed)"),
+    "speed": Parameter(1.0, "the camera's mean flow, px/frame at 240 rows; 0: a tripod"),
+    "frames": Parameter(15, "N, the frames averaged: odd, 1 to 31 (the paper: 7 to 23)"),
+    "flow_threshold": Parameter(1.0, "the flow rule: 99th percentile of |flow| per frame pair at most this, px"),
 }
 
 _COMMON = ("preset", "device", "data", "data_root", "seed", "results_dir", "figures_dir", "runs_dir")
 _CHECKPOINTS = ("checkpoint_wild", "checkpoint_si")
 
 NOTEBOOKS: dict[str, tuple[str, ...]] = {  # the parameters each notebook takes, in its cell's order
+    "00_tour": (*_COMMON, *_CHECKPOINTS, "photo", "sway", "speed", "frames", "flow_threshold"),
     "01_wild_dataset": (*_COMMON, "photos"),
     "02_architecture": _COMMON,
     "03_training": (*_COMMON, *_CHECKPOINTS),
@@ -76,43 +82,6 @@ NOTEBOOKS: dict[str, tuple[str, ...]] = {  # the parameters each notebook takes,
     "07_residuals": (*_COMMON, *_CHECKPOINTS),
     "08_ablations": (*_COMMON, "study_size", "train_study"),
 }
-
-
-class ParameterError(ValueError):
-    """A notebook parameter that is unknown or has a bad value: one line. In a kernel its traceback
-    is that line alone (IPython shows ``_render_traceback_``'s lines in place of the stack), so
-    papermill's report of the failed cell is short."""
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"{type(self).__name__}: {self}"]
-
-
-def parse_given(notebook: str, given: Sequence[tuple[str, str]], *,
-                reserved: Mapping[str, str] | None = None) -> dict[str, object]:
-    """``-p NAME VALUE`` pairs (strings, as typed) checked against ``notebook``'s parameters before any
-    kernel starts: ``{name: value}``, each value of its default's type (int or str).
-
-    ``reserved`` maps names that the caller sets itself to the option that sets them. Raises
-    :class:`ParameterError` in one line naming the valid names for an unknown one, the option for a
-    reserved one, and the expected type for a value that does not read.
-    """
-    declared, reserved = _declared(notebook), reserved or {}
-    values: dict[str, object] = {}
-    for name, text in given:
-        if name in reserved:
-            raise ParameterError(f"parameter {name} is set by {reserved[name]}, not by -p")
-        if name not in declared:
-            own = [n for n in declared if n not in reserved]
-            by_options = [f"{reserved[n]}" for n in declared if n in reserved]
-            raise ParameterError(f"unknown parameter {name}; {notebook} takes: {', '.join(own) or 'none'}"
-                                 + (f" (and, by their options, {', '.join(by_options)})" if by_options else ""))
-        kind = type(PARAMETERS[name].default)
-        try:
-            values[name] = kind(text)
-        except ValueError:
-            raise ParameterError(f"parameter {name} takes {'an integer' if kind is int else kind.__name__}, "
-                                 f"got {text!r}") from None
-    return values
 
 
 def _declared(notebook: str) -> tuple[str, ...]:

@@ -122,6 +122,15 @@ def select(books: list[Path], only: str | None) -> list[Path]:
     return chosen
 
 
+class ParameterError(ValueError):
+    """A notebook parameter that is unknown or has a bad value: one line. In a kernel its traceback
+    is that line alone (IPython shows ``_render_traceback_``'s lines in place of the stack), so
+    papermill's report of the failed cell is short."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
 class NotebookFailed(RuntimeError):
     """A notebook raised; the message names it and where its executed copy is."""
 
@@ -281,18 +290,34 @@ RESERVED = {"preset": "--preset", "device": "--device", "data": "--data", "data_
 
 
 def given_parameters(books: list[Path], given: list[tuple[str, str]]) -> dict[str, object]:
-    """The ``-p NAME VALUE`` pairs for the notebooks ``books``, checked by
-    :func:`repro.notebook.parse_given` before any kernel starts: each name must be a parameter of
-    at least one of them (passed to those that take it); the error names the valid ones."""
-    from .notebook import NOTEBOOKS, ParameterError, parse_given
+    """The ``-p NAME VALUE`` pairs (strings, as typed) for the notebooks ``books``, checked against
+    their parameters cells (papermill's reading of them) before any kernel starts: each name must be
+    a parameter of at least one of them (it is passed to those that take it), typed as its default
+    (int, float or str). :class:`ParameterError` in one line naming the valid names, the option of
+    a name that reproduce sets itself (:data:`RESERVED`), or the type a value does not read as."""
+    import papermill as pm
 
+    declared = {b.stem: pm.inspect_notebook(str(b)) for b in books}
     values: dict[str, object] = {}
     for name, text in given:
-        takers = [b.stem for b in books if name in NOTEBOOKS.get(b.stem, ())]
-        if not takers and len(books) > 1 and name not in RESERVED:
-            raise ParameterError(f"unknown parameter {name}; none of {', '.join(b.stem for b in books)} takes it "
-                                 "(`--only N -p NAME VALUE` names one notebook's parameters)")
-        values.update(parse_given(takers[0] if takers else books[0].stem, [(name, text)], reserved=RESERVED))
+        if name in RESERVED:
+            raise ParameterError(f"parameter {name} is set by {RESERVED[name]}, not by -p")
+        takers = [stem for stem, params in declared.items() if name in params]
+        if not takers:
+            if len(books) > 1:
+                raise ParameterError(f"unknown parameter {name}; none of {', '.join(declared)} takes it "
+                                     "(`--only N -p NAME VALUE` names one notebook's parameters)")
+            stem, params = next(iter(declared.items()))
+            own = [n for n in params if n not in RESERVED]
+            options = [RESERVED[n] for n in params if n in RESERVED]
+            raise ParameterError(f"unknown parameter {name}; {stem} takes: {', '.join(own) or 'none'}"
+                                 + (f" (and, by their options, {', '.join(options)})" if options else ""))
+        kind = {"int": int, "float": float}.get(declared[takers[0]][name]["inferred_type_name"], str)
+        try:
+            values[name] = kind(text)
+        except ValueError:
+            raise ParameterError(f"parameter {name} takes {'an integer' if kind is int else 'a number'}, "
+                                 f"got {text!r}") from None
     return values
 
 

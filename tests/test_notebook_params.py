@@ -282,21 +282,22 @@ def test_reproduce_p_passes_a_known_parameter_typed_to_the_notebooks_that_take_i
     import papermill as pm
 
     from repro.__main__ import main
-    from repro.notebook import ParameterError, parse_given
+    from repro.reproduce import NOTEBOOK_DIR, ParameterError, given_parameters
 
     calls = []
     monkeypatch.setattr(pm, "execute_notebook", lambda src, out, parameters, **kw: calls.append((Path(src).stem, parameters)))
     assert main(["reproduce", "--preset", "smoke", "--only", "4-5", "--out", str(tmp_path), "-p", "photos_dir",
                  str(tmp_path)]) == 0
     assert "photos_dir" not in calls[0][1] and calls[1][1]["photos_dir"] == str(tmp_path)
-    assert parse_given("08_ablations", [("study_size", "smoke")]) == {"study_size": "smoke"}
-    assert parse_given("02_architecture", [("seed", "3")]) == {"seed": 3}  # typed as its default
-    with pytest.raises(ParameterError, match=r"^parameter seed takes an integer, got 'three'$"):
-        parse_given("02_architecture", [("seed", "three")])
+    tour = [NOTEBOOK_DIR / "00_tour.ipynb"]
+    assert given_parameters(tour, [("frames", "9"), ("speed", "0.5"), ("photo", "moon")]) == {
+        "frames": 9, "speed": 0.5, "photo": "moon"}  # typed as their defaults
+    with pytest.raises(ParameterError, match=r"^parameter frames takes an integer, got 'nine'$"):
+        given_parameters(tour, [("frames", "nine")])
 
 
 def test_a_parameter_error_shows_one_line_in_a_kernel():
-    from repro.notebook import ParameterError
+    from repro.notebook import ParameterError  # = repro.reproduce.ParameterError
 
     err = ParameterError("unknown parameter presett; 02_architecture takes: preset")
     assert isinstance(err, ValueError)

@@ -16,6 +16,7 @@ from repro.reproduce import NOTEBOOK_DIR, NotebookFailed, run_notebooks
 pytestmark = pytest.mark.slow
 
 EXPECTED = {
+    "00_tour.ipynb": ["figures/tour.png", "figures/tour.pdf", "results/records/00_tour.json"],
     "01_wild_dataset.ipynb": ["results/wild_dataset.md", "results/averaging_check.csv", "figures/fig2_wild_pair.png",
                               "figures/wild_statistics.png", "figures/averaging_check.png"],
     "02_architecture.ipynb": ["results/table1.md", "results/model_cost.csv", "figures/fig3_architecture.png",
@@ -124,6 +125,13 @@ def test_notebooks_record_numbers_that_agree_with_known_answers(smoke_run):
     # averaging N frames at <= 1 px/frame is within a few grey levels of a continuous exposure
     assert wild["averaging_psnr_db"]["1.0"] > 45.0 and wild["averaging_psnr_db"]["0.3"] > wild["averaging_psnr_db"]["1.0"]
     assert 0.5 < wild["sharpness_median"] <= 1.2
+
+    tour = _numbers(roots, "00_tour")  # the tour under papermill: its parameters' fixed values
+    assert tour["settings"]["frames"] == 15 and tour["accepted"] == (tour["flow_p99_max_px"] <= 1.0)
+    assert 15.0 < tour["psnr_db"]["input"] < 60.0 and set(tour["gain_db"]) == {"wild", "si"}
+    rows = tour["try_this"]
+    assert rows["a sharp photo in"]["rule"] == "accepted" and rows["a sharp photo in"]["input dB"] is None  # sharp: inf
+    assert rows["a rule that rejects everything"]["rule"] == "rejected"
 
     arch = _numbers(roots, "02_architecture")
     assert arch["parameters_M"] == pytest.approx(count_parameters(DeblurNet()) / 1e6)
