@@ -13,7 +13,8 @@ from repro.__main__ import main
 from repro.paths import output_dirs, repo_root
 from repro.reproduce import NOTEBOOK_DIR, NotebookFailed, run_notebooks
 
-pytestmark = pytest.mark.slow
+# slow; the smoke run (nine notebooks, in the module's first test) took over 600 s on 2 cores at load 11
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 EXPECTED = {
     "00_tour.ipynb": ["figures/tour.png", "figures/tour.pdf", "results/records/00_tour.json"],
