@@ -124,6 +124,31 @@ def _number(value: object) -> float | None:
         return None
 
 
+def continuing(card: dict, root: Path | None = None) -> str:
+    """For a continuation's card (one with ``initialised_from``: ``<runs>/<run>/best.pt (...)``), the
+    words after its steps: `` continuing the 21001-step run wild_w0.25 (from its best checkpoint)``,
+    the steps read from that run's kept log ``train_<run>.csv`` beside the card's ``training_log``
+    (paths relative to ``root``, the repository by default); without that log, the run's name alone.
+    ``""`` for a run that started from scratch."""
+    import csv
+
+    from .paths import repo_root
+
+    init = card.get("initialised_from")
+    if not isinstance(init, str) or not init:
+        return ""
+    checkpoint = Path(init.split(" (")[0])
+    run, which = checkpoint.parent.name, ("its best checkpoint" if checkpoint.stem == "best" else checkpoint.name)
+    log = card.get("training_log")
+    parent_log = (root or repo_root()) / Path(log).parent / f"train_{run}.csv" if isinstance(log, str) else None
+    if parent_log is None or not parent_log.is_file():
+        return f" continuing run {run} (from {which})"
+    with open(parent_log, newline="") as f:
+        steps = max((int(r["step"]) for r in csv.DictReader(line for line in f if not line.startswith("#"))
+                     if r.get("step")), default=0)
+    return f" continuing the {steps}-step run {run} (from {which})"
+
+
 def describe_checkpoint(path: str | os.PathLike, config: DeblurNetConfig, meta: dict) -> str:
     """One short line about a checkpoint: its file name, its model, and its card's key fields.
 
@@ -147,7 +172,7 @@ def describe_checkpoint(path: str | os.PathLike, config: DeblurNetConfig, meta: 
     if card.get("preset"):
         parts.append(f"preset {card['preset']}")
     if _number(card.get("steps")) is not None:
-        parts.append(f"{int(_number(card['steps']))} steps")
+        parts.append(f"{int(_number(card['steps']))} steps" + continuing(card))
     psnr, inp = _number(card.get("psnr", card.get("final_psnr"))), _number(card.get("input_psnr"))
     if psnr is not None:
         parts.append(f"PSNR {psnr:.2f} dB" + (f" (input {inp:.2f} dB)" if inp is not None else ""))

@@ -27,10 +27,11 @@ DEFAULT_OVERLAP = 96  # = repro.inference.DEFAULT_OVERLAP
 
 def deblur_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", type=Path, help="an image file, or a folder of images")
-    parser.add_argument("output", type=Path,
-                        help="for an image: the output image file, or an existing folder (writes FOLDER/<input's "
-                             "name>); for a folder of images: the output folder (created if missing; a name ending "
-                             "in an image suffix is refused); 16-bit PNG/TIFF stay 16-bit")
+    parser.add_argument("output",  # a str, not a Path: Path("out/") would drop the "/" that makes it a folder
+                        help="for an image: the output image file, or a folder: an existing one or a name ending in "
+                             "/ (created if missing; writes FOLDER/<input's name>); for a folder of images: the "
+                             "output folder (created if missing; a name ending in an image suffix is refused); "
+                             "16-bit PNG/TIFF stay 16-bit")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="DeblurNet checkpoint (default: the shipped repro/weights/deblurnet_wild.pt)")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, ...")

@@ -168,8 +168,30 @@ def architecture_diagram(model=None, height: int = 240, width: int = 432):
     ax.set_xlim(0, x + 0.6)
     ax.set_ylim(-0.2, 5.1)
     ax.axis("off")
-    ax.set_title(f"DeblurNet (Fig. 3), width {model.config.width}, strides {model.config.strides}", fontsize=11)
+    w = model.config.width
+    ax.set_title(f"DeblurNet (Fig. 3) drawn at width {w:g}{' (the paper' + chr(39) + 's)' if w == 1 else ''}"
+                 f"{shipped_widths_note()}; strides {model.config.strides}", fontsize=11)
     return fig
+
+
+def shipped_widths_note() -> str:
+    """``"; the shipped networks are width 0.25 (...)"``, from the weights' cards
+    (``repro/weights/deblurnet_{wild,si}.json``); ``""`` where none is there."""
+    import json
+
+    from .paths import shipped_checkpoint
+
+    widths = set()
+    for kind in ("wild", "si"):
+        card = shipped_checkpoint(kind).with_suffix(".json")
+        if card.is_file():
+            width = json.loads(card.read_text()).get("model_config", {}).get("width")
+            if width is not None:
+                widths.add(float(width))
+    if not widths:
+        return ""
+    listed = " and ".join(f"{w:g}" for w in sorted(widths))
+    return f"; the shipped networks are width {listed} (the same layers, each with width x the channels)"
 
 
 def significance_note(p: float, n: int, alpha: float = 0.05) -> str:

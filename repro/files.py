@@ -80,12 +80,15 @@ def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
 
 
 def check_writable(path: str | os.PathLike, *, folder: bool = False) -> None:
-    """Fail now, not after the work, when ``path`` cannot be written (nothing is created).
+    """Fail now, not after the work, when ``path`` cannot be written.
 
     ``path`` is a file to write (``folder=False``) or a folder to write into. Raises
     ``IsADirectoryError`` / ``NotADirectoryError`` when ``path`` exists as the other kind,
     ``NotADirectoryError`` when a parent on the way is a file, ``PermissionError`` when the
     nearest existing folder cannot be written; each one line naming ``path`` and the reason.
+    Whether that folder takes a file is tried, not guessed from permission bits (root passes
+    ``os.access`` everywhere, ``/proc`` included): an empty probe file is made there and removed
+    at once; nothing else is created.
     """
     path = Path(path)
     if path.exists():
@@ -102,3 +105,10 @@ def check_writable(path: str | os.PathLike, *, folder: bool = False) -> None:
         raise NotADirectoryError(f"{path}: cannot be written: {target} is a file, not a folder")
     if not os.access(target, os.W_OK | os.X_OK):
         raise PermissionError(f"{path}: cannot be written: no permission to write in {target}")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-probe.", dir=target)
+    except OSError as exc:
+        raise PermissionError(f"{path}: cannot be written: {target} takes no new files "
+                              f"({exc.strerror or type(exc).__name__})") from None
+    os.close(fd)
+    os.unlink(probe)

@@ -36,7 +36,7 @@ from .files import check_writable
 from .images import IMAGE_SUFFIXES, from_float, list_images, read_image, to_float, write_image
 from .model import DeblurNet
 from .paths import shipped_checkpoint
-from .precision import autocast, resolve_precision, to_precision_format
+from .precision import autocast, precision_reason, resolve_precision, to_precision_format
 
 __all__ = [
     "deblur",
@@ -48,6 +48,8 @@ __all__ = [
     "tile_starts",
     "blend_ramp",
     "add_arguments",
+    "names_a_folder",
+    "output_path",
     "run",
 ]
 
@@ -343,9 +345,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     deblur_arguments(parser)
 
 
-def _check_output_suffix(path: Path) -> None:
+def names_a_folder(output: str | os.PathLike) -> bool:
+    """Whether the output argument ``output`` is a folder: it ends in a path separator (``out/``,
+    made if missing) or names an existing folder. Anything else names an image file."""
+    text = os.fspath(output)
+    return text.endswith(("/", os.sep)) or Path(text).is_dir()
+
+
+def output_path(src: Path, output: str | os.PathLike) -> Path:
+    """Where ``deblur`` writes the image ``src`` given the output argument ``output``: inside a
+    folder (:func:`names_a_folder`) under ``src``'s own name, else ``output`` itself, which must
+    end in an image suffix (a one-line ``ValueError`` otherwise)."""
+    if names_a_folder(output):
+        return Path(output) / src.name
+    path = Path(output)
     if path.suffix.lower() not in IMAGE_SUFFIXES:
-        raise ValueError(f"{path}: output must end in one of {', '.join(IMAGE_SUFFIXES)}")
+        raise ValueError(f"{path}: output must end in one of {', '.join(IMAGE_SUFFIXES)}, "
+                         f"or in / for a folder (made if missing)")
+    return path
 
 
 def _writable(img: np.ndarray, path: Path) -> np.ndarray:
@@ -359,8 +376,8 @@ def _writable(img: np.ndarray, path: Path) -> np.ndarray:
 
 def run(args: argparse.Namespace) -> int:
     """``python -m repro deblur IN OUT``; raises ValueError/FileNotFoundError for bad input (exit 2)."""
-    src: Path = args.input
-    dst: Path = args.output
+    src: Path = Path(args.input)
+    dst = Path(args.output)  # args.output keeps a trailing "/" (a folder): it is read as typed
     tile = args.tile if args.tile and args.tile > 0 else None
     if tile is not None and (tile % _ALIGN or args.overlap % _ALIGN or not 0 <= args.overlap < tile):
         raise ValueError(f"--tile ({args.tile}) and --overlap ({args.overlap}) must be multiples of "
@@ -372,7 +389,7 @@ def run(args: argparse.Namespace) -> int:
     if src.is_dir():
         if dst.exists() and not dst.is_dir():
             raise NotADirectoryError(f"{dst}: exists and is not a folder (input {src} is a folder)")
-        if not dst.exists() and dst.suffix.lower() in IMAGE_SUFFIXES:
+        if not names_a_folder(args.output) and dst.suffix.lower() in IMAGE_SUFFIXES:
             raise ValueError(f"{dst}: an image file name, but input {src} is a folder: give an output folder")
         check_writable(dst, folder=True)
         inputs = list_images(src)
@@ -380,15 +397,14 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"{src}: folder contains no images ({', '.join(IMAGE_SUFFIXES)})")
         outputs = [dst / p.name for p in inputs]
     else:
-        out = dst / src.name if dst.is_dir() else dst  # an existing folder: FOLDER/<input's name>
-        _check_output_suffix(out)
+        out = output_path(src, args.output)
         check_writable(out)
         read_image(src)  # fail on a bad input before loading the network
         inputs, outputs = [src], [out]
 
     model = load_deblurnet(args.checkpoint, args.device)
     precision = resolve_precision(args.precision, _model_device(model))
-    log.info("precision %s (asked: %s)", precision, args.precision)
+    log.info("precision %s", precision_reason(args.precision, _model_device(model)))
     failed: list[str] = []
     from tqdm.auto import tqdm
 
@@ -403,7 +419,10 @@ def run(args: argparse.Namespace) -> int:
             continue
         result = deblur(img, model=model, tile=tile, overlap=args.overlap, self_ensemble=args.self_ensemble,
                         progress=len(inputs) == 1, precision=precision)
-        write_image(q, _writable(result, q))
+        try:
+            write_image(q, _writable(result, q))  # through a temporary file beside q: name q if it fails
+        except OSError as exc:
+            raise OSError(f"{q}: cannot be written: {exc.strerror or exc}") from None
         log.info("wrote %s", q)
     if failed:
         raise ValueError(f"{len(failed)} of {len(inputs)} images in {src} could not be read "

@@ -31,9 +31,10 @@ from .devices import check_device
 from .paths import output_dirs, repo_root, resolve_in_repo, shipped_checkpoint
 from .provenance import portable_path, provenance
 from .reports import BLUR_BINS
-from .reproduce import ReproSettings, settings
+from .reproduce import ParameterError, ReproSettings, settings
 
-__all__ = ["Parameter", "PARAMETERS", "NOTEBOOKS", "parameters_cell", "injected_names", "check_parameters",
+__all__ = ["Parameter", "PARAMETERS", "NOTEBOOKS", "ParameterError", "parameters_cell", "injected_names",
+           "check_parameters",
            "scratch_dirs", "pick_images", "QUALITATIVE_PICKS", "STRONG_BLUR_PX", "Context", "context", "setup", "tidy_notebook"]
 
 
@@ -41,7 +42,7 @@ __all__ = ["Parameter", "PARAMETERS", "NOTEBOOKS", "parameters_cell", "injected_
 class Parameter:
     """One notebook parameter: its default and what it means (the comment in the parameters cell)."""
 
-    default: str | int
+    default: str | int | float
     help: str
 
 
@@ -60,12 +61,18 @@ PARAMETERS: dict[str, Parameter] = {
     "photos_dir": Parameter("", "folder of your own blurry photos to deblur beside the bundled real one"),
     "study_size": Parameter("", "smoke | full; empty: smoke for the smoke preset, full otherwise"),
     "train_study": Parameter("", "yes | no; empty: yes for smoke and paper, no (report the runs done) otherwise"),
+    "photo": Parameter("chelsea", "a bundled photo's name (repro.camera.photos) or an image file of your own"),
+    "sway": Parameter(0, "which handheld path the camera takes (a seed)"),
+    "speed": Parameter(1.0, "the camera's mean flow, px/frame at 240 rows; 0: a tripod"),
+    "frames": Parameter(15, "N, the frames averaged: odd, 1 to 31 (the paper: 7 to 23)"),
+    "flow_threshold": Parameter(1.0, "the flow rule: 99th percentile of |flow| per frame pair at most this, px"),
 }
 
 _COMMON = ("preset", "device", "data", "data_root", "seed", "results_dir", "figures_dir", "runs_dir")
 _CHECKPOINTS = ("checkpoint_wild", "checkpoint_si")
 
 NOTEBOOKS: dict[str, tuple[str, ...]] = {  # the parameters each notebook takes, in its cell's order
+    "00_tour": (*_COMMON, *_CHECKPOINTS, "photo", "sway", "speed", "frames", "flow_threshold"),
     "01_wild_dataset": (*_COMMON, "photos"),
     "02_architecture": _COMMON,
     "03_training": (*_COMMON, *_CHECKPOINTS),
@@ -116,7 +123,7 @@ def check_parameters(notebook: str, namespace: Mapping[str, object]) -> dict[str
     declared = _declared(notebook)
     unknown = sorted(injected_names(namespace.get("In", ())) - set(declared))
     if unknown:
-        raise ValueError(f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+        raise ParameterError(f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
                          f"{notebook} takes: {', '.join(declared)}")
     return {name: namespace.get(name, PARAMETERS[name].default) for name in declared}
 
@@ -293,7 +300,10 @@ def setup(notebook: str, namespace: Mapping[str, object]) -> tuple[ReproSettings
     values = check_parameters(notebook, namespace)
     keys = ("preset", "device", "data", "data_root", "seed", "results_dir", "figures_dir", "runs_dir",
             "checkpoint_wild", "checkpoint_si")
-    ctx = context(**{k: values[k] for k in keys if k in values})
+    try:
+        ctx = context(**{k: values[k] for k in keys if k in values})
+    except (ValueError, FileNotFoundError) as exc:  # a bad value: the one line, not the stack under it
+        raise ParameterError(str(exc)) from None
     print(f"{notebook}, preset {ctx.preset}: tables in {portable_path(ctx.results_dir)}/, "
           f"figures in {portable_path(ctx.figures_dir)}/")
     return settings(ctx.preset), ctx

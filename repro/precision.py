@@ -10,9 +10,12 @@ and ops that add the network's input back (the global residual) promote to float
 
 * CUDA: ``torch.cuda.is_bf16_supported()`` (Ampere and later);
 * CPU: the ``amx_bf16`` or ``avx512_bf16`` flag in ``/proc/cpuinfo`` (Intel Sapphire Rapids and
-  later, AMD Zen 4 and later), confirmed by a one-second measurement that bf16 is faster
-  (:func:`bf16_speedup`). Elsewhere (AVX2 only, non-Linux, MPS) float32: bf16 would be emulated
-  and slower. The decision comes from the CPU's features, never from a list of models.
+  later, AMD Zen 4 and later). Elsewhere (AVX2 only, non-Linux, MPS) float32: bf16 would be
+  emulated and slower. The decision comes from what the device reports, never from a list of
+  models and never from a timing: a stopwatch under load once chose fp32 and bf16 for the same
+  command (issue 45). It is made once per process and device (:func:`auto_precision`), and
+  :func:`precision_reason` says which and why for the logs. :func:`bf16_speedup` stays, as a
+  benchmark (``benchmarks/precision.py``).
 
 ``"fp32"`` and ``"bf16"`` are taken as given (bf16 on a CPU without it runs, emulated and slow).
 This module imports torch only inside the functions that need it, so :func:`check_precision`
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,14 +35,15 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["PRECISIONS", "PRECISION_CHOICES", "NATIVE_BF16_FLAGS", "check_precision", "cpu_flags",
-           "cpu_has_native_bf16", "native_bf16", "bf16_speedup", "resolve_precision", "autocast",
-           "to_precision_format", "describe_cpu"]
+           "cpu_has_native_bf16", "native_bf16", "decide_auto", "auto_precision", "precision_reason",
+           "bf16_speedup", "resolve_precision", "autocast", "to_precision_format", "describe_cpu"]
 
 PRECISIONS = ("auto", "fp32", "bf16")
 PRECISION_CHOICES = ", ".join(PRECISIONS)
 NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of a CPU with bf16 dot products
-MIN_SPEEDUP = 1.1  # "auto" on a CPU keeps float32 unless bf16 measures at least this much faster
 _CPUINFO = Path("/proc/cpuinfo")
+
+log = logging.getLogger(__name__)
 
 
 def check_precision(precision: str) -> str:
@@ -93,17 +98,58 @@ def cpu_has_native_bf16(flags: frozenset[str] | None = None) -> bool:
 def native_bf16(device: torch.device) -> bool:
     """Whether ``device`` computes bf16 natively: CUDA with bf16 support, or a CPU with
     :func:`cpu_has_native_bf16`. False for other devices (MPS)."""
+    return decide_auto(device)[0] == "bf16"
+
+
+def decide_auto(device: torch.device | str, flags: frozenset[str] | None = None) -> tuple[str, str]:
+    """What ``"auto"`` means on ``device``, and why: ``("bf16" | "fp32", reason)``.
+
+    Decided from what the device reports, never by timing: on a CPU its flags (``flags``, read
+    from ``/proc/cpuinfo`` when None; :data:`NATIVE_BF16_FLAGS`), on CUDA
+    ``torch.cuda.is_bf16_supported()`` and the compute capability. The reason is one phrase for
+    the logs: ``"the CPU reports avx512_bf16 (bf16 dot products in hardware)"``.
+    """
     import torch
 
-    if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
-    if device.type == "cpu":
-        return cpu_has_native_bf16()
-    return False
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        index = dev.index if dev.index is not None else torch.cuda.current_device()
+        major, minor = torch.cuda.get_device_capability(index)
+        if torch.cuda.is_bf16_supported():
+            return "bf16", f"CUDA device {index} (compute capability {major}.{minor}) supports bf16"
+        return "fp32", f"CUDA device {index} (compute capability {major}.{minor}) has no native bf16"
+    if dev.type == "cpu":
+        flags = cpu_flags() if flags is None else flags
+        native = [f for f in NATIVE_BF16_FLAGS if f in flags]
+        if native:
+            return "bf16", f"the CPU reports {' and '.join(native)} (bf16 dot products in hardware)"
+        return "fp32", (f"the CPU reports neither {' nor '.join(NATIVE_BF16_FLAGS)}"
+                        " (bf16 would be emulated, slower than float32)")
+    return "fp32", f"no bf16 autocast on {dev.type} devices here"
 
 
-# a fact of the machine, measured once per process and device (the one cache of this module: "auto"
-# is resolved per call of deblur/evaluate/train, and a second of timing each time would add up)
+@functools.lru_cache(maxsize=8)
+def auto_precision(device: str) -> tuple[str, str]:
+    """:func:`decide_auto` for ``device`` (a ``str(torch.device)``), once per process: the device's
+    report does not change while it runs. The first call logs the choice and its reason."""
+    choice, reason = decide_auto(device)
+    log.info("precision auto on %s: %s, as %s", device, choice, reason)
+    return choice, reason
+
+
+def precision_reason(asked: str, device: torch.device | str) -> str:
+    """One line for a log: the precision that ``asked`` resolves to on ``device``, and why
+    (``"bf16 (auto: the CPU reports avx512_bf16 ...)"``, ``"fp32 (asked for)"``)."""
+    import torch
+
+    check_precision(asked)
+    if asked != "auto":
+        return f"{asked} (asked for)"
+    choice, reason = auto_precision(str(torch.device(device)))
+    return f"{choice} (auto: {reason})"
+
+
+# a benchmark only (benchmarks/precision.py, benchmarks/run.py): "auto" never times anything
 @functools.lru_cache(maxsize=8)
 def bf16_speedup(device: str = "cpu", seconds: float = 1.0) -> float:
     """float32 time / bf16 (autocast, channels_last) time of a 3x3 convolution of DeblurNet's
@@ -132,24 +178,18 @@ def bf16_speedup(device: str = "cpu", seconds: float = 1.0) -> float:
         return fp32 / per_call("bf16")  # (per_call("bf16") turns conv channels_last: fp32 first)
 
 
-def resolve_precision(precision: str, device: torch.device | str, *, measure: bool = True) -> str:
+def resolve_precision(precision: str, device: torch.device | str) -> str:
     """``"fp32"`` or ``"bf16"``: what ``precision`` means on ``device``.
 
-    ``"auto"`` is ``"bf16"`` where :func:`native_bf16` holds (on a CPU, with ``measure``, only
-    when :func:`bf16_speedup` is at least :data:`MIN_SPEEDUP`), ``"fp32"`` elsewhere.
-    ``"fp32"``/``"bf16"`` are returned as given. Raises ``ValueError`` for any other string.
+    ``"auto"`` is :func:`auto_precision`'s choice (from the device's report, once per process, no
+    timing); ``"fp32"``/``"bf16"`` are returned as given. Raises ``ValueError`` for any other string.
     """
     import torch
 
     check_precision(precision)
     if precision != "auto":
         return precision
-    dev = torch.device(device)
-    if not native_bf16(dev):
-        return "fp32"
-    if dev.type == "cpu" and measure and bf16_speedup("cpu") < MIN_SPEEDUP:
-        return "fp32"
-    return "bf16"
+    return auto_precision(str(torch.device(device)))[0]
 
 
 def autocast(precision: str, device: torch.device | str) -> contextlib.AbstractContextManager:

@@ -122,6 +122,15 @@ def select(books: list[Path], only: str | None) -> list[Path]:
     return chosen
 
 
+class ParameterError(ValueError):
+    """A notebook parameter that is unknown or has a bad value: one line. In a kernel its traceback
+    is that line alone (IPython shows ``_render_traceback_``'s lines in place of the stack), so
+    papermill's report of the failed cell is short."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
 class NotebookFailed(RuntimeError):
     """A notebook raised; the message names it and where its executed copy is."""
 
@@ -265,9 +274,51 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", default=None, help="tables, RUN.md and executed notebooks (overrides --out)")
     parser.add_argument("--figures", default=None, help="figures, PNG and PDF (overrides --out)")
     parser.add_argument("--runs", default=None, help="training runs and checkpoints, not committed (overrides --out)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="a notebook parameter beside the options above (repeatable), as papermill's -p; "
+                             "checked before any notebook starts: an unknown NAME is refused naming the valid ones "
+                             "(e.g. --only 5 -p photos_dir ~/blurry)")
     parser.add_argument("--photos", default=None,
                         help="folder of JPEG/PNG photos for the virtual camera instead of the bundled ones "
                              "(split into train/val/test by file name; use a --data-root of its own)")
+
+
+# the notebook parameters that reproduce sets from its own options (-p refuses them, naming the option)
+RESERVED = {"preset": "--preset", "device": "--device", "data": "--data", "data_root": "--data-root",
+            "seed": "--seed", "results_dir": "--results", "figures_dir": "--figures", "runs_dir": "--runs",
+            "photos": "--photos"}
+
+
+def given_parameters(books: list[Path], given: list[tuple[str, str]]) -> dict[str, object]:
+    """The ``-p NAME VALUE`` pairs (strings, as typed) for the notebooks ``books``, checked against
+    their parameters cells (papermill's reading of them) before any kernel starts: each name must be
+    a parameter of at least one of them (it is passed to those that take it), typed as its default
+    (int, float or str). :class:`ParameterError` in one line naming the valid names, the option of
+    a name that reproduce sets itself (:data:`RESERVED`), or the type a value does not read as."""
+    import papermill as pm
+
+    declared = {b.stem: pm.inspect_notebook(str(b)) for b in books}
+    values: dict[str, object] = {}
+    for name, text in given:
+        if name in RESERVED:
+            raise ParameterError(f"parameter {name} is set by {RESERVED[name]}, not by -p")
+        takers = [stem for stem, params in declared.items() if name in params]
+        if not takers:
+            if len(books) > 1:
+                raise ParameterError(f"unknown parameter {name}; none of {', '.join(declared)} takes it "
+                                     "(`--only N -p NAME VALUE` names one notebook's parameters)")
+            stem, params = next(iter(declared.items()))
+            own = [n for n in params if n not in RESERVED]
+            options = [RESERVED[n] for n in params if n in RESERVED]
+            raise ParameterError(f"unknown parameter {name}; {stem} takes: {', '.join(own) or 'none'}"
+                                 + (f" (and, by their options, {', '.join(options)})" if options else ""))
+        kind = {"int": int, "float": float}.get(declared[takers[0]][name]["inferred_type_name"], str)
+        try:
+            values[name] = kind(text)
+        except ValueError:
+            raise ParameterError(f"parameter {name} takes {'an integer' if kind is int else 'a number'}, "
+                                 f"got {text!r}") from None
+    return values
 
 
 def _device(text: str) -> str:
@@ -281,15 +332,21 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     logging.getLogger("papermill").setLevel(logging.WARNING)  # one "running NN_name" line per notebook is enough
+    extra = given_parameters(select(notebooks(), args.only), args.parameter)  # before any kernel starts
+    if args.photos:
+        extra["photos"] = str(Path(args.photos).resolve())
     where = folders(args.preset, out=args.out, results_dir=args.results, figures_dir=args.figures,
                     runs_dir=args.runs, data_root=args.data_root)
     print(f"preset {args.preset}: results in {where['results']}, figures in {where['figures']}", file=sys.stderr)
+    if args.preset == "demo":
+        from .demo import expectation
+
+        print(expectation(settings("demo").wild_test_pairs), file=sys.stderr)
     t0 = time.perf_counter()
     try:
         records = run_notebooks(args.preset, device=args.device, data=args.data, data_root=where["data_root"],
                                 seed=args.seed, results_dir=where["results"], figures_dir=where["figures"],
-                                runs_dir=where["runs"], only=args.only,
-                                extra_parameters={"photos": str(Path(args.photos).resolve())} if args.photos else None)
+                                runs_dir=where["runs"], only=args.only, extra_parameters=extra)
     except NotebookFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -299,4 +356,8 @@ def run(args: argparse.Namespace) -> int:
     for r in records:
         print(f"{r['notebook']:40s} {r['seconds']:8.1f} s")
     print(f"{'total':40s} {time.perf_counter() - t0:8.1f} s")
+    if args.preset == "demo" and not args.only:  # the demo's last lines: what it found, what to open first
+        from .demo import summary
+
+        print("\n".join(["", "What the demo found:", *summary(where["results"] / "records", where["figures"])]))
     return 0

@@ -72,3 +72,21 @@ def test_fig1_shows_psnr_and_a_zoomed_crop_of_the_most_blurred_region():
     assert np.isclose(crop, 0.9).any()  # the crop holds the changed region
     assert axes[1, 0].get_ylabel() == "crop x4.0" and axes[2, 0].get_ylabel() == "scene_b/000002"
     plt.close(fig)
+
+
+def test_fig3_says_its_width_and_the_shipped_networks():
+    # issue 45: Fig. 3 draws the paper's width-1 network; the shipped ones are narrower, and its title says so
+    import json
+
+    import matplotlib.pyplot as plt
+
+    from repro.figures import architecture_diagram
+    from repro.model import DeblurNet, DeblurNetConfig
+    from repro.paths import shipped_checkpoint
+
+    fig = architecture_diagram(DeblurNet(DeblurNetConfig()))
+    title = fig.axes[0].get_title()
+    plt.close(fig)
+    shipped = json.loads(shipped_checkpoint("wild").with_suffix(".json").read_text())["model_config"]["width"]
+    assert title.startswith("DeblurNet (Fig. 3) drawn at width 1 (the paper's); the shipped networks are width ")
+    assert f"{shipped:g}" in title

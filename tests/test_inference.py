@@ -425,3 +425,21 @@ def test_a_16bit_rgb_png_is_deblurred_to_16_bits(tmp_path):
     result = read_image(out)
     assert result.dtype == np.uint16
     np.testing.assert_array_equal(result, img)
+
+
+def test_the_deblur_log_says_what_the_shipped_network_continued(tmp_path):
+    # issue 45: the shipped DeblurNet^WILD trained 500 steps from the best checkpoint of a longer run;
+    # the log line says so, with that run's steps read from its kept log
+    from repro.checkpoint import continuing, describe_checkpoint, load_model
+    from repro.paths import shipped_checkpoint
+
+    path = shipped_checkpoint("wild")
+    model, meta = load_model(path)
+    line = describe_checkpoint(path, model.config, meta)
+    assert " steps continuing the " in line and "-step run wild_w0.25 (from its best checkpoint)" in line
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "train_a.csv").write_text("# run=a\nstep,loss\n0,\n10,0.5\n1200,0.1\n")
+    card = {"initialised_from": "runs/a/best.pt (steps count from it)", "training_log": "logs/train_b.csv"}
+    assert continuing(card, tmp_path) == " continuing the 1200-step run a (from its best checkpoint)"
+    assert continuing({**card, "training_log": "elsewhere/train_b.csv"}, tmp_path) == " continuing run a (from its best checkpoint)"
+    assert continuing({}, tmp_path) == ""

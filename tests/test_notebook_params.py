@@ -141,8 +141,10 @@ def test_papermill_defaults_and_a_misspelt_name_leave_git_status_clean(tmp_path)
     proc = subprocess.run([sys.executable, "-m", "papermill", book, str(tmp_path / "typo.ipynb"), "-p", "presett",
                            "smoke"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode != 0
-    assert ("ValueError: unknown parameter presett; 02_architecture takes: preset, device, data, data_root, seed, "
+    assert ("ParameterError: unknown parameter presett; 02_architecture takes: preset, device, data, data_root, seed, "
             "results_dir, figures_dir, runs_dir") in proc.stderr
+    kernel_part = proc.stderr.split('Exception encountered at "In [')[1].strip().splitlines()
+    assert len(kernel_part) <= 3, kernel_part  # the cell's number, a rule, the one line: no stack of repro's frames
     assert not scratch["results"].exists()  # stopped before writing anything
     proc = subprocess.run([sys.executable, "-m", "papermill", book, str(tmp_path / "defaults.ipynb")],
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
@@ -244,3 +246,45 @@ def test_fig1_and_fig4_put_their_columns_in_the_same_order():
     assert heads4 == heads1 == [label("identity"), "sharp (ground truth)", label("deblurnet-wild")]
     plt.close("all")
 
+
+def test_reproduce_p_checks_the_parameter_before_any_kernel_starts_in_one_line(monkeypatch, capsys):
+    import papermill as pm
+
+    from repro.__main__ import main
+
+    monkeypatch.setattr(pm, "execute_notebook", lambda *a, **k: pytest.fail("a notebook started"))
+    rc = main(["reproduce", "--preset", "smoke", "--only", "4", "-p", "checkpoint_wil", "x.pt"])
+    assert rc == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: unknown parameter checkpoint_wil; 04_table2 takes: checkpoint_wild, checkpoint_si (and, by their "
+        "options, --preset, --device, --data, --data-root, --seed, --results, --figures, --runs)"]
+    assert main(["reproduce", "--preset", "smoke", "--only", "4", "-p", "preset", "demo"]) == 2
+    assert capsys.readouterr().err.strip() == "error: parameter preset is set by --preset, not by -p"
+    assert main(["reproduce", "--preset", "smoke", "--only", "1-2", "-p", "photos_dir", "x"]) == 2
+    assert "none of 01_wild_dataset, 02_architecture takes it" in capsys.readouterr().err
+
+
+def test_reproduce_p_passes_a_known_parameter_typed_to_the_notebooks_that_take_it(monkeypatch, tmp_path):
+    import papermill as pm
+
+    from repro.__main__ import main
+    from repro.reproduce import NOTEBOOK_DIR, ParameterError, given_parameters
+
+    calls = []
+    monkeypatch.setattr(pm, "execute_notebook", lambda src, out, parameters, **kw: calls.append((Path(src).stem, parameters)))
+    assert main(["reproduce", "--preset", "smoke", "--only", "4-5", "--out", str(tmp_path), "-p", "photos_dir",
+                 str(tmp_path)]) == 0
+    assert "photos_dir" not in calls[0][1] and calls[1][1]["photos_dir"] == str(tmp_path)
+    tour = [NOTEBOOK_DIR / "00_tour.ipynb"]
+    assert given_parameters(tour, [("frames", "9"), ("speed", "0.5"), ("photo", "moon")]) == {
+        "frames": 9, "speed": 0.5, "photo": "moon"}  # typed as their defaults
+    with pytest.raises(ParameterError, match=r"^parameter frames takes an integer, got 'nine'$"):
+        given_parameters(tour, [("frames", "nine")])
+
+
+def test_a_parameter_error_shows_one_line_in_a_kernel():
+    from repro.notebook import ParameterError  # = repro.reproduce.ParameterError
+
+    err = ParameterError("unknown parameter presett; 02_architecture takes: preset")
+    assert isinstance(err, ValueError)
+    assert err._render_traceback_() == ["ParameterError: unknown parameter presett; 02_architecture takes: preset"]

@@ -44,22 +44,51 @@ def test_cpu_flags_are_read_from_cpuinfo_text():
     assert "amx_bf16" in P.describe_cpu(SAPPHIRE_RAPIDS)
 
 
-def test_auto_is_fp32_on_a_cpu_without_native_bf16(monkeypatch):
-    monkeypatch.setattr(P, "cpu_has_native_bf16", lambda flags=None: False)
-    monkeypatch.setattr(P, "bf16_speedup", lambda *a, **k: pytest.fail("no measurement without native bf16"))
-    assert P.resolve_precision("auto", "cpu") == "fp32"
-    assert P.resolve_precision("auto", torch.device("cpu")) == "fp32"
+@pytest.fixture
+def cpu_reports(monkeypatch):
+    """Mock the CPU's flags (``cpu_reports(flags)``); ``auto``'s per-process cache is cleared around
+    the test, and any timing fails it: ``auto`` must be decided from the flags alone."""
+    monkeypatch.setattr(P, "bf16_speedup", lambda *a, **k: pytest.fail("auto must not time anything"))
+    P.auto_precision.cache_clear()
+
+    def report(flags: set[str]) -> None:
+        monkeypatch.setattr(P, "cpu_flags", lambda cpuinfo=None: frozenset(flags))
+        P.auto_precision.cache_clear()
+
+    yield report
+    P.auto_precision.cache_clear()
 
 
-def test_auto_is_bf16_on_a_cpu_with_native_bf16_when_measured_faster(monkeypatch):
-    monkeypatch.setattr(P, "cpu_has_native_bf16", lambda flags=None: True)
-    monkeypatch.setattr(P, "bf16_speedup", lambda *a, **k: 3.0)
+@pytest.mark.parametrize("flags, expected", [({"avx2", "fma"}, "fp32"), ({"avx2", "avx512f", "avx512_bf16"}, "bf16"),
+                                             ({"avx512_bf16", "amx_bf16", "amx_tile"}, "bf16")])
+def test_auto_is_decided_by_the_cpu_flags_alone_and_the_same_every_time(cpu_reports, flags, expected):
+    cpu_reports(flags)
+    assert [P.resolve_precision("auto", "cpu") for _ in range(5)] == [expected] * 5
+    assert P.resolve_precision("auto", torch.device("cpu")) == expected
+    reason = P.precision_reason("auto", "cpu")
+    assert reason.startswith(f"{expected} (auto: the CPU reports ")
+    assert ("neither amx_bf16 nor avx512_bf16" in reason) == (expected == "fp32")  # the log says why
+    if expected == "bf16":  # and names the flags that decided
+        assert all(f in reason for f in flags & {"amx_bf16", "avx512_bf16"})
+    assert P.precision_reason("fp32", "cpu") == "fp32 (asked for)"
+
+
+def test_auto_is_decided_once_per_process(cpu_reports, monkeypatch):
+    cpu_reports({"avx512_bf16"})
     assert P.resolve_precision("auto", "cpu") == "bf16"
-    assert P.resolve_precision("auto", "cpu", measure=False) == "bf16"
-    # native flags, but the one-second measurement finds bf16 no faster: float32
-    monkeypatch.setattr(P, "bf16_speedup", lambda *a, **k: 1.0)
-    assert P.resolve_precision("auto", "cpu") == "fp32"
-    assert P.resolve_precision("auto", "cpu", measure=False) == "bf16"
+    monkeypatch.setattr(P, "cpu_flags", lambda cpuinfo=None: pytest.fail("the flags are read once per process"))
+    assert P.resolve_precision("auto", "cpu") == "bf16"
+
+
+def test_auto_on_cuda_asks_torch_whether_the_gpu_supports_bf16(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda index=None: (8, 0))
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert P.decide_auto("cuda") == ("bf16", "CUDA device 0 (compute capability 8.0) supports bf16")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda index=None: (7, 5))
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert P.decide_auto("cuda:0")[0] == "fp32"
+    assert P.decide_auto("mps")[0] == "fp32"
 
 
 def test_the_speed_measurement_compares_the_two_precisions():

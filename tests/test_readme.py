@@ -91,3 +91,33 @@ def test_the_photo_splits_listed_are_the_cameras():
 def test_the_lab_extra_is_installed_with_the_venvs_pip():
     assert '.venv/bin/pip install -e ".[lab]"' in README
     assert "\npip install" not in README and " pip install -e ." not in README.replace(".venv/bin/pip", "")
+
+
+def test_the_readmes_demo_summary_is_the_reference_runs():
+    # issue 45: the demo's closing summary is made by code from its records; the README quotes the
+    # reference run's verbatim (after `make demo-reference`, paste `python -m repro.demo` here)
+    from repro.demo import summary
+
+    quoted = README.split("```text\n", 1)[1].split("```", 1)[0].rstrip("\n").splitlines()
+    assert quoted == summary(ROOT / "results" / "demo_reference", ROOT / "figures" / "demo")
+
+
+def _latest_minutes(commands: tuple[str, ...]) -> str:
+    """The wall time of the newest row of results/benchmarks/timings.md whose command starts with one of
+    ``commands``, in minutes rounded to a half: ``"22"``, ``"7.5"``."""
+    rows = []
+    for line in (ROOT / "results" / "benchmarks" / "timings.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and cells[0].startswith(commands):
+            m = re.match(r"(\d+) min (\d+) s", cells[1])
+            if m:
+                rows.append((cells[2], int(m[1]) * 60 + int(m[2])))
+    assert rows, commands
+    seconds = max(rows)[1]  # the newest date
+    return f"{round(seconds / 30) / 2:g}"
+
+
+def test_the_readmes_times_are_the_newest_measured():
+    # issue 45: stated times went stale; they are those of results/benchmarks/timings.md's newest rows
+    assert f"({_latest_minutes(('`make test`',))} min on a loaded 2-core CPU)" in README
+    assert f"{_latest_minutes(('`make demo-reference`', '`make reproduce PRESET=demo`'))} minutes" in README

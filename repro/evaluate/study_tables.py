@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["CORPUS_ROOT", "gains_by_blur_table", "corpus_table2"]
+__all__ = ["CORPUS_ROOT", "gains_by_blur_table", "by_blur_record", "corpus_table2"]
 
 CORPUS_ROOT = Path("data/corpus")  # where `make corpus-data` builds the corpus's pairs (repository-relative)
 
@@ -33,6 +33,24 @@ def gains_by_blur_table(ctx, per_image: list[dict], data_root: Path, *, name: st
                            "motion over the averaged window (repro.wild.blur_size_map), from the dataset's "
                            "manifest.csv", "n: images in each bin; a bin is [low, high)"])
     return (Path(ctx.results_dir) / f"{name}.md").read_text(), sizes
+
+
+def by_blur_record(per_image: list[dict], sizes: dict[str, float] | None) -> dict[str, dict]:
+    """The gains of :func:`gains_by_blur_table` for a notebook's record: ``{method key: {bin: mean gain
+    over the input (dB) or None}, "n": {bin: images}}`` with bins named ``< 4 px``, ``4-8 px``, ...;
+    ``{}`` without blur sizes."""
+    from ..reports import blur_bin_label
+    from .residuals import BLUR_BINS, gains_by_blur
+
+    if not sizes:
+        return {}
+    bins = [blur_bin_label(lo, hi) for lo, hi in zip(BLUR_BINS[:-1], BLUR_BINS[1:])]
+    record: dict[str, dict] = {}
+    for row in gains_by_blur(per_image, sizes, edges=BLUR_BINS):
+        columns = {column.split(" (n=")[0]: (column, value) for column, value in row.items()}
+        record[row["method"]] = {b: columns[b][1] for b in bins}
+        record["n"] = {b: int(columns[b][0].split(" (n=")[1].rstrip(")")) for b in bins}
+    return record
 
 
 def corpus_table2(methods: Sequence, ctx, *, n_random: int, limit: int | None, seed: int = 0,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from ..devices import resolve_device
-from ..precision import resolve_precision
+from ..precision import precision_reason, resolve_precision
 from .config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def place(config: TrainConfig, device: str = "auto") -> Placement:
     cuda = dev.type == "cuda"
     precision = resolve_precision(config.precision, dev)  # "fp32" or "bf16" (recorded in the log and checkpoints)
     channels_last = config.channels_last and (cuda or precision == "bf16")
-    log.info("precision %s (asked: %s), channels_last %s", precision, config.precision, channels_last)
+    log.info("precision %s, channels_last %s", precision_reason(config.precision, dev), channels_last)
     if cuda:
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
