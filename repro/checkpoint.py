@@ -129,24 +129,42 @@ def continuing(card: dict, root: Path | None = None) -> str:
     words after its steps: `` continuing the 21001-step run wild_w0.25 (from its best checkpoint)``,
     the steps read from that run's kept log ``train_<run>.csv`` beside the card's ``training_log``
     (paths relative to ``root``, the repository by default); without that log, the run's name alone.
-    ``""`` for a run that started from scratch."""
-    import csv
-
+    ``""`` for a run that started from scratch. A card that lists ``earlier_logs`` (every run it
+    continues, oldest first) names each with its steps: `` continuing wild_w0.25_cont (500 steps),
+    which continued wild_w0.25 (21001 steps)``."""
     from .paths import repo_root
 
     init = card.get("initialised_from")
     if not isinstance(init, str) or not init:
         return ""
+    earlier = [p for p in card.get("earlier_logs") or [] if isinstance(p, str)]
+    if earlier:  # the card lists the kept logs of every run it continues, oldest first
+        runs = [f"{_log_run(p)} ({_log_steps((root or repo_root()) / p)} steps)" for p in earlier]
+        return " continuing " + ", which continued ".join(reversed(runs))
     checkpoint = Path(init.split(" (")[0])
     run, which = checkpoint.parent.name, ("its best checkpoint" if checkpoint.stem == "best" else checkpoint.name)
     log = card.get("training_log")
     parent_log = (root or repo_root()) / Path(log).parent / f"train_{run}.csv" if isinstance(log, str) else None
     if parent_log is None or not parent_log.is_file():
         return f" continuing run {run} (from {which})"
-    with open(parent_log, newline="") as f:
-        steps = max((int(r["step"]) for r in csv.DictReader(line for line in f if not line.startswith("#"))
-                     if r.get("step")), default=0)
-    return f" continuing the {steps}-step run {run} (from {which})"
+    return f" continuing the {_log_steps(parent_log)}-step run {run} (from {which})"
+
+
+def _log_run(log: str) -> str:
+    """The run a kept log ``.../train_<run>.csv`` belongs to."""
+    stem = Path(log).stem
+    return stem[len("train_"):] if stem.startswith("train_") else stem
+
+
+def _log_steps(log: Path) -> int | str:
+    """The last step a kept training log records ("?" where the log is not there)."""
+    import csv
+
+    if not log.is_file():
+        return "?"
+    with open(log, newline="") as f:
+        return max((int(r["step"]) for r in csv.DictReader(line for line in f if not line.startswith("#"))
+                    if r.get("step")), default=0)
 
 
 def describe_checkpoint(path: str | os.PathLike, config: DeblurNetConfig, meta: dict) -> str:

@@ -436,10 +436,14 @@ def test_the_deblur_log_says_what_the_shipped_network_continued(tmp_path):
     path = shipped_checkpoint("wild")
     model, meta = load_model(path)
     line = describe_checkpoint(path, model.config, meta)
-    assert " steps continuing the " in line and "-step run wild_w0.25 (from its best checkpoint)" in line
+    assert " steps continuing " in line and "wild_w0.25 (" in line  # the long run it carries on
     (tmp_path / "logs").mkdir()
     (tmp_path / "logs" / "train_a.csv").write_text("# run=a\nstep,loss\n0,\n10,0.5\n1200,0.1\n")
     card = {"initialised_from": "runs/a/best.pt (steps count from it)", "training_log": "logs/train_b.csv"}
     assert continuing(card, tmp_path) == " continuing the 1200-step run a (from its best checkpoint)"
     assert continuing({**card, "training_log": "elsewhere/train_b.csv"}, tmp_path) == " continuing run a (from its best checkpoint)"
     assert continuing({}, tmp_path) == ""
+    # a card listing every run it continues (repro.train.ship.lineage_logs) names each, newest first
+    (tmp_path / "logs" / "train_b.csv").write_text("step,loss\n0,\n500,0.1\n")
+    card = {"initialised_from": "weights/net.pt (...)", "earlier_logs": ["logs/train_a.csv", "logs/train_b.csv"]}
+    assert continuing(card, tmp_path) == " continuing b (500 steps), which continued a (1200 steps)"
