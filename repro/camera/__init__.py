@@ -51,6 +51,7 @@ Clips are deterministic in their seed on a given device (CPU and GPU differ by r
 Modules: :mod:`~repro.camera.photos` (the catalogue and its splits), :mod:`~repro.camera.geometry`
 (paths, layers, homographies), :mod:`~repro.camera.motion` (camera paths, speed and peak-flow
 scaling), :mod:`~repro.camera.textures`, :mod:`~repro.camera.scene` (random scenes),
+:mod:`~repro.camera.focus` (depth of field: one layer out of focus, ``render_clip(defocus=...)``),
 :mod:`~repro.camera.render` (:func:`render_clip`), :mod:`~repro.camera.source`
 (:class:`VirtualCamera`), :mod:`~repro.camera.figure` and :mod:`~repro.camera.cli`
 (``python -m repro render``, :func:`write_clip`). The names below are importable from
@@ -69,6 +70,7 @@ _EXPORTS = {  # name -> the module of this package that defines it
     "motion": ("SPEED_RANGE", "OBJECT_SPEED_RANGE", "PEAK_FLOW_RANGE", "peak_flow", "draw_peak_flow"),
     "textures": ("MAGNIFICATION_RANGE",),
     "scene": ("KINDS", "build_scene"),
+    "focus": ("check_defocus", "draw_defocus"),
     "render": ("Clip", "render_clip", "FPS", "CAMERA_VERSION", "DEFAULT_SIZE"),
     "source": ("clip_seed", "VirtualSource", "VirtualCamera"),
     "figure": ("flow_to_rgb", "STRIP_ROWS", "virtual_camera_strip"),

@@ -75,6 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder of JPEG/PNG photos to film instead of the bundled ones (split by file name)")
     parser.add_argument("--noise-std", type=float, default=0.0, help="sensor noise std (default 0)")
     parser.add_argument("--gamma", type=float, default=None, help="camera response exponent, e.g. 2.2 (default none)")
+    parser.add_argument("--defocus", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                        help="depth of field: one layer of each clip (drawn) out of focus, a disc of radius drawn "
+                             "in [LOW, HIGH] px (default: all in focus)")
     parser.add_argument("--strip", type=Path, default=None, help="also write the strip figure to this PNG")
 
 
@@ -90,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     cam = VirtualCamera(args.split, args.clips, args.frames, args.size, args.seed, args.device,
                         supersample=args.supersample, kind=args.kind, speed=args.speed, peak_flow=args.peak_flow,
                         photos=args.photos,
-                        noise_std=args.noise_std, gamma=args.gamma)
+                        noise_std=args.noise_std, gamma=args.gamma, defocus=args.defocus)
     n_written = 0
     t0 = time.perf_counter()
     for source in tqdm(cam, desc="clips", unit="clip"):

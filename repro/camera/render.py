@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ..devices import resolve_device
+from .focus import Defocus, check_defocus, check_defocus_layer, draw_defocus
 from .geometry import Scene, layer_matrices
 from .photos import SPLITS
 from .motion import check_flow_range
@@ -42,7 +43,8 @@ class Clip:
         240 rows), ``peak_flow_target`` (None with ``speed=``), ``magnification`` (output pixels per
         photo pixel), ``photo_box`` (the reference view in the photo's pixels), ``n_objects``, ``layer_names``, ``visible_layer`` ((T, H, W) uint8 index into
         ``layer_names`` of the layer seen at each pixel), ``size``, ``supersample``, ``split``,
-        ``render_seconds`` (frames only); with ``temporal_supersample=k > 1`` also ``subframes``
+        ``render_seconds`` (frames only); with ``defocus=`` also ``defocus`` (``{"layer": name,
+        "radius": px}``, :mod:`repro.camera.focus`); with ``temporal_supersample=k > 1`` also ``subframes``
         (((T-1) k + 1, H, W, 3) uint8 at times j / k, so ``subframes[::k] == frames``) and
         ``subframe_times``.
     """
@@ -63,10 +65,12 @@ class Clip:
         return f"Clip(name={self.name!r}, seed={self.seed}, frames={self.frames.shape}, fps={self.fps})"
 
 
-def _axes(rows: int, cols: int, device: torch.device, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-    """Normalized coordinates of the pixel centres of a rows x cols grid: u (cols,), v (rows,)."""
-    u = (torch.arange(cols, device=device, dtype=torch.float64) + 0.5 - cols / 2) / (rows / 2)
-    v = (torch.arange(rows, device=device, dtype=torch.float64) + 0.5 - rows / 2) / (rows / 2)
+def _axes(rows: int, cols: int, device: torch.device, dtype=torch.float32,
+          pad: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalized coordinates of the pixel centres of a rows x cols grid, extended by ``pad`` pixels
+    on every side: u (cols + 2 pad,), v (rows + 2 pad,) (entry ``i`` is pixel ``i - pad``)."""
+    u = (torch.arange(-pad, cols + pad, device=device, dtype=torch.float64) + 0.5 - cols / 2) / (rows / 2)
+    v = (torch.arange(-pad, rows + pad, device=device, dtype=torch.float64) + 0.5 - rows / 2) / (rows / 2)
     return u.to(dtype), v.to(dtype)
 
 
@@ -79,20 +83,22 @@ def _apply(m: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Ten
     return row(0) / den, row(1) / den
 
 
-def _window(m_inv: np.ndarray, rows: int, cols: int, s: int, pad: int = 3) -> tuple[int, int, int, int] | None:
+def _window(m_inv: np.ndarray, rows: int, cols: int, s: int, pad: int = 3,
+            extend: int = 0) -> tuple[int, int, int, int] | None:
     """Pixel box (y0, y1, x0, x1) of a rows x cols grid (multiples of s) holding the texture square
-    [-1, 1]^2 at every time of a chunk; ``m_inv`` (n, 3, 3) maps grid coordinates to normalized
-    pixel coordinates. None when it is outside the frame."""
+    [-1, 1]^2 at every time of a chunk, within the grid extended by ``extend`` pixels (a multiple
+    of s) on every side; ``m_inv`` (n, 3, 3) maps grid coordinates to normalized pixel
+    coordinates. None when it is outside the (extended) frame."""
     corners = np.array([[-1.0, -1.0, 1.0], [1.0, -1.0, 1.0], [-1.0, 1.0, 1.0], [1.0, 1.0, 1.0]])
     q = np.einsum("nij,cj->nci", m_inv, corners)
     if (q[..., 2] <= 0).any():
-        return 0, rows, 0, cols
+        return -extend, rows + extend, -extend, cols + extend
     u, v = q[..., 0] / q[..., 2], q[..., 1] / q[..., 2]
     x = u * rows / 2 + cols / 2
     y = v * rows / 2 + rows / 2
     x0, x1 = int(np.floor((x.min() - pad) / s)) * s, int(np.ceil((x.max() + pad) / s)) * s
     y0, y1 = int(np.floor((y.min() - pad) / s)) * s, int(np.ceil((y.max() + pad) / s)) * s
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, cols), min(y1, rows)
+    x0, y0, x1, y1 = max(x0, -extend), max(y0, -extend), min(x1, cols + extend), min(y1, rows + extend)
     if x1 <= x0 or y1 <= y0:
         return None
     return y0, y1, x0, x1
@@ -102,16 +108,39 @@ def _noise_seed(seed: int, t: float) -> int:
     return int(np.random.SeedSequence([int(seed), 0x6E6F, int(round(t * 1_000_000))]).generate_state(1)[0])
 
 
+def _disc(radius: float, s: int, device: torch.device) -> tuple[torch.Tensor, int]:
+    """The defocus disc of ``radius`` output px on the grid supersampled ``s`` times: ``(1, 1, K, K)``
+    float32, and the margin (a multiple of s, at least K // 2) that a defocused layer is rendered
+    beyond the frame, so that the blur at the frame's border sees the scene, not a border rule."""
+    from ..synthetic.defocus import disc_kernel
+
+    disc = torch.from_numpy(disc_kernel(radius * s)).to(device, torch.float32)[None, None]
+    half = disc.shape[-1] // 2
+    return disc, s * -(-half // s)
+
+
+def _blur(planes: torch.Tensor, disc: torch.Tensor) -> torch.Tensor:
+    """Every plane of ``planes`` (C, n, h, w) convolved with ``disc`` (1, 1, K, K), zeros beyond the
+    box (a disc is symmetric, so correlation is convolution); returns (C, n, h, w)."""
+    C, n, h, w = planes.shape
+    return F.conv2d(planes.reshape(C * n, 1, h, w), disc, padding=disc.shape[-1] // 2).reshape(C, n, h, w)
+
+
 def _render_frames(scene: Scene, times: np.ndarray, size: tuple[int, int], supersample: int,
                    device: torch.device, *, gamma: float | None, noise_std: float, seed: int,
-                   progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                   defocus: Defocus | None = None, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Render ``scene`` at ``times`` (frames, float). Returns frames (N, H, W, 3) uint8 and the visible
-    layer index (N, H, W) uint8 (front-most layer with alpha >= 0.5 at the output pixel)."""
+    layer index (N, H, W) uint8 (front-most layer with alpha >= 0.5 at the output pixel).
+
+    ``defocus``: the layers it names are rendered ``margin`` px beyond the frame and their colour
+    and coverage convolved with its disc (the same in every frame) before compositing."""
     from tqdm.auto import tqdm
 
     H, W = size
     s = supersample
     Hs, Ws = H * s, W * s
+    blurred = set(defocus.indices) if defocus is not None else set()
+    disc, margin = _disc(defocus.radius, s, device) if defocus is not None else (None, 0)
     textures, opaque = [], []
     for layer in scene.layers:
         tex = torch.from_numpy(layer.texture).to(device)
@@ -123,7 +152,7 @@ def _render_frames(scene: Scene, times: np.ndarray, size: tuple[int, int], super
         textures.append((tex[:3] if opaque[-1] else tex)[None].contiguous())
     mats64 = [layer_matrices(scene, layer, times) for layer in scene.layers]
     mats = [torch.from_numpy(m).to(device, torch.float32) for m in mats64]
-    u_all, v_all = _axes(Hs, Ws, device)
+    u_all, v_all = _axes(Hs, Ws, device, pad=margin)  # entry i is pixel i - margin
     chunk = max(1, min(len(times), _MAX_PIXELS_PER_CHUNK.get(device.type, 3_000_000) // (Hs * Ws)))
     frames = np.empty((len(times), H, W, 3), np.uint8)
     visible = np.empty((len(times), H, W), np.uint8)
@@ -133,18 +162,28 @@ def _render_frames(scene: Scene, times: np.ndarray, size: tuple[int, int], super
         acc = torch.zeros((3, n, Hs, Ws), device=device)  # channels first: (C, frames, H, W)
         vis = torch.zeros((n, H, W), dtype=torch.uint8, device=device)
         for k, layer in enumerate(scene.layers):
+            extra = margin if k in blurred else 0
             if layer.obj is not None:
-                win = _window(np.linalg.inv(mats64[k][i0:i1]), Hs, Ws, s)
+                win = _window(np.linalg.inv(mats64[k][i0:i1]), Hs, Ws, s, pad=3 + extra, extend=extra)
                 if win is None:
                     continue
             else:
-                win = (0, Hs, 0, Ws)
+                win = (-extra, Hs + extra, -extra, Ws + extra)
             y0, y1, x0, x1 = win
             h, w = y1 - y0, x1 - x0
-            gx, gy = _apply(mats[k][i0:i1], u_all[x0:x1], v_all[y0:y1])
+            gx, gy = _apply(mats[k][i0:i1], u_all[x0 + margin:x1 + margin], v_all[y0 + margin:y1 + margin])
             grid = torch.stack([gx, gy], -1).reshape(1, n * h, w, 2)  # frames stacked along rows
             out = F.grid_sample(textures[k], grid, mode="bicubic", padding_mode=layer.padding,
                                 align_corners=False).reshape(-1, n, h, w)
+            if k in blurred:  # out of focus: blur colour (and coverage), then keep what is in the frame
+                if not opaque[k]:  # bicubic's overshoot clamped (as below) before it spreads
+                    out = torch.cat([out[:3].clamp_min(0), out[3:4].clamp(0, 1)])
+                out = _blur(out, disc)
+                fy0, fy1, fx0, fx1 = max(y0, 0), min(y1, Hs), max(x0, 0), min(x1, Ws)
+                if fy1 <= fy0 or fx1 <= fx0:
+                    continue
+                out = out[:, :, fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0]
+                y0, y1, x0, x1 = fy0, fy1, fx0, fx1
             if opaque[k]:
                 acc[:, :, y0:y1, x0:x1] = out
                 vis[:, y0 // s:y1 // s, x0 // s:x1 // s] = k
@@ -206,7 +245,8 @@ def check_size(size) -> tuple[int, int]:
 
 
 _OPTIONS = {"kind", "pan", "objects", "object_speed", "background", "photos", "noise_std", "gamma",
-            "temporal_supersample", "name", "progress", "tint", "magnification", "peak_flow_range"}  # render_clip's **options
+            "temporal_supersample", "name", "progress", "tint", "magnification", "defocus",
+            "defocus_layer", "peak_flow_range"}  # render_clip's **options
 
 
 def _check_render_arguments(split: str, size, n_frames, supersample, speed: float | None, peak_flow: float | None,
@@ -244,6 +284,7 @@ def _check_render_arguments(split: str, size, n_frames, supersample, speed: floa
     gamma = options.get("gamma")
     if gamma is not None and not gamma > 0:
         raise ValueError(f"gamma must be > 0 or None, got {gamma}")
+    check_defocus_layer(options.get("defocus_layer"), check_defocus(options.get("defocus")))
     return H, W, n_frames, supersample, k, noise_std, gamma
 
 
@@ -294,6 +335,12 @@ def render_clip(seed: int, *, n_frames: int = 120, size: tuple[int, int] = DEFAU
     temporal_supersample : k >= 1; with k > 1 also render k sub-frames per frame interval into
         ``meta["subframes"]`` (for checking how well averaging frames approximates continuous
         exposure).
+    defocus : (low, high) px of these frames: a depth of field (:mod:`repro.camera.focus`): one
+        layer, drawn per clip (the background, or one of the objects), is out of focus, its
+        colour and coverage blurred by a disc whose radius is drawn uniformly in [low, high], the
+        same in every frame; recorded in ``meta["defocus"]``. Default None: all in focus (every
+        other draw of the clip is the same with or without it).
+    defocus_layer : with ``defocus``: "background" or an object's index, instead of drawn.
     name : the clip's name (default ``"clip_<seed>"``).
     progress : show a progress bar.
 
@@ -311,14 +358,18 @@ def render_clip(seed: int, *, n_frames: int = 120, size: tuple[int, int] = DEFAU
                         object_speed=options.get("object_speed"), pan=tuple(options.get("pan", (1.0, 0.0))),
                         tint=bool(options.get("tint", True)), magnification=options.get("magnification"),
                         peak_range=options.get("peak_flow_range"))
+    focus = draw_defocus(int(seed), options.get("defocus"), [layer.name for layer in scene.layers],
+                         [layer.obj is not None for layer in scene.layers], options.get("defocus_layer"))
     times = np.arange((n_frames - 1) * k + 1, dtype=np.float64) / k
     rendered, visible = _render_frames(scene, times, (H, W), supersample, dev, gamma=gamma, noise_std=noise_std,
-                                       seed=int(seed), progress=bool(options.get("progress", False)))
+                                       seed=int(seed), defocus=focus, progress=bool(options.get("progress", False)))
     frames, visible = rendered[::k], visible[::k]
     meta = dict(scene.info)
     meta.update(layer_names=[layer.name for layer in scene.layers], visible_layer=np.ascontiguousarray(visible),
                 size=(H, W), supersample=supersample, split=split, device=str(dev),
                 noise_std=noise_std, gamma=gamma, render_seconds=time.perf_counter() - t_start)
+    if focus is not None:
+        meta["defocus"] = focus.record()
     if k > 1:
         meta.update(subframes=rendered, subframe_times=times)
     return Clip(frames=np.ascontiguousarray(frames), flows=lambda: _true_flows(scene, n_frames, (H, W), visible, dev),

@@ -51,11 +51,15 @@ def _camera_version() -> str:
 
 def _virtual_camera(config: BuildConfig, n_clips: int):
     """The virtual camera of a build: ``n_clips`` lazy :class:`repro.camera.VirtualSource` clips
-    (their length is ``virtual["n_frames"]``, or a placeholder when each clip is one window)."""
+    (their length is ``virtual["n_frames"]``, or a placeholder when each clip is one window).
+    A ``virtual["defocus"]`` range is in px of the pairs: the render, ``downsample`` times larger,
+    gets it times ``downsample``."""
     from ..camera import DEFAULT_SIZE, VirtualCamera
 
     opts = dict(config.virtual)
     k = config.downsample
+    if opts.get("defocus") is not None:
+        opts["defocus"] = tuple(k * float(v) for v in opts["defocus"])
     size = tuple(opts.pop("size", (DEFAULT_SIZE[0] * k, DEFAULT_SIZE[1] * k)))
     n_frames = int(opts.pop("n_frames", None) or max(config.n_range))
     return VirtualCamera(config.split, n_clips=n_clips, n_frames=n_frames, size=size, seed=config.seed, **opts)
@@ -196,9 +200,10 @@ def build_wild(source: str | os.PathLike | Sequence[Any], out: str | os.PathLike
         are too small for a 720-row render to add detail, and that would cost 9x the time.
         ``downsample=3`` renders 720x960 and follows the paper literally. ``virtual``: options
         of the virtual camera: ``n_frames`` (default: each clip is one window of N frames, N as
-        drawn for the scene), ``size`` (``(240k, 320k)``), and any further keyword of
-        :func:`repro.camera.render_clip` (``supersample``, ``speed``, ``kind``, ``noise_std``,
-        ``device``...).
+        drawn for the scene), ``size`` (``(240k, 320k)``), ``defocus`` (``(low, high)``: one
+        layer of each clip out of focus, a disc of radius drawn in that range, px of the pairs),
+        and any further keyword of :func:`repro.camera.render_clip` (``supersample``, ``speed``,
+        ``kind``, ``noise_std``, ``device``...).
     pairs : stop after exactly this many accepted pairs (scenes taken in order; the last one cut);
         ``None``: every window of every scene (for ``"virtual"``: ``DEFAULT_VIRTUAL_PAIRS``).
     workers : worker processes over scenes (``<= 1``: in this process).

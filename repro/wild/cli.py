@@ -12,7 +12,7 @@ from .build import DEFAULT_VIRTUAL_PAIRS, VIRTUAL_DOWNSAMPLE, build_wild
 from .manifest import read_manifest
 from .recipe import BuildConfig
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "virtual_options", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--virtual-device", default=None, help="virtual camera: render on this device (e.g. cuda)")
     parser.add_argument("--virtual-supersample", type=int, default=None,
                         help="virtual camera: spatial supersampling of the renderer (its default 1: photos are area-averaged to the frame first)")
+    parser.add_argument("--virtual-defocus", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                        help="virtual camera: depth of field: one layer of each clip (the background or an "
+                             "object, drawn per clip) out of focus, a disc of radius drawn in [LOW, HIGH] px of the "
+                             "pairs, the same in every frame (default: all in focus)")
     parser.add_argument("--max-scenes", type=int, default=None,
                         help="read at most this many scenes (videos, folders, clips) of the source")
     parser.add_argument("--max-minutes", type=float, default=None,
@@ -90,8 +94,9 @@ def _magnification(text: str) -> float | str:
     return value
 
 
-def run(args: argparse.Namespace) -> int:
-    """Build the dataset the parsed ``args`` describe; logs how many pairs were accepted."""
+def virtual_options(args: argparse.Namespace) -> dict:
+    """The virtual camera's options (``BuildConfig.virtual``) the parsed ``args`` give: only those
+    given, so that a build without them records (and resumes) the same ``build.json`` as before."""
     virtual = {"n_frames": args.clip_frames} if args.clip_frames else {}
     if args.photos:
         if not args.photos.is_dir():
@@ -105,6 +110,14 @@ def run(args: argparse.Namespace) -> int:
         virtual["device"] = args.virtual_device
     if args.virtual_peak_flow:
         virtual["peak_flow_range"] = list(args.virtual_peak_flow)
+    if args.virtual_defocus is not None:
+        virtual["defocus"] = [float(v) for v in args.virtual_defocus]
+    return virtual
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the dataset the parsed ``args`` describe; logs how many pairs were accepted."""
+    virtual = virtual_options(args)
     manifest = build_wild(args.source, args.out, split=args.split, pairs=args.pairs, seed=args.seed,
                           workers=args.workers, downsample=args.downsample, n_range=(args.n_min, args.n_max),
                           n_weights=tuple(args.n_weights or ()),

@@ -71,6 +71,8 @@ class BuildConfig:
             raise ValueError(f"gap {self.gap} would not move the window forward (smallest N in {self.n_range})")
         if self.gamma <= 0:
             raise ValueError(f"gamma must be positive, got {self.gamma}")
+        if self.virtual.get("defocus") is not None:
+            _check_virtual_defocus(self.virtual["defocus"], self.source)
 
     def to_json(self) -> str:
         """The config as sorted JSON (``build.json``); a resumed build must match it exactly."""
@@ -90,6 +92,17 @@ class BuildConfig:
             raise ValueError(f"a build.json holds a JSON object, got {type(d).__name__}")
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _check_virtual_defocus(defocus, source: str) -> None:
+    """A one-line ``ValueError`` unless ``defocus`` is a valid depth of field of the virtual camera
+    (:func:`repro.camera.focus.check_defocus`) and ``source`` is the virtual camera."""
+    from ..camera.focus import check_defocus
+
+    if source != "virtual":
+        raise ValueError(f"a depth of field (virtual defocus {defocus!r}) needs the virtual camera, "
+                         f"not source {source!r}: footage cannot be refocused")
+    check_defocus(defocus)
 
 
 _FIELD_TYPES = {  # BuildConfig fields whose type is normalised (see BuildConfig.__post_init__)
