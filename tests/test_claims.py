@@ -70,6 +70,8 @@ def test_correlation_intervals():
     noise = correlation_interval(rng.normal(size=200), rng.normal(size=200), seed=0)
     assert noise.pearson_low < 0 < noise.pearson_high and noise.spearman_low < 0 < noise.spearman_high
     assert 0 <= noise.pearson_p <= 1
+    flat = correlation_interval(x, np.zeros(50), seed=0)  # a constant residual (an untrained network's)
+    assert math.isnan(flat.pearson_r) and math.isnan(flat.pearson_low) and math.isnan(flat.spearman_high)
     with pytest.raises(ValueError, match="same length"):
         correlation_interval([1.0, 2.0, 3.0], [1.0, 2.0])
 

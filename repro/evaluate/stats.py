@@ -51,6 +51,9 @@ def _finite(values: Iterable[float]) -> np.ndarray:
 
 
 def _percentiles(stats: np.ndarray, level: float) -> tuple[float, float]:
+    """The central ``level`` interval of ``stats`` (NaN, NaN when it is empty)."""
+    if stats.size == 0:
+        return math.nan, math.nan
     tail = (1.0 - level) / 2 * 100
     low, high = np.percentile(stats, [tail, 100 - tail])
     return float(low), float(high)
@@ -142,13 +145,17 @@ def correlation_interval(x: Sequence[float], y: Sequence[float], *, seed: int = 
     """Pearson and Spearman correlation of ``x`` and ``y`` (both ``(n,)``, n >= 3) with p-values
     (:mod:`scipy.stats`) and percentile bootstrap intervals; a resample with a constant column
     (no correlation defined) is left out of the percentiles."""
+    import warnings
+
     from scipy import stats
 
     _check(n_resamples, level)
     x, y = _finite(x), _finite(y)
     if x.shape != y.shape or x.size < 3:
         raise ValueError(f"x and y must have the same length >= 3, got {x.size} and {y.size}")
-    pearson, spearman = stats.pearsonr(x, y), stats.spearmanr(x, y)
+    with warnings.catch_warnings():  # a constant column: NaN coefficients, the verdict not resolved
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        pearson, spearman = stats.pearsonr(x, y), stats.spearmanr(x, y)
     idx = np.random.default_rng(seed).integers(0, x.size, size=(n_resamples, x.size))  # (n_resamples, n)
     xs, ys = x[idx], y[idx]
     rs = _rowwise_pearson(xs, ys)
