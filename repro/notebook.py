@@ -74,7 +74,7 @@ NOTEBOOKS: dict[str, tuple[str, ...]] = {  # the parameters each notebook takes,
     "06_shift_search": (*_COMMON, *_CHECKPOINTS),
     "07_residuals": (*_COMMON, *_CHECKPOINTS),
     "08_ablations": (*_COMMON, "study_size", "train_study"),
-    "09_claims": ("preset", "seed", "results_dir", "figures_dir"),
+    "09_claims": _COMMON,
 }
 
 

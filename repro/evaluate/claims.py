@@ -190,13 +190,14 @@ def scorecard(rows: Sequence[Mapping]) -> list[dict]:
         lines.append({"claim": f"DeblurNet^WILD > each classical method ({data})",
                       "paper": f"{min(_paper_difference('deblurnet-wild', m) for m in ('sun', 'xu-jia', 'l0')):+.2f} dB "
                                "or more",
-                      "ours": f"{sum(r['verdict'] == 'holds' for r in measured)} of {len(classical)} hold; "
-                              f"least: {worst['claim'].split(' > ')[1]} {_ours(worst)}",
+                      "ours": (f"{sum(r['verdict'] == 'holds' for r in measured)} of {len(classical)} hold; "
+                               f"least: {worst['claim'].split(' > ')[1]} {_ours(worst)}" if measured else NOT_MEASURED),
                       "verdict": _combined(r["verdict"] for r in classical)})
         order = [by_id[f"table2:sun>xu-jia:{tag}"], by_id[f"table2:xu-jia>l0:{tag}"]]
         lines.append({"claim": f"Sun et al. > Xu & Jia > Xu, Zheng & Jia ({data})",
                       "paper": f"{order[0]['paper']}, {order[1]['paper']}",
-                      "ours": "; ".join(_ours(r).split(", n")[0] for r in order) + f", n = {order[1]['n']}",
+                      "ours": ("; ".join(_ours(r).split(", n")[0] for r in order) + f", n = {order[1]['n']}"
+                               if all(r["verdict"] != NOT_MEASURED for r in order) else NOT_MEASURED),
                       "verdict": _combined(r["verdict"] for r in order)})
     fig8 = [(by_id[r["id"].replace("fig8:", "table2:")]["verdict"], r["verdict"]) for r in rows
             if r["source"] == "Fig. 8" and r["verdict"] != NOT_MEASURED]

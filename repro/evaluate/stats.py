@@ -136,9 +136,6 @@ class Correlation:
     spearman_low: float
     spearman_high: float
 
-    def as_dict(self) -> dict:
-        return asdict(self)
-
 
 def correlation_interval(x: Sequence[float], y: Sequence[float], *, seed: int = 0,
                          n_resamples: int = N_RESAMPLES, level: float = LEVEL) -> Correlation:
