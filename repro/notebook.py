@@ -81,6 +81,7 @@ NOTEBOOKS: dict[str, tuple[str, ...]] = {  # the parameters each notebook takes,
     "06_shift_search": (*_COMMON, *_CHECKPOINTS),
     "07_residuals": (*_COMMON, *_CHECKPOINTS),
     "08_ablations": (*_COMMON, "study_size", "train_study"),
+    "09_claims": _COMMON,
 }
 
 
@@ -255,6 +256,12 @@ class Context:
         payload = {"notebook": notebook, "made_by": provenance_line(self.provenance()), "numbers": numbers}
         atomic_write_text(path, json.dumps(payload, indent=2, default=float) + "\n")
         return path
+
+    def write_csv(self, rows: list[dict], name: str, *, title: str, **prov: object) -> Path:
+        """``<results_dir>/<name>.csv`` alone (:func:`repro.reports.write_csv`), stamped."""
+        from .reports import write_csv
+
+        return write_csv(rows, self.results_dir / name, provenance=self.provenance(**prov), title=title)
 
     def write_table(self, rows: list[dict], name: str, *, title: str, notes=(), **prov: object):
         from .reports import write_table

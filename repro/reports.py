@@ -11,7 +11,7 @@ from pathlib import Path
 from .files import atomic_write_text
 from .provenance import provenance_line
 
-__all__ = ["markdown_table", "write_table", "BLUR_BINS", "blur_bin_label"]
+__all__ = ["markdown_table", "write_csv", "write_table", "BLUR_BINS", "blur_bin_label"]
 
 # the blur-size bins (px) that the reports group test images by: [0, 4), [4, 8), [8, 16), [16, inf):
 # nearly sharp, moderate, strong, beyond
@@ -36,18 +36,29 @@ def markdown_table(rows: Sequence[dict], columns: Sequence[str] | None = None, *
     return "\n".join(out)
 
 
-def write_table(rows: Sequence[dict], path: str | os.PathLike, *, provenance: dict, title: str,
-                notes: Sequence[str] = (), columns: Sequence[str] | None = None, digits: int = 2) -> tuple[Path, Path]:
-    """Write ``path.csv`` (first line a ``# made by: ...`` comment) and ``path.md``, atomically."""
-    path = Path(path)
+def write_csv(rows: Sequence[dict], path: str | os.PathLike, *, provenance: dict, title: str,
+              columns: Sequence[str] | None = None) -> Path:
+    """Write ``path.csv`` alone (first line a ``# made by: ...`` comment), atomically: for per-item
+    tables too long to read as Markdown."""
+    if not rows:
+        raise ValueError("write_csv needs at least one row")
     columns = list(columns or rows[0].keys())
     buf = io.StringIO()
     buf.write(f"# {title}; made by: {provenance_line(provenance)}\n")
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    csv_path, md_path = path.with_suffix(".csv"), path.with_suffix(".md")
+    csv_path = Path(path).with_suffix(".csv")
     atomic_write_text(csv_path, buf.getvalue())
+    return csv_path
+
+
+def write_table(rows: Sequence[dict], path: str | os.PathLike, *, provenance: dict, title: str,
+                notes: Sequence[str] = (), columns: Sequence[str] | None = None, digits: int = 2) -> tuple[Path, Path]:
+    """Write ``path.csv`` (first line a ``# made by: ...`` comment) and ``path.md``, atomically."""
+    path = Path(path)
+    columns = list(columns or rows[0].keys())
+    csv_path, md_path = write_csv(rows, path, provenance=provenance, title=title, columns=columns), path.with_suffix(".md")
     md = [f"# {title}", "", markdown_table(rows, columns, digits=digits), ""]
     md += [f"- {n}" for n in notes]
     md += ["", f"_Made by: {provenance_line(provenance)}_", ""]

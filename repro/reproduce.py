@@ -45,7 +45,7 @@ class ReproSettings:
     train_preset: str  # repro.train preset (nb 3)
     train: bool  # train in nb 3 (False: use the shipped checkpoints)
     eval_n_random: int  # Table 2: the paper's 15 random test images
-    eval_limit: int | None  # Table 2 "whole split": at most this many images (None = all)
+    eval_limit: int | None  # Table 2: the input and the networks on at most this many images (None = all)
     eval_methods: tuple[str, ...]
     residual_images: int  # Fig. 9: pairs of the separate "residual" split (test photos, other clips; paper: 700)
     qualitative_images: int  # Figs. 1, 5-7
@@ -54,6 +54,10 @@ class ReproSettings:
     # which test images Figs. 1 and 4 show: "random" (seeded, one per scene) or "strong-blur" (the
     # same draw among images blurred by 8-16 px, where deblurring has most to undo: repro.notebook.pick_images)
     qualitative_pick: str = "random"
+    # Table 2 and the corpus's: the slow classical methods (10-60 s an image) on the first this many
+    # of the same seeded permutation (None: eval_limit); their rows are cached in <runs>/eval_cache
+    eval_limit_classical: int | None = None
+    corpus_limit_classical: int | None = None
     notes: str = ""
 
 
@@ -74,13 +78,14 @@ PRESETS: dict[str, ReproSettings] = {
               "blurred test images (8-16 px): teaching sessions"),
     "quick": ReproSettings(
         name="quick", wild_train_pairs=120, wild_test_pairs=120, wild_val_pairs=48,
-        averaging_seeds=2, train_preset="cpu-15min", train=False, eval_n_random=15, eval_limit=20,
+        averaging_seeds=2, train_preset="cpu-15min", train=False, eval_n_random=15, eval_limit=None,
+        eval_limit_classical=40, corpus_limit_classical=20,
         eval_methods=_ALL_METHODS, residual_images=300, qualitative_images=4,
         notes="default of `make reproduce` on a 2-core CPU"),
     "paper": ReproSettings(
         name="paper", wild_train_pairs=50_000, wild_test_pairs=1_000, wild_val_pairs=1_000,
         averaging_seeds=8, train_preset="gpu-paper", train=True, eval_n_random=15, eval_limit=None,
-        eval_methods=_ALL_METHODS, residual_images=700, qualitative_images=8,
+        eval_limit_classical=100, corpus_limit_classical=40, eval_methods=_ALL_METHODS, residual_images=700, qualitative_images=8,
         notes="the paper's sizes; for a GPU machine (days of training)"),
 }
 

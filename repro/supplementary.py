@@ -26,9 +26,9 @@ log = logging.getLogger(__name__)
 
 # train_recipes.png: the CPU training logs it compares (under the results folder), with labels
 TRAIN_RECIPES: tuple[tuple[str, str], ...] = (
-    ("train_quick_wild.csv", "quick recipe, WILD"),
-    ("train_quick_si.csv", "quick recipe, SI"),
-    ("train_ablation_paper_wild.csv", "paper recipe (width 0.25, 96 crops), WILD"),
+    ("training_logs/train_quick_wild.csv", "quick recipe, WILD"),
+    ("training_logs/train_quick_si.csv", "quick recipe, SI"),
+    ("training_logs/train_ablation_paper_wild.csv", "paper recipe (width 0.25, 96 crops), WILD"),
 )
 
 

@@ -261,3 +261,54 @@ def test_a_second_table_beside_table2_has_its_own_files_and_the_same_numbers(dat
         [(r["subset"], r["n"], r["psnr_mean"], r["ssim_mean"]) for r in main["summary"]]
     with pytest.raises(ValueError, match="file stem"):
         ev.evaluate([ev.Identity()], data, table="../elsewhere", **kw)
+
+
+class Counting:
+    """Returns its input and counts its calls (a slow classical method's stand-in: ``parallel`` by default)."""
+
+    name = "counting"
+
+    def __init__(self, strength: float = 1.0):
+        self.strength = strength  # a setting: a new value is a new method for the cache
+        self.calls = 0
+
+    def deblur(self, image):
+        self.calls += 1
+        return image
+
+
+def test_slow_methods_run_on_a_nested_subset_and_their_rows_are_cached(data, tmp_path):
+    # the input on every pair, the slow method on the first 4 of the seeded permutation
+    slow = Counting()
+    res = ev.evaluate([ev.Identity(), slow], data, n_random=3, seed=0, out=tmp_path / "a", workers=0,
+                      limits=ev.classical_limits([ev.Identity(), slow], 4), cache=tmp_path / "cache",
+                      provenance={}, progress=False)
+    rows = res["per_image"]
+    ident = {r["name"] for r in rows if r["method"] == "identity"}
+    mine = {r["name"] for r in rows if r["method"] == "counting"}
+    names = ev.list_pairs(data, "test")[0]
+    _, first4 = ev.select_images(7, n_random=3, seed=0, limit=4)
+    assert len(ident) == 7 and mine == {names[i] for i in first4} and set(res["random_names"]) <= mine
+    assert slow.calls == 4 and len(list((tmp_path / "cache" / "counting").glob("*.json"))) == 4
+    summary = {(r["method"], r["subset"]): r for r in res["summary"]}
+    assert summary[("counting", "split")]["n"] == 4 and summary[("identity", "split")]["n"] == 7
+    # the method returns its input: its gain over the input is exactly 0 on each of its 4 images
+    g = summary[("counting", "split")]
+    assert (g["gain_mean"], g["gain_low"], g["gain_high"], g["n_improved"]) == (0.0, 0.0, 0.0, "0/4")
+    assert "| 4 |" in res["markdown"] and "n of 7" in res["markdown"]
+    # a fresh output folder (no per-image CSV to resume from): the cache alone spares the work
+    again = Counting()
+    ev.evaluate([ev.Identity(), again], data, n_random=3, seed=0, out=tmp_path / "b", workers=0,
+                limits={"counting": 4}, cache=tmp_path / "cache", provenance={}, progress=False)
+    assert again.calls == 0
+    # other settings, or more images: only what the cache lacks runs
+    other = Counting(strength=2.0)
+    ev.evaluate([other], data, n_random=3, seed=0, out=tmp_path / "c", workers=0, limits={"counting": 5},
+                cache=tmp_path / "cache", provenance={}, progress=False)
+    assert other.calls == 5
+    more = Counting()
+    ev.evaluate([more], data, n_random=3, seed=0, out=tmp_path / "d", workers=0, limits={"counting": 6},
+                cache=tmp_path / "cache", provenance={}, progress=False)
+    assert more.calls == 2
+    with pytest.raises(ValueError, match="limits name methods not evaluated"):
+        ev.evaluate([ev.Identity()], data, out=tmp_path / "e", limits={"sun": 4}, progress=False)

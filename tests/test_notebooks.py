@@ -27,11 +27,12 @@ EXPECTED = {
     "04_table2.ipynb": ["results/table2.md", "results/table2.csv", "results/table2_per_image.csv", "figures/fig4.png"],
     "05_qualitative.ipynb": ["figures/fig1_qualitative.png", "figures/fig5_7_real.png", "results/records/05_qualitative.json"],
     "06_shift_search.ipynb": ["results/shift_search.md", "figures/fig8_shift_search.png"],
-    "07_residuals.ipynb": ["results/residual_correlation.md", "figures/fig9_residual_vs_blur.png",
-                           "figures/fig10_extremes.png"],
+    "07_residuals.ipynb": ["results/residual_correlation.md", "results/residual_per_image.csv",
+                           "figures/fig9_residual_vs_blur.png", "figures/fig10_extremes.png"],
     "08_ablations.ipynb": ["results/ablations.md", "results/ablations.csv", "figures/ablations.png",
                            "figures/ablations_no_flow_rule.png", "runs/ablations/paper/ablation.json",
                            "results/records/08_ablations.json"],
+    "09_claims.ipynb": ["results/claims.md", "results/claims.csv", "figures/claims.png", "results/records/09_claims.json"],
 }
 
 
@@ -147,7 +148,7 @@ def test_notebooks_record_numbers_that_agree_with_known_answers(smoke_run):
     with open(roots["results"] / "table2_per_image.csv") as f:
         per_image = [r for r in csv.DictReader(line for line in f if not line.startswith("#"))]
     identity = [float(r["psnr"]) for r in per_image if r["method"] == "identity"]
-    assert table2["identity/split"]["n"] == s.eval_limit == len(identity)
+    assert table2["identity/split"]["n"] == s.eval_limit == len(identity)  # the smoke preset: the input on 4 pairs
     assert table2["identity/split"]["psnr"] == pytest.approx(sum(identity) / len(identity))
     assert table2["identity/random"]["n"] == s.eval_n_random
     for method in s.eval_methods:
@@ -167,6 +168,16 @@ def test_notebooks_record_numbers_that_agree_with_known_answers(smoke_run):
     ablations = _numbers(roots, "08_ablations")  # the smoke preset trains the tiny study
     assert ablations["study_size"] == "smoke" and ablations["trained_here"] is True
     assert "paper" in ablations["variants"] and ablations["variants"]["paper"]["verdict"] == "reference"
+
+    claims = _numbers(roots, "09_claims")  # from the tables above: WILD minus SI, paired on the same images
+    wild = {r["name"]: float(r["psnr"]) for r in per_image if r["method"] == "deblurnet-wild"}
+    si = {r["name"]: float(r["psnr"]) for r in per_image if r["method"] == "deblurnet-si"}
+    wild_si = claims["table2:deblurnet-wild>deblurnet-si:bundled"]
+    assert wild_si["n"] == len(wild) == s.eval_limit
+    assert wild_si["difference"] == pytest.approx(sum(wild[n] - si[n] for n in wild) / len(wild))
+    assert wild_si["low"] <= wild_si["difference"] <= wild_si["high"]
+    assert claims["table2:sun>xu-jia:bundled"]["verdict"] == "not measured"  # the smoke preset runs no classical method
+    assert {c["verdict"] for c in claims.values()} <= {"holds", "reversed", "not resolved", "not measured"}
 
     residuals = _numbers(roots, "07_residuals")
     assert residuals["images"] == residuals["n"] == s.residual_images

@@ -104,7 +104,7 @@ def main(root: Path) -> None:
                            "cpu (2 cores, x86_64; two runs side by side, one thread each)"), run=f"polish_{best_run}",
                    data_build="data/wild_cpu: python -m repro build-wild virtual data/wild_cpu (camera v3, 1600 train "
                               "and 48 validation pairs; the validation pairs of every run)",
-                   training_log=str(logs[best_run]), earlier_logs=["results/train_gpu_w0.5_wild.csv"],
+                   training_log=str(logs[best_run]), earlier_logs=["results/training_logs/train_gpu_w0.5_wild.csv"],
                    init_weights="repro/weights/deblurnet_wild.pt of commit 4ffa49a (git show 4ffa49a:repro/weights/deblurnet_wild.pt)",
                    continued_from={k: old.get(k) for k in ("run", "command", "device", "minutes", "steps", "data_build",
                                                             "training_log", "best_psnr")},

@@ -96,7 +96,7 @@ def main(run: Path, control: Path) -> None:
                    data_build=("data/wild_cpu (1600 train, 48 val pairs) + data/wild_dl: python -m repro dead-leaves "
                                "data/deadleaves --n 48; python -m repro build-wild virtual data/wild_dl --split train "
                                "--photos data/deadleaves --pairs 800"),
-                   training_log=str(LOG), earlier_logs=["results/train_gpu_w0.5_wild.csv"],
+                   training_log=str(LOG), earlier_logs=["results/training_logs/train_gpu_w0.5_wild.csv"],
                    continued_from={k: old.get(k) for k in ("run", "command", "device", "minutes", "steps", "data_build",
                                                             "training_log", "best_psnr")},
                    selection=f"fresh validation gain {gains[best]['fresh'].mean():+.3f} dB against the shipped "

@@ -10,7 +10,7 @@ fresh validation pairs (fresh_val.SETS: new clips of the validation photos, whic
 on the 48 pairs the shipped weights are the best of many validations of a noisy curve, a
 comparison biased toward them. Data kinds the call did not train are left alone. The full-width run cannot be shipped: its float16 weights
 (~48 MB) exceed what a device call brings back (16 MiB per file). Nothing here looks at the test
-split. Writes repro/weights/deblurnet_{wild,si}.{pt,json}, the runs' logs to results/train_<run>.csv
+split. Writes repro/weights/deblurnet_{wild,si}.{pt,json}, the runs' logs to results/training_logs/train_<run>.csv
 and the call's logs, cards and GPU load to BUNDLE (default experiments/gpu_wild/wild_v3, the call
 that made the weights shipped now; give a new folder for a new call).
 """
@@ -34,12 +34,12 @@ BUNDLE = Path("experiments/gpu_wild/wild_v3")
 # what each run continued from (the weights it was initialised with, and their own logs)
 EARLIER = {"gpu_w0.25_ft_wild": ["experiments/first_gpu_camera/gpu_training/shipped/train_gpu_fast_wild_w0.25.csv",
                                  "experiments/cpu_training/train_cpu2_ft_wild.csv", "experiments/cpu_training/train_cpu3_ft_wild.csv"],
-           "gpu_w0.25_ft_si": ["results/train_cpu_si.csv"],
+           "gpu_w0.25_ft_si": ["results/training_logs/train_cpu_si.csv"],
            # the runs of the next call (gpu_wild.sh since issue 15's CPU continuation; new names keep the old logs)
-           "gpu4_w0.5_ft_wild_sharp": ["results/train_gpu_w0.5_wild.csv"],
-           "gpu4_w0.25_ft_si": ["results/train_cpu_si.csv", "results/train_gpu_w0.25_ft_si.csv"],
-           "gpu5_w0.5_ft_dl_ema": ["results/train_gpu_w0.5_wild.csv"],
-           "gpu5_w0.5_ft_ema": ["results/train_gpu_w0.5_wild.csv"]}
+           "gpu4_w0.5_ft_wild_sharp": ["results/training_logs/train_gpu_w0.5_wild.csv"],
+           "gpu4_w0.25_ft_si": ["results/training_logs/train_cpu_si.csv", "results/training_logs/train_gpu_w0.25_ft_si.csv"],
+           "gpu5_w0.5_ft_dl_ema": ["results/training_logs/train_gpu_w0.5_wild.csv"],
+           "gpu5_w0.5_ft_ema": ["results/training_logs/train_gpu_w0.5_wild.csv"]}
 
 
 def fresh_gain(weights: Path) -> float:
@@ -94,7 +94,7 @@ def main(src: Path, bundle: Path = BUNDLE) -> None:
                        exported_from=(f"{run}/best.pt (best validation PSNR, step {card['steps']}; chosen on the "
                                       "validation split, never on test)"),
                        final_psnr=card["best_psnr"], minutes=s["minutes"], seconds_per_step=s["s/step"],
-                       device=card["device"], run=run, data_build=data_build, training_log=f"results/train_{run}.csv",
+                       device=card["device"], run=run, data_build=data_build, training_log=f"results/training_logs/train_{run}.csv",
                        # the device's card has it; the float16 file exported from keeps only the model
                        train_config=card["train_config"],
                        selection=(f"best validation gain among this call's {data} runs {ranking}, preferring the "

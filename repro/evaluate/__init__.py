@@ -36,8 +36,8 @@ from .cli import add_arguments, run
 from .data import list_pairs, select_images
 from .fig4 import figure4, figure4_figure
 from .method import DeblurNetMethod, Identity, Method, make_method
-from .runner import evaluate
+from .runner import classical_limits, evaluate
 from .tables import PAPER_TABLE2
 
 __all__ = ["Method", "Identity", "DeblurNetMethod", "PAPER_TABLE2", "make_method", "list_pairs", "select_images",
-           "evaluate", "figure4", "figure4_figure", "add_arguments", "run"]
+           "evaluate", "classical_limits", "figure4", "figure4_figure", "add_arguments", "run"]

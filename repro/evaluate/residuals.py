@@ -19,7 +19,7 @@ from ..devices import resolve_device
 from ..precision import autocast, resolve_precision, to_precision_format
 from ..reports import BLUR_BINS, blur_bin_label
 
-__all__ = ["ResidualRecord", "residual_norms", "residual_examples", "standardize", "correlation", "extremes",
+__all__ = ["ResidualRecord", "residual_norms", "residual_rows", "residual_examples", "standardize", "correlation", "extremes",
            "blur_sizes", "manifest_summary", "identity_psnr", "BLUR_BINS", "blur_bin_label", "gains_by_blur"]
 
 
@@ -96,6 +96,18 @@ def identity_psnr(model: torch.nn.Module, dataset, *, device: str = "auto", limi
         restored = restored.float().clamp(0, 1)[0].cpu()
         out.append(psnr(sharp.permute(1, 2, 0).numpy(), restored.permute(1, 2, 0).numpy(), data_range=1.0))
     return np.array(out)
+
+
+def residual_rows(record: ResidualRecord, blur: np.ndarray) -> list[dict]:
+    """One row per image of ``record`` for ``residual_per_image.csv`` (what Fig. 9 and the claims'
+    correlation intervals are computed from): name, blur size (px, ``blur``: ``(n,)`` in the
+    record's order), N3's residual mean |r3|, PSNR of the input and of the restored image."""
+    blur = np.asarray(blur, dtype=np.float64)
+    if blur.shape != (len(record.names),):
+        raise ValueError(f"blur has shape {blur.shape}, the record {len(record.names)} images")
+    return [{"name": n, "blur_px": float(b), "residual_l1": float(r), "psnr_blurry": float(pb),
+             "psnr_restored": float(pr)}
+            for n, b, r, pb, pr in zip(record.names, blur, record.residual_l1, record.psnr_blurry, record.psnr_restored)]
 
 
 def standardize(x: np.ndarray) -> np.ndarray:

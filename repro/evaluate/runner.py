@@ -9,7 +9,7 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -18,14 +18,24 @@ import numpy as np
 from ..files import atomic_write_text
 from ..images import write_image
 from ..provenance import portable_path
+from .cache import RowCache, method_settings
 from .data import checked_output, list_pairs, load_rgb, output_path, pair_digest, select_images
 from .method import Method, fingerprint, make_method
 from .tables import (METRIC_KEYS, PER_IMAGE_FIELDS, SUMMARY_FIELDS, csv_text, failed_row, markdown, parse_number,
                      read_per_image, summarise)
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "classical_limits"]
 
 log = logging.getLogger(__name__)
+
+
+def classical_limits(methods: Sequence[Method], limit: int | None) -> dict[str, int | None]:
+    """:func:`evaluate`'s ``limits`` that run the slow methods (those run in worker processes,
+    ``parallel`` not False: the classical baselines) on the first ``limit`` images of the seeded
+    permutation; empty (every method on the same images) when ``limit`` is None."""
+    if limit is None:
+        return {}
+    return {m.name: limit for m in methods if getattr(m, "parallel", True)}
 
 
 def _metrics_row(output: np.ndarray, sharp: np.ndarray, shift_radius: int) -> dict:
@@ -92,11 +102,12 @@ def _worker_task(task: tuple) -> dict:
 
 def _run_tasks(methods: list[Method], tasks: list[tuple[int, int]], pairs: list[tuple[Path, Path]],
                rows: dict[tuple[int, int], dict], *, workers: int, shift_radius: int,
-               save_path: Callable[[int, int], Path | None], checkpoint: Callable[[], None], progress: bool) -> None:
+               save_path: Callable[[int, int], Path | None], checkpoint: Callable[[int, int], None],
+               progress: bool) -> None:
     """Compute ``rows[(method index, image index)]`` for every task: methods that may run in parallel
     (``parallel`` not False) in ``workers`` processes (:class:`repro.pool.TaskPool`), the others here
-    meanwhile; a worker that dies leaves its row failed. ``checkpoint`` runs after every row; what
-    was computed stays in ``rows`` whatever happens."""
+    meanwhile; a worker that dies leaves its row failed. ``checkpoint(mi, ii)`` runs after every
+    row; what was computed stays in ``rows`` whatever happens."""
     from tqdm.auto import tqdm
 
     from ..pool import TaskPool
@@ -111,7 +122,7 @@ def _run_tasks(methods: list[Method], tasks: list[tuple[int, int]], pairs: list[
         rows[(mi, ii)] = row
         bar.set_postfix_str(methods[mi].name, refresh=False)
         bar.update()
-        checkpoint()
+        checkpoint(mi, ii)
 
     def record_done(done) -> None:
         if done.error is not None:  # the worker died (BrokenProcessPool) or could not start
@@ -179,22 +190,27 @@ def _earlier_rows(per_image_path: Path, names: Sequence[str], index_of: dict[str
 
 
 def _reuse(previous: dict[tuple, dict], names: Sequence[str], fingerprints: Sequence[str], image_names: Sequence[str],
-           eval_idx: Sequence[int], shift_radius: int,
-           digests: dict[int, str]) -> tuple[dict[tuple[int, int], dict], list[tuple[int, int]]]:
+           method_idx: Sequence[Sequence[int]], shift_radius: int, digests: dict[int, str],
+           cached: Callable[[int, int], dict | None]) -> tuple[dict[tuple[int, int], dict], list[tuple[int, int]]]:
     """``(rows, tasks)``: the metrics of ``previous`` rows that match a (method, image) of this run
-    (:func:`_earlier_rows`), keyed ``(method index, image index)``, and the pairs still to compute.
-    ``image_names`` are those of ``eval_idx``, in order."""
+    (:func:`_earlier_rows`), else of the cache (``cached(mi, ii)``: a record or None), keyed
+    ``(method index, image index)``, and the pairs still to compute. ``method_idx[mi]``: the image
+    indices method ``mi`` runs on; ``image_names``: every image of the split."""
     rows: dict[tuple[int, int], dict] = {}
     tasks: list[tuple[int, int]] = []
+    n_cached = 0
     for mi, name in enumerate(names):
-        for ii, image in zip(eval_idx, image_names):
-            key = (name, fingerprints[mi], image, str(shift_radius), digests.get(ii, ""))
+        for ii in method_idx[mi]:
+            key = (name, fingerprints[mi], image_names[ii], str(shift_radius), digests.get(ii, ""))
             if key in previous:
                 rows[(mi, ii)] = {**{k: parse_number(previous[key].get(k)) for k in METRIC_KEYS}, "error": ""}
+            elif (record := cached(mi, ii)) is not None:
+                rows[(mi, ii)] = {**{k: record.get(k, math.nan) for k in METRIC_KEYS}, "error": ""}
+                n_cached += 1
             else:
                 tasks.append((mi, ii))
-    if previous:
-        log.info("resume: reused %d of %d rows", len(rows), len(rows) + len(tasks))
+    if rows:
+        log.info("resume: reused %d of %d rows (%d from the cache)", len(rows), len(rows) + len(tasks), n_cached)
     return rows, tasks
 
 
@@ -213,10 +229,13 @@ def _descriptions(methods: Sequence[Method], carried: list[dict], per_image_name
     return descriptions
 
 
-def _check_arguments(names: Sequence[str], save_outputs: str, shift_radius: int, table: str) -> None:
+def _check_arguments(names: Sequence[str], save_outputs: str, shift_radius: int, table: str,
+                     limits: Mapping[str, int | None]) -> None:
     """Refuse, in one line each, what :func:`evaluate` cannot do."""
     if len(set(names)) != len(names):
         raise ValueError(f"method names must be unique, got {names}")
+    if unknown := sorted(set(limits) - set(names)):
+        raise ValueError(f"limits name methods not evaluated: {unknown} (methods: {names})")
     if save_outputs not in ("random", "all", "none"):
         raise ValueError(f"save_outputs must be 'random', 'all' or 'none', got {save_outputs!r}")
     if shift_radius < 0:
@@ -228,7 +247,8 @@ def _check_arguments(names: Sequence[str], save_outputs: str, shift_radius: int,
 def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split: str = "test", n_random: int = 15,
              seed: int = 0, out: str | os.PathLike, workers: int | None = None,
              limit: int | None = None, shift_radius: int = 10, save_outputs: str = "random", resume: bool = False,
-             provenance: dict | None = None, progress: bool = True, table: str = "table2") -> dict:
+             provenance: dict | None = None, progress: bool = True, table: str = "table2",
+             limits: Mapping[str, int | None] | None = None, cache: str | os.PathLike | None = None) -> dict:
     """Evaluate ``methods`` on the pairs of ``data/<split>`` and write the Table 2 files to ``out``.
 
     Parameters
@@ -238,6 +258,9 @@ def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split:
     out : folder of the tables (and of ``outputs/``); required, so nothing lands in the current
         folder unasked.
     n_random, seed, limit : the random subset and the evaluated images (see :func:`select_images`).
+    limits : method name -> its own ``limit`` (e.g. the slow classical methods on a seeded subset,
+        the networks on every pair); the subsets are nested (the first images of one seeded
+        permutation), so two methods are compared on the images both ran.
     workers : processes for CPU-bound methods (``parallel`` not False); 0 or 1 runs everything in
         this process. Default: ``min(4, cpu count)``.
     shift_radius : radius of the shift-search PSNR column (0 = skip it).
@@ -251,16 +274,22 @@ def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split:
         :func:`repro.provenance.provenance`.
     table : the tables' file stem: ``<table>.csv``, ``<table>.md``, ``<table>_per_image.csv``
         (e.g. "table2_corpus" for the corpus's test photos beside Table 2 itself).
+    cache : a folder of per-image records (:class:`repro.evaluate.cache.RowCache`) for the methods
+        that run in worker processes (``parallel`` not False: the slow classical ones): found there,
+        a row is not computed again, whatever the per-image CSV holds; computed, it is kept there.
 
     Returns ``{"summary": [...], "per_image": [...], "files": {...}, "random_names": [...],
     "data": str, "provenance": str}``.
     """
     methods = [make_method(m) if isinstance(m, str) else m for m in methods]
     names = [m.name for m in methods]
-    _check_arguments(names, save_outputs, shift_radius, table)
+    limits = dict(limits or {})
+    _check_arguments(names, save_outputs, shift_radius, table, limits)
     out, data = Path(out), Path(data)
     image_names, pairs = list_pairs(data, split)
-    random_idx, eval_idx = select_images(len(pairs), n_random=n_random, seed=seed, limit=limit)
+    method_idx = [select_images(len(pairs), n_random=n_random, seed=seed, limit=limits.get(n, limit))[1] for n in names]
+    eval_idx = sorted(set().union(*method_idx))
+    random_idx = select_images(len(pairs), n_random=n_random, seed=seed, limit=len(eval_idx))[0]
     random_set = set(random_idx)
     workers = min(4, os.cpu_count() or 1) if workers is None else int(workers)
 
@@ -272,16 +301,28 @@ def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split:
     per_image_path = out / f"{table}_per_image.csv"
     # resume matches rows by the images' content too, so a rebuilt dataset with the same file
     # names never reuses stale numbers
-    digests = {ii: pair_digest(pairs[ii]) for ii in eval_idx} if resume else {}
+    caching = cache is not None and any(getattr(m, "parallel", True) for m in methods)
+    digests = {ii: pair_digest(pairs[ii]) for ii in eval_idx} if resume or caching else {}
     previous, carried = {}, []  # carried: resume's rows of methods not in this run, kept in the tables
     if resume:
         previous, carried = _earlier_rows(per_image_path, names, {image_names[i]: i for i in eval_idx}, random_set,
                                           shift_radius, digests)
 
     fingerprints = [fingerprint(m) for m in methods]
+    store = RowCache(cache) if caching else None
+    cache_keys = {mi: {ii: RowCache.key(fingerprints[mi], method_settings(m), digests[ii], shift_radius)
+                       for ii in method_idx[mi]}
+                  for mi, m in enumerate(methods) if store is not None and getattr(m, "parallel", True)}
+
+    def cached(mi: int, ii: int) -> dict | None:
+        return store.get(names[mi], cache_keys[mi][ii]) if mi in cache_keys else None
+
     # rows[(method index, image index)]: the reused ones now, the others as ``tasks`` are computed
-    rows, tasks = _reuse(previous, names, fingerprints, [image_names[i] for i in eval_idx], eval_idx, shift_radius,
-                         digests)
+    rows, tasks = _reuse(previous, names, fingerprints, image_names, method_idx, shift_radius, digests, cached)
+    for (mi, ii), row in rows.items():  # rows resumed from the CSV complete the cache
+        if mi in cache_keys and cached(mi, ii) is None:
+            store.put(names[mi], cache_keys[mi][ii], row, fingerprint=fingerprints[mi], image=image_names[ii],
+                      image_sha=digests[ii], shift_radius=shift_radius)
 
     def save_path(mi: int, ii: int) -> Path | None:
         if save_outputs == "all" or (save_outputs == "random" and ii in random_set):
@@ -294,11 +335,14 @@ def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split:
                 "image_sha": digests.get(ii) or pair_digest(pairs[ii]), **rows[(mi, ii)]}
 
     def per_image_rows() -> list[dict]:
-        return carried + [full_row(mi, ii) for mi in range(len(methods)) for ii in eval_idx if (mi, ii) in rows]
+        return carried + [full_row(mi, ii) for mi in range(len(methods)) for ii in method_idx[mi] if (mi, ii) in rows]
 
     last_write = [time.monotonic()]
 
-    def checkpoint_rows(force: bool = False) -> None:
+    def checkpoint_rows(mi: int | None = None, ii: int | None = None, force: bool = False) -> None:
+        if mi in cache_keys:
+            store.put(names[mi], cache_keys[mi][ii], rows[(mi, ii)], fingerprint=fingerprints[mi],
+                      image=image_names[ii], image_sha=digests[ii], shift_radius=shift_radius)
         if force or time.monotonic() - last_write[0] > 30:
             atomic_write_text(per_image_path, csv_text(per_image_rows(), PER_IMAGE_FIELDS))
             last_write[0] = time.monotonic()
@@ -311,7 +355,8 @@ def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split:
             checkpoint_rows(force=True)
 
     per_image = per_image_rows()
-    summary = summarise(per_image, list(dict.fromkeys([r["method"] for r in carried] + names)), data_line, prov_line)
+    summary = summarise(per_image, list(dict.fromkeys([r["method"] for r in carried] + names)), data_line, prov_line,
+                        seed=seed)
     random_names = [image_names[i] for i in random_idx]
     md = markdown(summary, data_line=data_line, prov_line=prov_line, n_random=len(random_idx),
                    n_eval=len(eval_idx), n_total=len(pairs), random_names=random_names,

@@ -54,22 +54,25 @@ def by_blur_record(per_image: list[dict], sizes: dict[str, float] | None) -> dic
 
 
 def corpus_table2(methods: Sequence, ctx, *, n_random: int, limit: int | None, seed: int = 0,
-                  corpus_root: str | Path | None = None) -> str:
+                  corpus_root: str | Path | None = None, limit_classical: int | None = None) -> str:
     """Table 2 on the corpus's test photos: ``table2_corpus.csv``/``.md``/``_per_image.csv`` and
-    ``table2_corpus_by_blur.*`` in ``ctx.results_dir``, the same methods and columns as Table 2.
+    ``table2_corpus_by_blur.*`` in ``ctx.results_dir``, the same methods and columns as Table 2;
+    the classical methods on the first ``limit_classical`` of the seeded permutation
+    (:func:`repro.evaluate.classical_limits`), cached in ``ctx.runs_dir / "eval_cache"``.
 
     Without the corpus's pairs (``make corpus-data``) nothing is written and the returned line
     says that the table was skipped and why; otherwise it is the table's Markdown.
     """
     from ..paths import resolve_in_repo
-    from .runner import evaluate
+    from .runner import classical_limits, evaluate
 
     root = resolve_in_repo(corpus_root or CORPUS_ROOT)
     if not (root / "test").is_dir():
         return (f"Table 2 on the corpus: skipped, no corpus test pairs in {root} "
                 "(`make corpus-data` fetches the wallpaper photos and builds them)")
     result = evaluate(list(methods), root, split="test", n_random=n_random, seed=seed, out=ctx.results_dir,
-                      limit=limit, resume=True, save_outputs="none", table="table2_corpus",
+                      limit=limit, limits=classical_limits(methods, limit_classical), cache=ctx.runs_dir / "eval_cache",
+                      resume=True, save_outputs="none", table="table2_corpus",
                       provenance=ctx.provenance(corpus=str(root)))
     by_blur, _ = gains_by_blur_table(ctx, result["per_image"], root, name="table2_corpus_by_blur",
                                   images="the corpus's test images of the table's second column")
