@@ -54,6 +54,7 @@ class ReproSettings:
     # which test images Figs. 1 and 4 show: "random" (seeded, one per scene) or "strong-blur" (the
     # same draw among images blurred by 8-16 px, where deblurring has most to undo: repro.notebook.pick_images)
     qualitative_pick: str = "random"
+    still_split: bool = False  # notebook 04 measures the networks on the still split (issue 41; `make corpus-data`)
     # Table 2 and the corpus's: the slow classical methods (10-60 s an image) on the first this many
     # of the same seeded permutation (None: eval_limit); their rows are cached in <runs>/eval_cache
     eval_limit_classical: int | None = None
@@ -81,12 +82,12 @@ PRESETS: dict[str, ReproSettings] = {
         averaging_seeds=2, train_preset="cpu-15min", train=False, eval_n_random=15, eval_limit=None,
         eval_limit_classical=40, corpus_limit_classical=20,
         eval_methods=_ALL_METHODS, residual_images=300, qualitative_images=4,
-        notes="default of `make reproduce` on a 2-core CPU"),
+        still_split=True, notes="default of `make reproduce` on a 2-core CPU"),
     "paper": ReproSettings(
         name="paper", wild_train_pairs=50_000, wild_test_pairs=1_000, wild_val_pairs=1_000,
         averaging_seeds=8, train_preset="gpu-paper", train=True, eval_n_random=15, eval_limit=None,
         eval_limit_classical=100, corpus_limit_classical=40, eval_methods=_ALL_METHODS, residual_images=700, qualitative_images=8,
-        notes="the paper's sizes; for a GPU machine (days of training)"),
+        still_split=True, notes="the paper's sizes; for a GPU machine (days of training)"),
 }
 
 

@@ -250,3 +250,16 @@ def test_the_still_table_bins_each_methods_gains_and_states_its_identity_psnr(tm
     assert max(ident.values()) == 100.0 and min(ident.values()) < 20  # the copy is exact, halfway is not
     assert "still split" in text
     assert "skipped" in still_table(Ctx(), [Identity()], data=tmp_path / "nothing")
+
+
+def test_by_blur_tables_gain_columns_by_input_psnr():
+    from repro.evaluate.residuals import gains_by_input_psnr_columns
+
+    rows = [{"method": "identity", "name": "a", "psnr": 28.0}, {"method": "identity", "name": "b", "psnr": 41.0},
+            {"method": "identity", "name": "c", "psnr": 43.0},
+            {"method": "net", "name": "a", "psnr": 29.0}, {"method": "net", "name": "b", "psnr": 40.0},
+            {"method": "net", "name": "c", "psnr": 42.0}, {"method": "bad", "name": "a", "error": "boom"}]
+    cols = gains_by_input_psnr_columns(rows)
+    assert cols["net"] == {"input < 30 dB (n=1)": 1.0, "input 30-35 dB (n=0)": None, "input 35-40 dB (n=0)": None,
+                           "input >= 40 dB (n=2)": -1.0}
+    assert all(v is None for v in cols["bad"].values())

@@ -20,7 +20,8 @@ from ..precision import autocast, resolve_precision, to_precision_format
 from ..reports import BLUR_BINS, blur_bin_label
 
 __all__ = ["ResidualRecord", "residual_norms", "residual_rows", "residual_examples", "standardize", "correlation", "extremes",
-           "blur_sizes", "manifest_summary", "identity_psnr", "BLUR_BINS", "blur_bin_label", "gains_by_blur"]
+           "blur_sizes", "manifest_summary", "identity_psnr", "BLUR_BINS", "blur_bin_label", "gains_by_blur",
+           "gains_by_input_psnr_columns"]
 
 
 @dataclass
@@ -167,7 +168,7 @@ def residual_examples(model: torch.nn.Module, dataset, indices, *, device: str =
 
 
 def gains_by_blur(per_image: list[dict], sizes: dict[str, float], *, edges: tuple[float, ...] = BLUR_BINS,
-                  baseline: str = "identity") -> list[dict]:
+                  baseline: str = "identity", bin_label=blur_bin_label) -> list[dict]:
     """Mean PSNR gain (dB) of each method over ``baseline`` on all images and per blur-size bin.
 
     ``per_image``: rows with ``method``, ``name``, ``psnr`` and ``error`` (``table2_per_image.csv``
@@ -179,6 +180,8 @@ def gains_by_blur(per_image: list[dict], sizes: dict[str, float], *, edges: tupl
     (``None`` where the method scored no image of the bin). Each column name gives the bin's
     number of baseline images, so every row has the same columns; a method that failed on some
     image is averaged over those it scored (its "better than" count says over how many).
+    ``sizes`` may hold any per-image quantity binned by ``edges`` and named by ``bin_label(lo, hi)``,
+    e.g. the input's PSNR (:func:`gains_by_input_psnr_columns`).
     """
     if list(edges) != sorted(edges) or len(edges) < 2:
         raise ValueError(f"edges must be increasing, at least two, got {edges}")
@@ -196,7 +199,7 @@ def gains_by_blur(per_image: list[dict], sizes: dict[str, float], *, edges: tupl
         raise KeyError(f"no blur size for {len(unknown)} image(s), e.g. {unknown[:3]}")
     bins = list(zip(edges[:-1], edges[1:]))
     base_size = np.array([sizes[n] for n in base])
-    columns = [f"{blur_bin_label(lo, hi)} (n={int(((base_size >= lo) & (base_size < hi)).sum())})" for lo, hi in bins]
+    columns = [f"{bin_label(lo, hi)} (n={int(((base_size >= lo) & (base_size < hi)).sum())})" for lo, hi in bins]
     out = []
     for method, scores in psnrs.items():
         if method == baseline:
@@ -263,3 +266,17 @@ def residual_grid(examples: list[dict]) -> tuple[list[list[np.ndarray]], float]:
     gain = 0.5 / peak if peak > 0 else 1.0
     grid = [[e["input"], np.clip(0.5 + gain * e["residual"], 0, 1), e["deblurred"], e["sharp"]] for e in examples]
     return grid, gain
+
+
+def gains_by_input_psnr_columns(per_image: list[dict], *, baseline: str = "identity") -> dict[str, dict[str, float]]:
+    """Per method (the baseline left out), its mean gain over ``baseline`` in each bin of the
+    input's PSNR (:data:`repro.evaluate.harm.PSNR_BINS`: < 30, 30-35, 35-40, >= 40 dB), as extra
+    columns of a by-blur table: ``{method: {"input < 30 dB (n=4)": gain, ...}}``. The input PSNR
+    of an image is ``baseline``'s (the blurry image against the sharp one)."""
+    from .harm import PSNR_BINS, psnr_bin_label
+
+    inputs = {r["name"]: float(r["psnr"]) for r in per_image
+              if r["method"] == baseline and not r.get("error") and r.get("psnr") not in (None, "")}
+    rows = gains_by_blur(per_image, inputs, edges=PSNR_BINS, baseline=baseline,
+                         bin_label=lambda lo, hi: f"input {psnr_bin_label(lo, hi)}")
+    return {r["method"]: {k: v for k, v in r.items() if k.startswith("input ")} for r in rows}

@@ -16,7 +16,7 @@ def gains_by_blur_table(ctx, per_image: list[dict], data_root: Path, *, name: st
     """Write ``<name>.csv``/``.md`` (mean gain over the input per method and blur-size bin, from the
     dataset's manifest) with ``ctx.write_table``. Returns the Markdown and the blur sizes (image
     name -> px), or why it was skipped and None (a dataset without a WILD manifest has no blur sizes)."""
-    from .residuals import BLUR_BINS, blur_sizes, gains_by_blur
+    from .residuals import BLUR_BINS, blur_sizes, gains_by_blur, gains_by_input_psnr_columns
     from ..methods import label
     from ..wild import read_manifest
 
@@ -25,13 +25,17 @@ def gains_by_blur_table(ctx, per_image: list[dict], data_root: Path, *, name: st
         sizes = dict(zip(names, blur_sizes(read_manifest(data_root), names)))
     except (FileNotFoundError, KeyError) as exc:
         return f"no gains by blur size: {exc}", None
-    rows = [{**r, "method": label(r["method"])} for r in gains_by_blur(per_image, sizes, edges=BLUR_BINS)]
+    by_input = gains_by_input_psnr_columns(per_image)
+    rows = [{**r, **by_input.get(r["method"], {}), "method": label(r["method"])}
+            for r in gains_by_blur(per_image, sizes, edges=BLUR_BINS)]
     if not rows:
         return "no gains by blur size: no method beside the blurry input (identity)", sizes
-    ctx.write_table(rows, name, title="Table 2 by blur size: mean PSNR gain over the blurry input (dB)",
+    ctx.write_table(rows, name, title="Table 2 by blur size and by input PSNR: mean PSNR gain over the blurry input (dB)",
                     notes=[f"images: {images} ({len(names)}); blur size: the mean per-pixel length of the "
                            "motion over the averaged window (repro.wild.blur_size_map), from the dataset's "
-                           "manifest.csv", "n: images in each bin; a bin is [low, high)"])
+                           "manifest.csv; input PSNR: the blurry image's against the sharp one (how sharp "
+                           "the input already is; the still split, results/do_no_harm/, has more near-sharp images)",
+                           "n: images in each bin; a bin is [low, high)"])
     return (Path(ctx.results_dir) / f"{name}.md").read_text(), sizes
 
 
