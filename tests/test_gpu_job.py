@@ -53,7 +53,7 @@ def _corpus(folder: Path, splits: dict[str, int], *, rows: int = 420, cols: int 
 
 # the rehearsal's recipe: small crops, batches, validations and SI bank, so that a minute on a CPU
 # reaches every step; the width stays the job's (0.5), so the files have the sizes a GPU's have
-REHEARSAL = ["crop=32", "batch_size=2", "val_images=1", "val_every=4", "log_every=1", "checkpoint_every=4",
+REHEARSAL = ["crop=32", "batch_size=2", "val_images=1", "val_every=6", "log_every=1", "checkpoint_every=2",
              "si_kernels=64", "warmup_steps=2"]
 
 
@@ -64,7 +64,7 @@ def rehearsal(tmp_path_factory) -> Path:
     photos = _corpus(root / "photos", {"train": 3, "val": 1, "test": 1})
     assert gpu_job.prepare(photos, root / "carry") < 1
     argv = ["gpu-job", "run", "--carry", str(root / "carry"), "--out", str(root / "out"), "--device", "cpu",
-            "--minutes", "1.3", "--build-minutes", "0.35", "--reserve-minutes", "0.45", "--workers", "2",
+            "--minutes", "1.5", "--build-minutes", "0.25", "--reserve-minutes", "0.4", "--workers", "2",
             "--val-pairs", "1", "--work", str(root / "work")]
     for item in REHEARSAL:
         argv += ["--set", item]
@@ -152,7 +152,7 @@ def test_the_rehearsal_returns_the_bundle_gpu_ship_reads(rehearsal):
         assert card["steps"] >= 0 and card["psnr"] is not None  # best.pt: step 0 when nothing beat the start
     summary = json.loads((rehearsal / "summary.json").read_text())
     assert summary["pairs"]["corpus"]["val"] >= 1 and summary["pairs"]["bundled"]["train"] >= 1
-    assert set(summary["runs"]) == {"wild", "si"} and summary["seconds"] < 1.3 * 60 + 30
+    assert set(summary["runs"]) == {"wild", "si"} and summary["seconds"] < 1.5 * 60 + 30
 
 
 def test_gpu_ship_measures_decides_and_ships_all_or_nothing(rehearsal, tmp_path, capsys):

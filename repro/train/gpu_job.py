@@ -25,9 +25,11 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -285,16 +287,21 @@ def _start(job: _Job, args: list[str], name: str) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "repro", *args], stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
-def _finish(job: _Job, procs: dict[str, subprocess.Popen], deadline: float) -> dict[str, int]:
-    """Wait for ``procs`` until ``deadline`` (seconds since the start), then interrupt what still runs;
-    each one's exit code and the last lines of its output into the log."""
+def _finish(job: _Job, procs: dict[str, subprocess.Popen], deadline: float, *,
+            ready: Callable[[str], bool] = lambda name: True, grace: float | None = None) -> dict[str, int]:
+    """Wait for ``procs`` until ``deadline`` (seconds since the start), then interrupt what still runs,
+    except that one not yet ``ready`` (a run without a ``best.pt``) may go on until ``grace``; each
+    one's exit code and the last lines of its output into the log."""
     codes = {}
     for name, proc in procs.items():
         try:
             codes[name] = proc.wait(timeout=max(1.0, deadline - job.elapsed()))
         except subprocess.TimeoutExpired:
-            job.note(f"{name}: still running at the deadline, interrupted (its best.pt stays)")
-            proc.send_signal(2)  # SIGINT: the run stops where it is
+            while grace is not None and proc.poll() is None and not ready(name) and job.elapsed() < grace:
+                time.sleep(0.5)
+            if proc.poll() is None:
+                job.note(f"{name}: still running at the deadline, interrupted")
+                proc.send_signal(signal.SIGINT)  # the run stops where it is; its best.pt stays
             try:
                 codes[name] = proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -394,8 +401,9 @@ def _export(job: _Job, counts: dict, codes: dict[str, int], minutes: float) -> d
         if not log_csv.is_file() and (run / "log.csv").is_file():  # an interrupted run: its last log.csv
             log_csv.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(run / "log.csv", log_csv)
-        if not (run / "best.pt").is_file():
-            raise RuntimeError(f"gpu_{kind} left no best.pt (exit code {codes.get(f'train_{kind}')}; job.log)")
+        if not (run / "best.pt").is_file() or not log_csv.is_file():
+            raise RuntimeError(f"gpu_{kind} left no best.pt or no log (exit code {codes.get(f'train_{kind}')}; "
+                               "interrupted before its first checkpoint? job.log)")
         summary = summarise_log(log_csv)
         shutil.copyfile(log_csv, job.out / f"train_gpu_{kind}.csv")
         export_weights(
@@ -468,7 +476,11 @@ def run_job(carry: str | os.PathLike, out: str | os.PathLike, *, device: str = "
         train_minutes = max(0.05, (budget.total_s - budget.reserve_s - job.elapsed()) / 60)
         procs = {f"train_{kind}": _start(job, train_arguments(job, kind, train_minutes), f"train_{kind}")
                  for kind in KINDS}
-        codes = _finish(job, procs, budget.total_s - min(30.0, budget.reserve_s / 2))
+        # at the deadline a run is interrupted once it has a best.pt and a log.csv (its first validation
+        # and checkpoint); on a loaded machine one that has not may go on until the budget's end
+        codes = _finish(job, procs, budget.total_s - min(30.0, budget.reserve_s / 2), grace=budget.total_s,
+                        ready=lambda name: all((work / "runs" / f"gpu_{name[len('train_'):]}" / f).is_file()
+                                               for f in ("best.pt", "log.csv")))
         summary = _export(job, counts, codes, train_minutes)
     finally:
         shutil.copyfile(work / "job.log", out / "job.log")
