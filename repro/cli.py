@@ -96,7 +96,8 @@ def train_sun_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def gpu_job_arguments(parser: argparse.ArgumentParser) -> None:
-    steps = parser.add_subparsers(dest="step", metavar="STEP", required=True)
+    steps = parser.add_subparsers(dest="step", metavar="STEP", required=True,
+                                  help="prepare (here, before a device call) or run (where the GPU is)")
     prepare = steps.add_parser("prepare", help="on this machine: the corpus's training and validation photos, "
                                                "downscaled, into the folder that travels (at most 48 MiB)")
     prepare.add_argument("--photos", type=Path, default=Path("data/photos"),

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
+import math
 import os
 import shutil
 import signal
@@ -30,10 +30,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-log = logging.getLogger(__name__)
 
 CARRY_LIMIT_MIB = 48.0  # what the job's carry may take (the device call carries at most 64 MiB with the tree)
 DEVICE_TREE_LIMIT_MIB = 64.0  # the checkout and the carry together, as a device call sends them
@@ -249,6 +248,7 @@ class _Job:
     seed: int
     t0: float
     val_pairs: int = VAL_PAIRS
+    interrupted: set[str] = field(default_factory=set)  # the commands the job stopped at a deadline
 
     @property
     def photos(self) -> Path:
@@ -301,6 +301,7 @@ def _finish(job: _Job, procs: dict[str, subprocess.Popen], deadline: float, *,
                 time.sleep(0.5)
             if proc.poll() is None:
                 job.note(f"{name}: still running at the deadline, interrupted")
+                job.interrupted.add(name)
                 proc.send_signal(signal.SIGINT)  # the run stops where it is; its best.pt stays
             try:
                 codes[name] = proc.wait(timeout=20)
@@ -334,7 +335,9 @@ def _build(job: _Job) -> dict[str, dict[str, int]]:
         job, ["build-wild", "virtual", str(data / name), "--split", "val", "--pairs", str(job.val_pairs), "--workers",
               str(max(1, job.workers // 2)), "--max-minutes", val_minutes, *seed, *photos, *BUILD_RECIPE],
         f"build_val_{name}") for name, photos in (("bundled", []), ("corpus", corpus))}
-    failed = [name for name, code in _finish(job, procs, job.budget.build_s).items() if code]
+    # not interrupted: the validation pairs are needed, and --max-minutes bounds their builds
+    failed = [name for name, code in _finish(job, procs, job.budget.build_s, grace=math.inf,
+                                             ready=lambda name: False).items() if code]
     if failed:
         raise RuntimeError(f"{', '.join(failed)} failed (job.log)")
     left = max(0.05, (job.budget.build_s - job.elapsed()) / 60)
@@ -350,8 +353,12 @@ def _build(job: _Job) -> dict[str, dict[str, int]]:
             job, ["build-wild", "virtual", str(data / f"short_{name}"), "--split", "train", "--pairs", str(SHORT_PAIRS),
                   "--workers", str(short_workers), "--max-minutes", f"{left:.3f}", *seed, *photos, *SHORT_WINDOWS,
                   *BUILD_RECIPE], f"build_short_{name}")
-    codes = _finish(job, procs, job.budget.build_s + 60)  # a scene started before the deadline may finish
-    failed = [name for name, code in codes.items() if code]
+    roots = {f"build_train_{n}": (data / n) for n in ("bundled", "corpus")}
+    roots.update({f"build_short_{n}": (data / f"short_{n}") for n in ("bundled", "corpus")})
+    # a scene started before the deadline may finish; a build without a pair yet (a loaded machine) goes on
+    codes = _finish(job, procs, job.budget.build_s + 60, grace=math.inf,
+                    ready=lambda name: _pairs_built(roots[name], "train") > 0)
+    failed = [name for name, code in codes.items() if code and name not in job.interrupted]
     if failed:
         raise RuntimeError(f"{', '.join(failed)} failed (job.log)")
     counts = {name: {"val": _pairs_built(data / name, "val"), "train": _pairs_built(data / name, "train"),
