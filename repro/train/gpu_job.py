@@ -74,6 +74,7 @@ SHORT_WINDOWS = ("--n-min", "1", "--n-max", "5")
 BUILD_SHARE = 0.28  # of the wall budget: building pairs (validation first, then training pairs)
 RESERVE_SHARE = 0.17  # of the wall budget, at least MIN_RESERVE_S: loading pairs, validations, export
 MIN_RESERVE_S = 40.0
+MIN_BUILD_S = 15.0  # the training builds' least time, after an overrun of the validation builds
 MIN_TRAIN_S = 20.0  # less training time than this cannot reach a validation after the first
 
 
@@ -340,7 +341,7 @@ def _build(job: _Job) -> dict[str, dict[str, int]]:
                                              ready=lambda name: False).items() if code]
     if failed:
         raise RuntimeError(f"{', '.join(failed)} failed (job.log)")
-    left = max(0.05, (job.budget.build_s - job.elapsed()) / 60)
+    left = max(MIN_BUILD_S, job.budget.build_s - job.elapsed()) / 60  # a loaded machine: still time for a scene
     long_workers = max(1, job.workers // 3)  # per photo set; the short windows, cheaper, get the rest
     short_workers = max(1, (job.workers - 2 * long_workers) // 2)
     procs = {}
@@ -480,12 +481,15 @@ def run_job(carry: str | os.PathLike, out: str | os.PathLike, *, device: str = "
     job.note(f"gpu-job on {_device_name(device)}: budget {asdict(budget)}; carry {size:.1f} MiB; recipe {settings}")
     try:
         counts = _build(job)
-        train_minutes = max(0.05, (budget.total_s - budget.reserve_s - job.elapsed()) / 60)
+        start = job.elapsed()
+        train_minutes = max(MIN_TRAIN_S, budget.total_s - budget.reserve_s - start) / 60
         procs = {f"train_{kind}": _start(job, train_arguments(job, kind, train_minutes), f"train_{kind}")
                  for kind in KINDS}
         # at the deadline a run is interrupted once it has a best.pt and a log.csv (its first validation
-        # and checkpoint); on a loaded machine one that has not may go on until the budget's end
-        codes = _finish(job, procs, budget.total_s - min(30.0, budget.reserve_s / 2), grace=budget.total_s,
+        # and checkpoint); one that has not may go on until the budget's end, or, where the build overran
+        # (a loaded machine), until it has had its planned training time
+        codes = _finish(job, procs, budget.total_s - min(30.0, budget.reserve_s / 2),
+                        grace=max(budget.total_s, start + budget.train_s),
                         ready=lambda name: all((work / "runs" / f"gpu_{name[len('train_'):]}" / f).is_file()
                                                for f in ("best.pt", "log.csv")))
         summary = _export(job, counts, codes, train_minutes)
