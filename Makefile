@@ -5,7 +5,8 @@ PY     := $(VENV)/bin/python
 PRESET ?= quick
 
 .PHONY: test reproduce demo demo-reference figures setup clean-venv photos corpus-data photo-diversity deadleaves-data \
-	photo-diversity-deadleaves short-data width-choice width-choice-report long-run long-run-short long-run-save long-run-eval long-run-ship
+	photo-diversity-deadleaves short-data width-choice width-choice-report long-run long-run-short long-run-save long-run-eval long-run-ship \
+	gpu-job gpu-ship
 
 setup: $(VENV)/.installed
 
@@ -163,3 +164,21 @@ long-run-ship: $(VENV)/.installed
 	$(PY) -m repro.train.ship --runs runs/long $(WILD_CANDIDATES) --si $(SI_RUN) --logs results/long_run \
 		--out repro/weights --device "cpu (2 cores, fp32)" \
 		--beat-shipped-on data/bundled --beat-shipped-on data/corpus --command "make long-run LONG_WIDTH=$(LONG_WIDTH)"
+
+# ---- issue 43: the GPU job (docs/gpu.md) ----------------------------------------------------------
+# on a machine with a GPU: prepare the carry from the corpus, then build the pairs and train DeblurNet^WILD and
+# DeblurNet^SI side by side for GPU_MINUTES of wall time (DEVICE=cpu rehearses it); the bundle goes to GPU_OUT.
+# With a lent GPU the two steps run apart: `python -m repro gpu-job prepare` here, `gpu-job run` there (docs/gpu.md)
+GPU_MINUTES ?= 9
+DEVICE ?= cuda
+GPU_OUT ?= runs/gpu_job
+gpu-job: $(VENV)/.installed
+	$(PY) -m repro gpu-job run --prepare-from $(PHOTOS) --carry .gpujob --out $(GPU_OUT) --device $(DEVICE) \
+		--minutes $(GPU_MINUTES)
+# the returned bundle (DIR): measured with the shipped networks on the validation pairs of data/bundled and
+# data/corpus; shipped only if both networks beat theirs (repro.train.gpu_ship), then the results are remade
+gpu-ship: $(VENV)/.installed
+	@test -n "$(DIR)" || { echo "error: make gpu-ship DIR=<the folder a GPU job wrote>" >&2; exit 2; }
+	$(PY) -m repro gpu-ship $(DIR)
+	$(MAKE) reproduce
+	$(MAKE) demo-reference

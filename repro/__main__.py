@@ -36,6 +36,10 @@ COMMANDS: dict[str, tuple[str, str, str | None]] = {
     "evaluate": ("repro.evaluate.cli", "evaluate methods on a paired test split (Table 2)", None),
     "train-sun": ("repro.baselines.sun.cli", "train the Sun et al. 2015 motion-kernel CNN",
                   "repro.cli:train_sun_arguments"),
+    "gpu-job": ("repro.train.gpu_job", "the GPU job: prepare its carry here, run it on a GPU (docs/gpu.md)",
+                "repro.cli:gpu_job_arguments"),
+    "gpu-ship": ("repro.train.gpu_ship", "ship a GPU job's networks if they beat the shipped ones on validation",
+                 "repro.cli:gpu_ship_arguments"),
     "reproduce": ("repro.reproduce", "run every notebook through papermill", None),
     "ablate": ("repro.ablations", "train and evaluate the ablation variants (the paper's design claims)", None),
 }

@@ -15,8 +15,8 @@ from pathlib import Path
 from .paths import weights_dir
 from .precision import PRECISIONS  # torch-free
 
-__all__ = ["deblur_arguments", "train_arguments", "train_sun_arguments", "TRAIN_PRESETS", "DEFAULT_TILE",
-           "DEFAULT_OVERLAP"]
+__all__ = ["deblur_arguments", "train_arguments", "train_sun_arguments", "gpu_job_arguments", "gpu_ship_arguments",
+           "TRAIN_PRESETS", "DEFAULT_TILE", "DEFAULT_OVERLAP"]
 
 # = repro.train.PRESETS (checked by a test)
 TRAIN_PRESETS = ("tiny-test", "cpu-15min", "cpu-4h", "gpu-paper", "gpu-fast-start", "gpu-paper-half", "data-arm",
@@ -94,3 +94,44 @@ def train_sun_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-patches", type=int, default=4000, help="held-out patches for the accuracy")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--figure", type=Path, default=None, help="also write the motion-field figure here")
+
+
+def gpu_job_arguments(parser: argparse.ArgumentParser) -> None:
+    steps = parser.add_subparsers(dest="step", metavar="STEP", required=True,
+                                  help="prepare (here, before a device call) or run (where the GPU is)")
+    prepare = steps.add_parser("prepare", help="on this machine: the corpus's training and validation photos, "
+                                               "downscaled, into the folder that travels (at most 48 MiB)")
+    prepare.add_argument("--photos", type=Path, default=Path("data/photos"),
+                         help="the photo corpus (make photos; default data/photos)")
+    prepare.add_argument("--carry", type=Path, default=Path(".gpujob"), help="the folder to carry (default .gpujob)")
+    job = steps.add_parser("run", help="build the pairs, train DeblurNet^WILD and DeblurNet^SI side by side, write "
+                                       "the bundle that gpu-ship reads")
+    job.add_argument("--carry", type=Path, default=Path(".gpujob"), help="the prepared folder (default .gpujob)")
+    job.add_argument("--prepare-from", type=Path, default=None, metavar="PHOTOS",
+                     help="prepare the carry from this photo corpus first, after the checks (one machine for both "
+                          "sides: make gpu-job)")
+    job.add_argument("--out", type=Path, required=True, help="folder for the bundle (8 files at most, 16 MiB each)")
+    job.add_argument("--device", default="cuda", help="cuda (default), cuda:N, or cpu (the rehearsal)")
+    job.add_argument("--minutes", type=float, default=9.0, help="wall-clock budget of the whole job (default 9)")
+    job.add_argument("--build-minutes", type=float, default=None,
+                     help="of the budget, building pairs (default 28 %%)")
+    job.add_argument("--reserve-minutes", type=float, default=None,
+                     help="of the budget, loading, validation and export (default 17 %%, at least 40 s)")
+    job.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="change the recipe of both networks (a TrainConfig field), e.g. --set crop=32")
+    job.add_argument("--work", type=Path, default=None, help="working folder (default $TMPDIR/gpu_job, emptied)")
+    job.add_argument("--workers", type=int, default=None, help="cores to build pairs on (default all)")
+    job.add_argument("--seed", type=int, default=0, help="seed of the pairs and of both runs (default 0)")
+    job.add_argument("--val-pairs", type=int, default=48, help="validation pairs per photo set (default 48)")
+
+
+def gpu_ship_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bundle", type=Path, help="the folder a GPU job wrote (python -m repro gpu-job run --out)")
+    parser.add_argument("--val-root", type=Path, action="append", default=[], metavar="ROOT",
+                        help="a dataset whose validation pairs decide (repeatable; default data/bundled and "
+                             "data/corpus)")
+    parser.add_argument("--weights", type=Path, default=None, help="the weights folder (default repro/weights)")
+    parser.add_argument("--logs", type=Path, default=Path("results/gpu_job"),
+                        help="where the shipped job's logs go (default results/gpu_job)")
+    parser.add_argument("--device", default="cpu", help="where to measure (default cpu)")
+    parser.add_argument("--check", action="store_true", help="read and measure, say what would ship, write nothing")

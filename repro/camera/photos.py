@@ -106,6 +106,11 @@ class Photo:
     name: str
     path: Path
     role: str  # "bg", "tex" or "sprite"
+    # the photo's width in pixels as its source records it (a corpus manifest), when the file is a
+    # downscaled copy (the GPU job's carry, repro.train.gpu_job); 0 = the file's own width. The camera
+    # measures magnifications in these pixels, so a copy downscaled no further than the camera ever
+    # samples it (MAGNIFICATION_RANGE's top) films the same scenes as the full-size file
+    width: int = 0
 
 
 USER_SPLIT_FRACTIONS = {"test": 0.2, "val": 0.1}  # shares of a user's photo folder; the rest trains
@@ -155,7 +160,8 @@ def photo_pool(split: str, photos: list | tuple | str | Path | None = None) -> l
             raise FileNotFoundError(f"{photos}: no such folder of photos")
         if is_corpus(photos):  # the wallpaper corpus: its manifest's splits (repro.camera.corpus)
             wanted = "test" if split == "residual" else split
-            return [Photo(r.name, Path(photos) / r.file, "bg") for r in read_corpus(photos) if r.split == wanted]
+            return [Photo(r.name, Path(photos) / r.file, "bg", width=r.width) for r in read_corpus(photos)
+                    if r.split == wanted]
         paths = list_images(photos)
         if not paths:
             raise ValueError(f"{photos}: no photos found (JPEG, PNG or TIFF files)")

@@ -155,10 +155,11 @@ def _layered_background(rng, flip: bool, aspect: float, H: int, supersample: int
 
 
 def _plane_background(rng, img: np.ndarray, tilted: bool, aspect: float, H: int, supersample: int,
-                      magnification: float | str | None) -> _Background:
-    """A photo on a plane at :data:`BACKGROUND_DEPTH`, fronto-parallel or tilted at random."""
+                      magnification: float | str | None, photo_scale: float = 1.0) -> _Background:
+    """A photo on a plane at :data:`BACKGROUND_DEPTH`, fronto-parallel or tilted at random
+    (``photo_scale``: pixels of ``img`` per pixel of the photo, :func:`background_crop`)."""
     D = BACKGROUND_DEPTH
-    img, tex_m, crop = background_crop(rng, img, aspect, H, supersample, magnification)
+    img, tex_m, crop = background_crop(rng, img, aspect, H, supersample, magnification, photo_scale=photo_scale)
     if tilted:
         phi, psi = rng.uniform(-0.6, 0.6), rng.uniform(-0.35, 0.35)
         n = np.array([np.sin(psi), np.sin(phi), np.cos(phi) * np.cos(psi)])
@@ -263,7 +264,8 @@ def build_scene(seed: int, *, kind: str, split: str, n_frames: int, size: tuple[
     if geometry == "layered":
         bg = _layered_background(rng, flip, aspect, H, supersample, magnification)
     else:
-        bg = _plane_background(rng, img, geometry == "tilted", aspect, H, supersample, magnification)
+        scale = img.shape[1] / photo.width if photo.width else 1.0  # a downscaled copy of the photo: < 1
+        bg = _plane_background(rng, img, geometry == "tilted", aspect, H, supersample, magnification, scale)
     planes = [(layer.normal, layer.delta) for layer in bg.layers]  # the background, before objects join
     # the camera, then the objects (from their own stream, so objects=0 keeps the background)
     camera, speed_used = _camera(rng, kind, n_frames=n_frames, ref_depth=bg.ref_depth, pan=pan, speed=speed,

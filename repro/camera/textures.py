@@ -47,7 +47,8 @@ def tinted(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def background_crop(rng, img: np.ndarray, aspect: float, rows: int, supersample: int,
-                     magnification: float | str | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+                     magnification: float | str | None = None, *,
+                     photo_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, dict]:
     """Choose how the photo covers the reference view and resample it to the render's texel density.
 
     The photo is shown at a *magnification* (output pixels per photo pixel) drawn from
@@ -63,11 +64,16 @@ def background_crop(rng, img: np.ndarray, aspect: float, rows: int, supersample:
     The magnification is that of a frame of :data:`REFERENCE_ROWS` rows, so the scene is the same
     at any output size (a frame of ``rows`` rows sees the photo at ``magnification * rows / 240``).
     ``rows``: output frame rows; the frame spans ``2 * aspect`` x 2 normalized units.
+    ``photo_scale``: pixels of ``img`` per pixel of the photo (below 1 for a downscaled copy, e.g.
+    the GPU job's carry): magnifications and ``photo_box`` are in the photo's pixels, so the copy
+    gives the scenes of the full-size photo (up to resampling twice where it is downscaled).
     Returns (resampled photo (h', w', C), tex_matrix (3, 3) from reference coordinates to
     grid_sample coordinates, info: ``magnification`` and ``photo_box`` (x0, y0, x1, y1): the
     reference view's extent in the original photo's pixels).
     """
-    h, w = img.shape[:2]
+    if not photo_scale > 0:
+        raise ValueError(f"photo_scale must be > 0, got {photo_scale}")
+    h, w = img.shape[0] / photo_scale, img.shape[1] / photo_scale  # in the photo's pixels
     half = REFERENCE_ROWS / 2  # pixels per normalized unit of a 240-row frame
     cover = max(2 * aspect * COVER_MARGIN * half / w, 2 * COVER_MARGIN * half / h)
     if magnification == "multi":  # every scale from the whole photo in frame up to the default's largest
@@ -81,7 +87,7 @@ def background_crop(rng, img: np.ndarray, aspect: float, rows: int, supersample:
     cx, cy = w / 2 + rng.uniform(-slack_x, slack_x), h / 2 + rng.uniform(-slack_y, slack_y)
     info = {"magnification": mag, "photo_box": tuple(float(v) for v in (cx - s * aspect, cy - s, cx + s * aspect, cy + s))}
     r = mag * rows / REFERENCE_ROWS * supersample  # texels per photo pixel
-    nh, nw = max(int(round(h * r)), 2), max(int(round(w * r)), 2)
+    nh, nw = max(int(round(h * r)), 2), max(int(round(w * r)), 2)  # (h, w: the photo's, not the copy's)
     img = resize(img, nh, nw)
     s, cx, cy = s * nw / w, cx * nw / w, cy * nh / h
     m = np.array([[2 * s / nw, 0.0, 2 * cx / nw - 1], [0.0, 2 * s / nh, 2 * cy / nh - 1], [0.0, 0.0, 1.0]])
