@@ -132,8 +132,9 @@ SHORT_LR ?= 5e-4
 CONT_TRAIN = $(LONG_TRAIN) --set width=$(LONG_WIDTH) --set init=runs/long/$(WILD_RUN)/best.pt --set lr=$(SHORT_LR) \
 	--steps $(SHORT_STEPS) --seed 1
 LONG_RUNS = $(WILD_RUN) $(SI_RUN) $(WILD_RUN)_cont $(WILD_RUN)_short
-RESTORE_LONG_RUNS = for run in $(LONG_RUNS); do $(PY) -m repro.train.snapshot restore experiments/long_run/$$run \
-	runs/long/$$run --log results/long_run/train_$$run.csv || exit 1; done
+RESTORE_LONG_RUNS = for run in $(LONG_RUNS); do test -f experiments/long_run/$$run/last.pt || continue; \
+	$(PY) -m repro.train.snapshot restore experiments/long_run/$$run runs/long/$$run \
+	--log results/long_run/train_$$run.csv || exit 1; done
 long-run: corpus-data
 	$(RESTORE_LONG_RUNS)
 	$(LONG_TRAIN) --set width=$(LONG_WIDTH) $(call long_out,$(WILD_RUN))

@@ -43,3 +43,20 @@ def test_atomic_copy_replaces_the_target_and_leaves_no_temporary_file(tmp_path):
     with pytest.raises(FileNotFoundError):
         atomic_copy(tmp_path / "missing.csv", dst)
     assert dst.read_bytes() == src.read_bytes() and sorted(p.name for p in dst.parent.iterdir()) == ["b.csv"]
+
+
+def test_the_only_tracked_checkpoints_are_the_shipped_weights_and_no_tracked_file_is_huge():
+    # a run's state lives in runs/ (ignored); a clone must not carry training checkpoints (issue 44)
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("needs a git checkout")
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True).stdout
+    paths = [p for p in tracked.decode().split("\0") if p]
+    stray = [p for p in paths if p.endswith((".pt", ".pth", ".ckpt")) and not p.startswith("repro/weights/")]
+    assert not stray, f"checkpoints tracked outside repro/weights/: {stray}"
+    huge = [p for p in paths if (root / p).is_file() and (root / p).stat().st_size > 16 * 2**20]
+    assert not huge, f"tracked files over 16 MB: {huge}"
