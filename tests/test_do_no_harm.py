@@ -262,4 +262,20 @@ def test_by_blur_tables_gain_columns_by_input_psnr():
     cols = gains_by_input_psnr_columns(rows)
     assert cols["net"] == {"input < 30 dB (n=1)": 1.0, "input 30-35 dB (n=0)": None, "input 35-40 dB (n=0)": None,
                            "input >= 40 dB (n=2)": -1.0}
-    assert all(v is None for v in cols["bad"].values())
+    assert "bad" not in cols  # a method without a scored image has no row (as in gains_by_blur)
+
+
+def test_fig9_on_the_still_split_correlates_the_residual_with_the_inputs_psnr(tmp_path):
+    from repro.evaluate.harm import still_residual_rows
+    from repro.model import DeblurNet, DeblurNetConfig
+
+    data = tmp_path / "data"
+    for name in ("still_bundled", "still_corpus"):
+        _make_folder(data / name, n_train=1, n_test=4)
+    torch.manual_seed(0)
+    model = DeblurNet(DeblurNetConfig(width=0.0625))
+    rows = still_residual_rows(model, [data / "still_bundled", data / "still_corpus"], device="cpu", precision="fp32")
+    assert [r["photos"] for r in rows] == ["still_bundled", "still_corpus", "both"]
+    both = rows[-1]
+    assert both["n"] == 8 and -1 <= both["spearman_r"] <= 1 and both["spearman 95% interval"].startswith("[")
+    assert both["mean |r3|, one-frame pairs"] is None and both["mean |r3|, other pairs"] > 0

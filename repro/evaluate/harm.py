@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["PSNR_BINS", "psnr_bin_label", "IDENTICAL", "gains_by_input_psnr", "identity_score", "still_roots",
-           "still_rows", "identity_rows", "still_table",
+           "still_rows", "identity_rows", "still_table", "still_residual_rows", "still_residual_table",
            "harm_rows", "harm_markdown", "choice_score", "main"]
 
 log = logging.getLogger(__name__)
@@ -259,4 +259,53 @@ def still_table(ctx, methods: list, *, data: Path, split: str = "test", name: st
                            "averaged over the pairs of each bin of input PSNR",
                            f"'{IDENTICAL}': pairs whose input is the sharp frame itself (no finite gain); "
                            "their mean output PSNR is given instead (the identity PSNR on those frames)"])
+    return (Path(ctx.results_dir) / f"{name}.md").read_text()
+
+
+def still_residual_rows(model, roots: list[Path], *, split: str = "test", device: str = "cpu",
+                        precision: str = "auto", seed: int = 0) -> list[dict]:
+    """Fig. 9 on the still split: per photo set and both together, how N3's residual norm (mean
+    ``|r3|``) follows the input's PSNR (Pearson and Spearman with p-values and bootstrap 95 %
+    intervals, :func:`repro.evaluate.stats.correlation_interval`), over the pairs with a finite
+    input PSNR, and the mean residual of the one-frame pairs (input = sharp frame) beside that of the
+    others. A network that leaves sharp inputs alone has a residual that falls as the input's PSNR
+    rises (a negative correlation) and near 0 on one-frame pairs."""
+    from ..datasets import PairedFolder
+    from .residuals import residual_norms
+    from .stats import correlation_interval
+
+    parts = {}
+    for root in roots:
+        record = residual_norms(model, PairedFolder(root, split), device=device, precision=precision)
+        parts[root.name] = (np.asarray(record.psnr_blurry), np.asarray(record.residual_l1))
+    if len(parts) > 1:
+        parts["both"] = tuple(np.concatenate([p[i] for p in list(parts.values())]) for i in (0, 1))
+    rows = []
+    for name, (p_in, res) in parts.items():
+        finite = np.isfinite(p_in)
+        c = correlation_interval(p_in[finite], res[finite], seed=seed)
+        rows.append({"photos": name, "n": c.n, "pearson_r": c.pearson_r, "pearson_p": c.pearson_p,
+                     "pearson 95% interval": f"[{c.pearson_low:+.2f}, {c.pearson_high:+.2f}]",
+                     "spearman_r": c.spearman_r, "spearman_p": c.spearman_p,
+                     "spearman 95% interval": f"[{c.spearman_low:+.2f}, {c.spearman_high:+.2f}]",
+                     "mean |r3|, one-frame pairs": float(res[~finite].mean()) if (~finite).any() else None,
+                     "mean |r3|, other pairs": float(res[finite].mean())})
+    return rows
+
+
+def still_residual_table(ctx, model, *, data: Path, split: str = "test", device: str = "cpu",
+                         name: str = "do_no_harm/residual_vs_input_psnr") -> str:
+    """Notebook 07's table of :func:`still_residual_rows` (``<results>/<name>.csv``/``.md``); without
+    the still split a line saying it was skipped."""
+    roots = [r for r in still_roots(data) if (r / split).is_dir()]
+    if not roots:
+        return "Fig. 9 on the still split: skipped, no still pairs (`make corpus-data` builds them)"
+    rows = still_residual_rows(model, roots, split=split, device=device, seed=ctx.seed)
+    (Path(ctx.results_dir) / name).parent.mkdir(parents=True, exist_ok=True)
+    ctx.write_table(rows, name, title="Fig. 9 on the still split: N3's residual norm against the input's PSNR",
+                    notes=[f"pairs: the {split} split of {', '.join(r.name for r in roots)} with a finite input "
+                           "PSNR (one-frame pairs, whose input is the sharp frame, apart); |r3|: the mean absolute "
+                           "value of the residual the last stage adds; intervals: 10 000 bootstrap resamples "
+                           "of the pairs", "a network that leaves sharp inputs alone: a negative correlation "
+                           "(sharper input, smaller residual) and |r3| near 0 on one-frame pairs"])
     return (Path(ctx.results_dir) / f"{name}.md").read_text()
