@@ -161,7 +161,8 @@ def test_gpu_ship_measures_decides_and_ships_all_or_nothing(rehearsal, tmp_path,
     argv = ["gpu-ship", str(rehearsal), "--val-root", str(val_roots[0]), "--val-root", str(val_roots[1]),
             "--weights", str(tmp_path / "weights"), "--logs", str(tmp_path / "logs")]
     assert main([*argv, "--check"]) == 0
-    assert "the bundle reads; would ship" in capsys.readouterr().out
+    out = capsys.readouterr().out  # the rehearsal's minute-long networks may or may not beat the shipped ones
+    assert out.startswith("the bundle reads; ") and "DeblurNet^WILD " in out and "DeblurNet^SI " in out
     assert not (tmp_path / "weights").exists()
     bundle = gpu_ship.read_bundle(rehearsal)
     gains = {"gpu wild": 1.0, "shipped wild": 0.5, "gpu si": 0.2, "shipped si": 0.4}
