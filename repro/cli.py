@@ -20,7 +20,7 @@ __all__ = ["deblur_arguments", "train_arguments", "train_sun_arguments", "gpu_jo
 
 # = repro.train.PRESETS (checked by a test)
 TRAIN_PRESETS = ("tiny-test", "cpu-15min", "cpu-4h", "gpu-paper", "gpu-fast-start", "gpu-paper-half", "data-arm",
-                 "cpu-12h")
+                 "cpu-12h", "cpu-no-harm")
 DEFAULT_TILE = 512  # = repro.inference.DEFAULT_TILE
 DEFAULT_OVERLAP = 96  # = repro.inference.DEFAULT_OVERLAP
 

@@ -11,11 +11,13 @@ from pathlib import Path
 from .files import atomic_write_text
 from .provenance import provenance_line
 
-__all__ = ["markdown_table", "write_csv", "write_table", "BLUR_BINS", "blur_bin_label"]
+__all__ = ["markdown_table", "write_csv", "write_table", "BLUR_BINS", "blur_bin_label", "PSNR_BINS", "psnr_bin_label"]
 
 # the blur-size bins (px) that the reports group test images by: [0, 4), [4, 8), [8, 16), [16, inf):
 # nearly sharp, moderate, strong, beyond
 BLUR_BINS = (0.0, 4.0, 8.0, 16.0, float("inf"))
+# the input-PSNR bins (dB) of the do-no-harm tables: < 30, 30-35, 35-40, >= 40 (how sharp the input already is)
+PSNR_BINS = (-float("inf"), 30.0, 35.0, 40.0, float("inf"))
 
 
 def _fmt(v: object, digits: int) -> str:
@@ -64,6 +66,15 @@ def write_table(rows: Sequence[dict], path: str | os.PathLike, *, provenance: di
     md += ["", f"_Made by: {provenance_line(provenance)}_", ""]
     atomic_write_text(md_path, "\n".join(md))
     return csv_path, md_path
+
+
+def psnr_bin_label(lo: float, hi: float) -> str:
+    """The name of the input-PSNR bin ``[lo, hi)`` dB: ``< 30 dB``, ``30-35 dB``, ``>= 40 dB``."""
+    if lo == -float("inf"):
+        return f"< {hi:g} dB"
+    if hi == float("inf"):
+        return f">= {lo:g} dB"
+    return f"{lo:g}-{hi:g} dB"
 
 
 def blur_bin_label(lo: float, hi: float) -> str:

@@ -234,10 +234,12 @@ def test_shipped_weights_load_with_one_short_line(caplog):
     assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # folded for inference
     (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("loaded")]
     # the card's key fields (repro/weights/deblurnet_wild.json), not its ~5,000 characters
+    from repro.checkpoint import continuing
+
     assert line == (f"loaded deblurnet_wild.pt: DeblurNet width {model.config.width:g}, trained on {card['data']}, preset {card['preset']}, "
-                    f"{card['steps']} steps, PSNR {card['psnr']:.2f} dB (input {card['input_psnr']:.2f} dB), "
+                    f"{card['steps']} steps{continuing(card)}, PSNR {card['psnr']:.2f} dB (input {card['input_psnr']:.2f} dB), "
                     f"{card['date'][:10]}")
-    assert len(line) < 200
+    assert len(line) < 250  # the runs it continues named, with their steps
 
 
 # ----------------------------------------------------------------------------- command line

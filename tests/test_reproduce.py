@@ -18,8 +18,8 @@ def test_every_preset_uses_a_training_preset_that_exists():
 
 def test_notebooks_are_numbered_and_selectable(tmp_path):
     books = notebooks()
-    assert [b.name[:2] for b in books] == [f"{i:02d}" for i in range(1, len(books) + 1)]
-    assert len(books) == 9  # 01-07 the paper's tables and figures, 08 the ablation study, 09 the verdicts
+    assert [b.name[:2] for b in books] == [f"{i:02d}" for i in range(len(books))]
+    assert len(books) == 10  # 00 the tour, 01-07 the paper's tables and figures, 08 the ablation study, 09 the verdicts
     assert [b.name[:2] for b in select(books, "2-3,6")] == ["02", "03", "06"]
     with pytest.raises(ValueError, match="no notebook"):
         select(books, "10")

@@ -53,6 +53,28 @@ def table(title: str, result: dict[str, np.ndarray], sizes: np.ndarray) -> list[
     return lines + [""]
 
 
+def still(checkpoints: dict[str, Path]) -> list[str]:
+    """The still split's test pairs (both photo sets together), the same networks: gains by input PSNR."""
+    from repro.evaluate.harm import IDENTICAL, PSNR_BINS, psnr_bin_label, still_roots, still_rows
+
+    roots = still_roots(Path("data"))
+    methods = []
+    for label, ckpt in checkpoints.items():
+        method = make_method("deblurnet-si" if "SI" in label else "deblurnet-wild", checkpoint=ckpt, device="cpu")
+        method.name = label
+        methods.append(method)
+    rows = still_rows(methods, roots)
+    bins = [psnr_bin_label(lo, hi) for lo, hi in zip(PSNR_BINS[:-1], PSNR_BINS[1:])]
+    lines = [f"## the still split ({', '.join(r.name for r in roots)}, test): gains by input PSNR", "",
+             "| network | photos | " + " | ".join(bins) + f" | {IDENTICAL}: output PSNR |", "|---" * (3 + len(bins)) + "|"]
+    for label in checkpoints:
+        for root in roots:
+            mine = {r["input PSNR"]: r for r in rows if r["method"] == label and r["photos"] == root.name}
+            cells = [f"{mine[b]['mean gain dB']:+.2f} (n={mine[b]['n']})" if mine[b]["n"] else "" for b in bins]
+            lines.append(f"| {label} | {root.name} | " + " | ".join(cells) + f" | {mine[IDENTICAL]['output dB']:.2f} |")
+    return lines + [""]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--before", type=Path, required=True, help="folder with the networks shipped before")
@@ -70,6 +92,7 @@ def main() -> None:
     for title, root in SETS.items():
         result, sizes = gains(checkpoints, root)
         lines += table(title, result, sizes)
+    lines += still(checkpoints)
     atomic_write_text(args.out, "\n".join(lines))
     print("\n".join(lines))
 

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 from pathlib import Path
 
 import numpy as np
+
+from ..reports import PSNR_BINS, psnr_bin_label
 
 __all__ = ["PSNR_BINS", "psnr_bin_label", "IDENTICAL", "gains_by_input_psnr", "identity_score", "still_roots",
            "still_rows", "identity_rows", "still_table", "still_residual_rows", "still_residual_table",
@@ -32,17 +33,7 @@ __all__ = ["PSNR_BINS", "psnr_bin_label", "IDENTICAL", "gains_by_input_psnr", "i
 
 log = logging.getLogger(__name__)
 
-PSNR_BINS = (-math.inf, 30.0, 35.0, 40.0, math.inf)  # input-PSNR bins (dB) of the by-input tables
 IDENTICAL = "identical (N = 1)"  # pairs whose input is the sharp frame: output PSNR, not a gain
-
-
-def psnr_bin_label(lo: float, hi: float) -> str:
-    """The name of the input-PSNR bin ``[lo, hi)`` dB: ``< 30 dB``, ``30-35 dB``, ``>= 40 dB``."""
-    if lo == -math.inf:
-        return f"< {hi:g} dB"
-    if hi == math.inf:
-        return f">= {lo:g} dB"
-    return f"{lo:g}-{hi:g} dB"
 
 
 def gains_by_input_psnr(psnr_in: np.ndarray, psnr_out: np.ndarray) -> dict[str, dict]:

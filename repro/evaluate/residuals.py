@@ -273,7 +273,7 @@ def gains_by_input_psnr_columns(per_image: list[dict], *, baseline: str = "ident
     input's PSNR (:data:`repro.evaluate.harm.PSNR_BINS`: < 30, 30-35, 35-40, >= 40 dB), as extra
     columns of a by-blur table: ``{method: {"input < 30 dB (n=4)": gain, ...}}``. The input PSNR
     of an image is ``baseline``'s (the blurry image against the sharp one)."""
-    from .harm import PSNR_BINS, psnr_bin_label
+    from ..reports import PSNR_BINS, psnr_bin_label
 
     inputs = {r["name"]: float(r["psnr"]) for r in per_image
               if r["method"] == baseline and not r.get("error") and r.get("psnr") not in (None, "")}
