@@ -257,12 +257,12 @@ def render(res: dict) -> str:
                          f"{m['max_abs_image_difference_db']:.4f} | {m['output_psnr_min']:.1f} / "
                          f"{m['output_psnr_mean']:.1f} | {'met' if ok else 'MISSED'} | {check} |")
         lines += ["", "The x8 self-ensemble row (the same DeblurNet^WILD averaged over 8 flips and turns) was not "
-                  "rerun: 8x the cost of emulated bf16 here, and an average of 8 passes that each agree as above.", ""]
+                  "rerun: 8x the cost, and an average of 8 passes that each agree as above.", ""]
     if "timing" in res:
         t = res["timing"]
         lines += [
             f"## 3. `repro.deblur` on a {t['size']} image", "", _made(t), "",
-            "The shipped DeblurNet^WILD (width 0.5) as `python -m repro deblur` loads it (BN folded), on "
+            f"The shipped DeblurNet^WILD (width {_shipped_width():g}) as `python -m repro deblur` loads it (BN folded), on "
             "scikit-image's astronaut resized to 432x240, whole image; median of the timed runs after one "
             "warm-up:", "",
             "| precision | runs as | ms (median) | ms (best) | runs | speed vs fp32 | output PSNR vs fp32 (dB) |",
@@ -323,3 +323,12 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _shipped_width() -> float:
+    """The width of the shipped DeblurNet^WILD, from its card."""
+    import json
+
+    from repro.paths import weights_dir
+
+    return float(json.loads((weights_dir() / "deblurnet_wild.json").read_text())["model_config"]["width"])
