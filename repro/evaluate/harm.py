@@ -83,12 +83,13 @@ def still_roots(data: Path) -> list[Path]:
     return [data / name for name in ("still_bundled", "still_corpus") if (data / name).is_dir()]
 
 
-def _pair_gains(model, root: Path, split: str, *, device: str, precision: str) -> tuple[np.ndarray, np.ndarray]:
+def _record(model, root: Path, split: str, *, device: str, precision: str):
+    """:func:`repro.evaluate.residuals.residual_norms` of ``model`` on every pair of ``root/split``
+    (input and output PSNRs, N3's residual norms)."""
     from ..datasets import PairedFolder
     from .residuals import residual_norms
 
-    record = residual_norms(model, PairedFolder(root, split), device=device, precision=precision)
-    return record.psnr_blurry, record.psnr_restored
+    return residual_norms(model, PairedFolder(root, split), device=device, precision=precision)
 
 
 def harm_rows(model, *, wild_roots: list[Path], still: list[Path], split: str = "val", device: str = "cpu",
@@ -97,13 +98,14 @@ def harm_rows(model, *, wild_roots: list[Path], still: list[Path], split: str = 
     PSNR over ``wild_roots``' sharp frames, the mean gain on their WILD pairs, and the still split's
     gains by input PSNR (``still`` roots pooled)."""
     ident = identity_score(model, wild_roots, split=split, device=device, precision=precision)
-    wild_in, wild_out = zip(*(_pair_gains(model, r, split, device=device, precision=precision) for r in wild_roots))
-    wild_gain = float(np.mean(np.concatenate(wild_out) - np.concatenate(wild_in)))
-    row = {"identity": ident["mean"], "identity_min": ident["min"], "wild_gain": wild_gain,
-           "n_wild": int(sum(len(x) for x in wild_in))}
+    wild = [_record(model, r, split, device=device, precision=precision) for r in wild_roots]
+    wild_in = np.concatenate([r.psnr_blurry for r in wild])
+    wild_gain = float(np.mean(np.concatenate([r.psnr_restored for r in wild]) - wild_in))
+    row = {"identity": ident["mean"], "identity_min": ident["min"], "wild_gain": wild_gain, "n_wild": int(wild_in.size)}
     if still:
-        s_in, s_out = zip(*(_pair_gains(model, r, split, device=device, precision=precision) for r in still))
-        row["still"] = gains_by_input_psnr(np.concatenate(s_in), np.concatenate(s_out))
+        records = [_record(model, r, split, device=device, precision=precision) for r in still]
+        row["still"] = gains_by_input_psnr(np.concatenate([r.psnr_blurry for r in records]),
+                                           np.concatenate([r.psnr_restored for r in records]))
     return row
 
 
@@ -219,8 +221,8 @@ def identity_rows(methods: list, roots: list[Path], *, split: str = "val") -> li
     from ..datasets import PairedFolder
     from ..metrics import psnr
 
-    sharp = [PairedFolder(root, split)[i][1].permute(1, 2, 0).numpy() for root in roots
-             for i in range(len(PairedFolder(root, split)))]
+    folders = [PairedFolder(root, split) for root in roots]  # each folder listed once
+    sharp = [ds[i][1].permute(1, 2, 0).numpy() for ds in folders for i in range(len(ds))]
     return [{"method": m.name, "photos": f"{' + '.join(r.name for r in roots)} ({split})",
              "input PSNR": "the sharp frame itself (identity PSNR)", "n": len(sharp), "mean gain dB": None,
              "output dB": float(np.mean([min(100.0, psnr(s, np.clip(m.deblur(s), 0, 1), data_range=1.0))
@@ -261,13 +263,11 @@ def still_residual_rows(model, roots: list[Path], *, split: str = "test", device
     input PSNR, and the mean residual of the one-frame pairs (input = sharp frame) beside that of the
     others. A network that leaves sharp inputs alone has a residual that falls as the input's PSNR
     rises (a negative correlation) and near 0 on one-frame pairs."""
-    from ..datasets import PairedFolder
-    from .residuals import residual_norms
     from .stats import correlation_interval
 
     parts = {}
     for root in roots:
-        record = residual_norms(model, PairedFolder(root, split), device=device, precision=precision)
+        record = _record(model, root, split, device=device, precision=precision)
         parts[root.name] = (np.asarray(record.psnr_blurry), np.asarray(record.residual_l1))
     if len(parts) > 1:
         parts["both"] = tuple(np.concatenate([p[i] for p in list(parts.values())]) for i in (0, 1))
