@@ -35,7 +35,7 @@ demo-reference: demo
 
 # the six supplementary figures (figures/README.md); about 75 s on 2 cores
 figures: $(VENV)/.installed
-	$(PY) -m repro.supplementary --figures figures --results results
+	$(PY) -m repro.study.supplementary --figures figures --results results
 
 clean-venv:
 	rm -rf $(VENV)

@@ -23,8 +23,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from repro.camera import DEFAULT_SIZE, REFERENCE_ROWS, clip_seed, render_clip  # noqa: E402
-from repro.devices import resolve_device  # noqa: E402
-from repro.files import atomic_write_text  # noqa: E402
+from repro.core.devices import resolve_device  # noqa: E402
+from repro.io.files import atomic_write_text  # noqa: E402
 from repro.wild.recipe import BuildConfig  # noqa: E402
 
 

@@ -44,10 +44,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from repro.files import atomic_write_text  # noqa: E402
-from repro.metrics import psnr  # noqa: E402
-from repro.precision import bf16_speedup, describe_cpu, resolve_precision  # noqa: E402
-from repro.provenance import portable_path, provenance  # noqa: E402
+from repro.io.files import atomic_write_text  # noqa: E402
+from repro.core.metrics import psnr  # noqa: E402
+from repro.core.precision import bf16_speedup, describe_cpu, resolve_precision  # noqa: E402
+from repro.io.provenance import portable_path, provenance  # noqa: E402
 from repro.train import PRESETS, TrainConfig  # noqa: E402
 
 PARTS = ("training", "table2", "timing")
@@ -115,7 +115,7 @@ def table2_part(data: Path, results: Path) -> dict:
     from repro.evaluate import DeblurNetMethod
     from repro.evaluate.data import list_pairs, load_rgb, pair_digest, select_images
     from repro.evaluate.tables import read_per_image
-    from repro.reproduce import PRESETS as REPRO
+    from repro.study.reproduce import PRESETS as REPRO
 
     settings = REPRO["quick"]  # the committed Table 2 (results/RUN.md)
     names, pairs = list_pairs(data, "test")
@@ -163,7 +163,7 @@ def timing_image() -> np.ndarray:
 
 def timing_part(reps: int) -> dict:
     """Median seconds of ``repro.deblur`` per precision on a 432x240 image, shipped DeblurNet^WILD."""
-    from repro.inference import deblur, load_deblurnet
+    from repro.core.inference import deblur, load_deblurnet
 
     img = timing_image()
     rows, outputs = [], {}
@@ -329,6 +329,6 @@ def _shipped_width() -> float:
     """The width of the shipped DeblurNet^WILD, from its card."""
     import json
 
-    from repro.paths import weights_dir
+    from repro.io.paths import weights_dir
 
     return float(json.loads((weights_dir() / "deblurnet_wild.json").read_text())["model_config"]["width"])

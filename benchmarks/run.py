@@ -17,8 +17,8 @@ device, versions and date. What is measured:
   ``repro.deblur(precision="bf16")`` runs it: float32 weights under bf16 autocast, channels_last, at
   widths 0.25 and 0.5); fp32, tf32 and bf16 with channels_last (eager and ``torch.compile``) on a GPU.
   The CPU half names the CPU, whether it computes bf16 natively and what ``precision="auto"``
-  resolves to there (``repro.precision``; issue 27).
-  Beside each row: FLOPs (``repro.model.count_flops``), the floor = FLOPs / measured peak (a large
+  resolves to there (``repro.core.precision``; issue 27).
+  Beside each row: FLOPs (``repro.core.model.count_flops``), the floor = FLOPs / measured peak (a large
   matmul in the same dtype on the same device), and measured / floor.
 * The DeepDeblur peer (``repro.peers``) on the same inputs.
 * Tiled inference of a 12 MP (4000x3000) photo: time and peak memory (CPU: peak RSS of a fresh
@@ -28,7 +28,7 @@ device, versions and date. What is measured:
   preset and in bf16 (autocast, channels_last) for the CPU presets, each beside its floor at the
   matmul peak of its own dtype (3x the forward FLOPs per step).
 * Dataset building (``repro.wild``): accepted pairs/min on the virtual camera; flow pairs/s per
-  backend (``repro.flow``) on 427x240 frames.
+  backend (``repro.wild.flow``) on 427x240 frames.
 * Shift-search PSNR: ``benchmarks/shift_search.py``'s ``run()`` when present.
 
 GPU timings synchronise before reading the clock. Rows whose estimated time would overrun the
@@ -58,9 +58,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from repro.model import DeblurNet, DeblurNetConfig, count_flops, multiscale_loss  # noqa: E402
+from repro.core.model import DeblurNet, DeblurNetConfig, count_flops, multiscale_loss  # noqa: E402
 from repro.peers import DeepDeblur, DeepDeblurConfig  # noqa: E402
-from repro.provenance import portable_path  # noqa: E402
+from repro.io.provenance import portable_path  # noqa: E402
 
 SIZES: dict[str, tuple[int, int]] = {"432x240": (240, 432), "1280x720": (720, 1280)}  # name -> (H, W)
 WIDTHS = (0.25, 0.5, 1.0)
@@ -199,10 +199,10 @@ def bench_inference(arch: str, width: float, size: str, device: torch.device, *,
                     channels_last: bool = False, compile_: bool = False, fold_bn: bool = False, warmup: int = 1,
                     reps: int = 3, min_time: float = 0.0, autocast_: bool = False) -> dict:
     """One inference row: ms/image, MP/s, FLOPs, floor, ratio. ``fold_bn``: batch norm folded
-    into the convolutions (``repro.inference.fold_batchnorm``, what ``repro.deblur`` runs).
+    into the convolutions (``repro.core.inference.fold_batchnorm``, what ``repro.deblur`` runs).
     ``autocast_`` (with ``mode="bf16"``): float32 weights and input under bf16 autocast, as
     ``repro.deblur(precision="bf16")`` runs, instead of a model cast to bf16."""
-    from repro.inference import fold_batchnorm
+    from repro.core.inference import fold_batchnorm
 
     h, w = SIZES[size]
     model = build(arch, width).eval()
@@ -301,7 +301,7 @@ def conv_layer_breakdown(width: float, size: str) -> list[dict]:
 
 def child_tiled(task: dict) -> dict:
     """(in a child process) deblur a synthetic 12 MP photo; time and peak RSS."""
-    from repro.inference import deblur
+    from repro.core.inference import deblur
 
     device = torch.device(task["device"])
     model = build("DeblurNet", task["width"]).eval().to(device)
@@ -331,7 +331,7 @@ def child_tiled(task: dict) -> dict:
 def child_train(task: dict) -> dict:
     """(in a child process on the CPU, or in-process on a GPU) optimiser steps of a preset, in
     ``task["precision"]`` (default: the preset's, resolved on the device) as ``repro.train`` runs it."""
-    from repro.precision import autocast, resolve_precision
+    from repro.core.precision import autocast, resolve_precision
     from repro.train import PRESETS
 
     cfg = PRESETS[task["preset"]]
@@ -398,7 +398,7 @@ def bench_flow(backends: tuple[str, ...], budget: Budget) -> list[dict]:
     import skimage.data
     import skimage.transform
 
-    from repro.flow import estimate_flow
+    from repro.wild.flow import estimate_flow
 
     img = skimage.transform.resize(skimage.data.astronaut(), (240, 427), anti_aliasing=True)
     f0 = (img * 255).round().astype(np.uint8)
@@ -443,7 +443,7 @@ def bench_shift_search() -> tuple[list[dict] | None, str]:
 # ----------------------------------------------------------------------------- the two halves
 
 def header(device: torch.device) -> dict:
-    from repro.provenance import provenance
+    from repro.io.provenance import provenance
 
     rec = provenance(device=str(device) if device.type == "cuda" else "cpu")
     rec["threads"] = torch.get_num_threads()
@@ -465,7 +465,7 @@ def cpu_half(args: argparse.Namespace) -> dict:
     other inference rows from cheap to expensive), each run only if its estimate fits the budget."""
     device = torch.device("cpu")
     res: dict = {"header": header(device), "inference": [], "skipped": [], "notes": []}
-    from repro.precision import bf16_speedup, cpu_has_native_bf16, describe_cpu, resolve_precision
+    from repro.core.precision import bf16_speedup, cpu_has_native_bf16, describe_cpu, resolve_precision
 
     res["precision"] = {"cpu": describe_cpu(), "auto": resolve_precision("auto", device),
                         "conv_bf16_speedup": bf16_speedup("cpu")}
@@ -571,10 +571,10 @@ def cpu_half(args: argparse.Namespace) -> dict:
 
     # 4. optical flow, dataset building, shift search
     try:
-        from repro.flow import BACKENDS
+        from repro.wild.flow import BACKENDS
         res["flow"] = bench_flow(tuple(BACKENDS), budget)
     except ImportError as exc:
-        res["flow_note"] = f"pending: repro.flow not importable ({exc})"
+        res["flow_note"] = f"pending: repro.wild.flow not importable ({exc})"
     try:
         import repro.wild  # noqa: F401
         if budget.left() > 45:
@@ -604,7 +604,7 @@ def cpu_half(args: argparse.Namespace) -> dict:
 
 def tiled_flops(width: float, tile: int, overlap: int) -> float:
     """FLOPs of tiled inference of the 12 MP photo: tile count x per-tile FLOPs."""
-    from repro.inference import tile_starts
+    from repro.core.inference import tile_starts
 
     H, W = PHOTO_12MP
     ny, nx = len(tile_starts(H, tile, overlap)), len(tile_starts(W, tile, overlap))
@@ -751,7 +751,7 @@ def render(res: dict, kind: str) -> str:
     if res.get("precision"):
         p = res["precision"]
         native = "native bf16 flags: none" not in p["cpu"]
-        out += [f"**Precision** (issue 27, `repro.precision`): {p['cpu']}. `precision=\"auto\"` resolves to "
+        out += [f"**Precision** (issue 27, `repro.core.precision`): {p['cpu']}. `precision=\"auto\"` resolves to "
                 f"**{p['auto']}** on this CPU; under bf16 autocast a 3x3 convolution (64 channels, 96x128) runs at "
                 f"{p['conv_bf16_speedup']:.2f}x its float32 speed"
                 + ("." if native else " (no AMX or AVX512-BF16: oneDNN emulates bf16, so the bf16 rows below "
@@ -833,7 +833,7 @@ def render(res: dict, kind: str) -> str:
 
 
 def combine(out_dir: Path) -> Path:
-    from repro.files import atomic_write_text
+    from repro.io.files import atomic_write_text
 
     parts = []
     for kind in ("cpu", "gpu"):
@@ -885,7 +885,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.combine:
         print(combine(args.out))
         return 0
-    from repro.files import atomic_write_text
+    from repro.io.files import atomic_write_text
 
     halves = []
     if not (args.gpu_only or args.dry_run):

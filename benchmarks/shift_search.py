@@ -1,4 +1,4 @@
-"""Benchmark: FFT shift search (repro.metrics.shift_search_psnr) against brute force.
+"""Benchmark: FFT shift search (repro.core.metrics.shift_search_psnr) against brute force.
 
 A 432x240 RGB texture, the "result" a shifted noisy copy; both searches over the same integer
 shifts and the same pixels. Prints a table; ``run()`` returns its rows (for the benchmark helper).
@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from repro.metrics import brute_force_shift_search, shift_search_psnr
+from repro.core.metrics import brute_force_shift_search, shift_search_psnr
 
 
 def _best_time(fn, repeats: int) -> tuple[float, object]:

@@ -15,14 +15,14 @@ _FROM_MODEL = ("DeblurNet", "DeblurNetConfig", "multiscale_loss")
 
 def __getattr__(name: str):
     if name in _FROM_MODEL:
-        from . import model
+        from .core import model
 
         return getattr(model, name)
     raise AttributeError(f"module 'repro' has no attribute {name!r}")
 
 
 def deblur(*args, **kwargs):
-    """Deblur one image; see :func:`repro.inference.deblur`."""
-    from .inference import deblur as _deblur
+    """Deblur one image; see :func:`repro.core.inference.deblur`."""
+    from .core.inference import deblur as _deblur
 
     return _deblur(*args, **kwargs)

@@ -2,7 +2,7 @@
 
 Each command lives in the module named below, which defines ``run(args) -> int``. Its arguments
 come from ``add_arguments(parser)`` in that module, or, for modules that import torch at the
-top, from the torch-free function named in :data:`COMMANDS` (:mod:`repro.cli`). Modules are
+top, from the torch-free function named in :data:`COMMANDS` (:mod:`repro.core.arguments`). Modules are
 imported only when their command runs, so ``--help`` is instant and a broken or slow import in
 one command never affects the others.
 """
@@ -25,22 +25,22 @@ EPILOG = """examples:
 # command -> (module that runs it, one-line help, "module:function" defining its arguments or None
 # for the module's own add_arguments)
 COMMANDS: dict[str, tuple[str, str, str | None]] = {
-    "deblur": ("repro.inference", "deblur an image (or a folder of images) with DeblurNet",
-               "repro.cli:deblur_arguments"),
+    "deblur": ("repro.core.inference", "deblur an image (or a folder of images) with DeblurNet",
+               "repro.core.arguments:deblur_arguments"),
     "render": ("repro.camera.cli", "render clips of the virtual 240 fps camera", None),
     "photos": ("repro.camera.photos_cli", "fetch the wallpaper photo corpus (Debian packages) into a folder", None),
     "dead-leaves": ("repro.camera.deadleaves", "write dead-leaves images: procedural training photos for the camera",
                     None),
     "build-wild": ("repro.wild.cli", "build a WILD dataset (blurry/sharp pairs) from high-frame-rate video", None),
-    "train": ("repro.train", "train DeblurNet^WILD or DeblurNet^SI", "repro.cli:train_arguments"),
+    "train": ("repro.train", "train DeblurNet^WILD or DeblurNet^SI", "repro.core.arguments:train_arguments"),
     "evaluate": ("repro.evaluate.cli", "evaluate methods on a paired test split (Table 2)", None),
     "train-sun": ("repro.baselines.sun.cli", "train the Sun et al. 2015 motion-kernel CNN",
-                  "repro.cli:train_sun_arguments"),
+                  "repro.core.arguments:train_sun_arguments"),
     "gpu-job": ("repro.train.gpu_job", "the GPU job: prepare its carry here, run it on a GPU (docs/gpu.md)",
-                "repro.cli:gpu_job_arguments"),
+                "repro.core.arguments:gpu_job_arguments"),
     "gpu-ship": ("repro.train.gpu_ship", "ship a GPU job's networks if they beat the shipped ones on validation",
-                 "repro.cli:gpu_ship_arguments"),
-    "reproduce": ("repro.reproduce", "run every notebook through papermill", None),
+                 "repro.core.arguments:gpu_ship_arguments"),
+    "reproduce": ("repro.study.reproduce", "run every notebook through papermill", None),
     "ablate": ("repro.ablations", "train and evaluate the ablation variants (the paper's design claims)", None),
 }
 

@@ -120,8 +120,8 @@ class TourResult:
 
 def load_networks(checkpoints: Mapping[str, str | Path], device: str = "auto") -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     """``{name: image -> deblurred image}`` for each checkpoint (``{"wild": path, "si": path}``), each
-    network loaded once (:func:`repro.inference.load_deblurnet`)."""
-    from .inference import deblur, load_deblurnet
+    network loaded once (:func:`repro.core.inference.load_deblurnet`)."""
+    from .core.inference import deblur, load_deblurnet
 
     def runner(model) -> Callable[[np.ndarray], np.ndarray]:
         return lambda image: deblur(image, model=model)
@@ -152,7 +152,7 @@ def run_tour(settings: TourSettings, networks: Mapping[str, Callable[[np.ndarray
     ``seed`` draws the rest of the scene (its crop), ``settings.sway`` the camera's path; no
     foreground objects, so the photo is what moves."""
     from .camera import render_clip
-    from .metrics import psnr
+    from .core.metrics import psnr
     from .wild.recipe import average_frames
 
     s = check_settings(settings)

@@ -12,7 +12,7 @@ import torch
 
 from repro import ablations as A
 from repro import train as T
-from repro.model import DeblurNet, DeblurNetConfig, count_flops, count_parameters, downsample, multiscale_loss
+from repro.core.model import DeblurNet, DeblurNetConfig, count_flops, count_parameters, downsample, multiscale_loss
 
 # ----------------------------------------------------------------------------- model options
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from repro import cli
+from repro.core import arguments as cli
 from repro.__main__ import COMMANDS, command_parser, main, one_line
 
 
@@ -40,7 +40,7 @@ def test_help_is_plain_text_and_every_option_is_explained(capsys):
 
 
 def test_arguments_kept_here_match_the_modules():
-    import repro.inference as inference
+    import repro.core.inference as inference
     import repro.train as train
     from repro.baselines import sun
 

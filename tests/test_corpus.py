@@ -176,8 +176,8 @@ def test_bad_magnification_is_refused_at_the_edges():
 def test_an_identity_network_gains_exactly_nothing_on_every_blur_bin(tmp_path):
     import torch
 
-    from repro.evaluate.diversity import PairSet, gains_on
-    from repro.model import DeblurNet, DeblurNetConfig
+    from repro.measure.gains import PairSet, gains_on
+    from repro.core.model import DeblurNet, DeblurNetConfig
     from repro.wild import build_wild
 
     build_wild("virtual", tmp_path, split="val", pairs=2, workers=0, flow_backend="true", progress=False)
@@ -194,9 +194,10 @@ def test_the_residual_blur_correlation_of_a_pair_set_is_fig9s_pearson_r(tmp_path
     import numpy as np
     import torch
 
-    from repro.evaluate import residuals
-    from repro.evaluate.diversity import RESIDUAL_R, PairSet, gains_on, gains_table
-    from repro.model import DeblurNet, DeblurNetConfig
+    from repro.evaluate.diversity import gains_table
+    from repro.measure import records as residuals
+    from repro.measure.gains import RESIDUAL_R, PairSet, gains_on
+    from repro.core.model import DeblurNet, DeblurNetConfig
     from repro.wild import build_wild, read_manifest
 
     build_wild("virtual", tmp_path, split="val", pairs=4, workers=0, flow_backend="true", progress=False)
@@ -233,7 +234,8 @@ def test_the_diversity_report_names_every_arm_set_and_bin():
 
 
 def test_the_data_are_chosen_on_the_validation_pairs_weighted_by_their_number():
-    from repro.evaluate.diversity import diversity_markdown, validation_gains
+    from repro.evaluate.diversity import ARMS, diversity_markdown
+    from repro.measure.gains import validation_gains
 
     def row(arm, pair_set, n, gain):
         return {"arm": arm, "set": pair_set, "n": n, "input dB": 25.0, "gain dB": gain}
@@ -242,7 +244,7 @@ def test_the_data_are_chosen_on_the_validation_pairs_weighted_by_their_number():
             row("both", "val, bundled", 48, 0.5), row("both", "val, corpus", 16, 0.5),
             row("both", "test, corpus", 60, 9.0),  # test pairs never choose
             row("shipped (reference)", "val, bundled", 48, 5.0)]  # nor does a reference
-    gains = validation_gains(rows)
+    gains = validation_gains(rows, names=ARMS)
     assert gains == pytest.approx({"bundled": (48 - 32) / 64, "both": 0.5})
     text = diversity_markdown(rows, provenance="p", logs={})
     assert "both +0.50 dB, bundled +0.25 dB; the best is **both**" in text
@@ -269,7 +271,7 @@ class _Flipped:
 def test_table2_on_the_corpus_is_skipped_with_its_reason_or_written_beside_table2(tmp_path):
     from repro.evaluate import Identity
     from repro.evaluate.study_tables import corpus_table2
-    from repro.notebook import context
+    from repro.study.notebook import context
     from repro.wild import build_wild
 
     ctx = context(preset="smoke", results_dir=str(tmp_path / "results"), figures_dir=str(tmp_path / "figures"),

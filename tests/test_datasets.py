@@ -1,11 +1,11 @@
-"""repro.datasets.PairedFolder on a tiny GoPro-layout fixture."""
+"""repro.io.datasets.PairedFolder on a tiny GoPro-layout fixture."""
 
 import numpy as np
 import pytest
 import torch
 
-from repro.datasets import PairedFolder
-from repro.images import write_image
+from repro.io.datasets import PairedFolder
+from repro.io.images import write_image
 
 
 @pytest.fixture()

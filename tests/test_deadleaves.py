@@ -7,7 +7,7 @@ import pytest
 
 from repro.camera import photo_pool
 from repro.camera.deadleaves import dead_leaves, leaf_radii, write_dead_leaves
-from repro.images import read_image
+from repro.io.images import read_image
 
 
 def test_leaf_radii_follow_the_power_law():

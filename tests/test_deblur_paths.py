@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-import repro.inference as inference
+import repro.core.inference as inference
 from repro.__main__ import command_parser, main
-from repro.checkpoint import save_checkpoint
-from repro.images import read_image, write_image
-from repro.model import DeblurNet, DeblurNetConfig
+from repro.core.checkpoint import save_checkpoint
+from repro.io.images import read_image, write_image
+from repro.core.model import DeblurNet, DeblurNetConfig
 
 
 @pytest.fixture()

@@ -1,4 +1,4 @@
-"""repro.demo (issue 45): the demo's closing summary, read from its records."""
+"""repro.study.demo (issue 45): the demo's closing summary, read from its records."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from repro.demo import expectation, read_records, summary
+from repro.study.demo import expectation, read_records, summary
 
 
 def _write(folder: Path, notebook: str, numbers: dict) -> None:

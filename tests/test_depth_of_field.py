@@ -9,7 +9,7 @@ from scipy import ndimage
 
 from repro.camera import render_clip
 from repro.camera.focus import BACKGROUND, draw_defocus
-from repro.synthetic.defocus import disc_kernel
+from repro.camera.focus import disc_kernel
 
 SIZE = (64, 96)
 PAN = dict(n_frames=3, size=SIZE, kind="pan", pan=(1.0, 0.5), objects=1)  # seed 2: a rounded rectangle

@@ -13,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from repro import train as T
-from repro.model import downsample, floored_log_mse
-from repro.synthetic.defocus import defocus_batch, disc_kernel, line_kernel
+from repro.core.model import downsample, floored_log_mse
+from repro.camera.focus import disc_kernel
+from repro.synthetic.defocus import defocus_batch, line_kernel
 from repro.synthetic.kernels import kernel_centroid
 from repro.train.loop import training_loss
 from test_train import _make_folder, _smoke, _train
@@ -188,7 +189,7 @@ def test_a_slow_sway_draws_the_clips_peak_flow_in_its_range():
 
 
 def test_gains_by_input_psnr_bin_the_pairs_and_keep_identical_inputs_apart():
-    from repro.evaluate.harm import IDENTICAL, choice_score, gains_by_input_psnr
+    from repro.measure.harm import IDENTICAL, choice_score, gains_by_input_psnr
 
     p_in = np.array([25.0, 31.0, 33.0, 38.0, 45.0, np.inf, np.inf])
     p_out = np.array([27.0, 32.0, 33.0, 37.0, 41.0, 50.0, 60.0])
@@ -216,7 +217,7 @@ def test_the_harm_report_refuses_a_data_folder_without_its_pairs(tmp_path, capsy
 def test_the_still_table_bins_each_methods_gains_and_states_its_identity_psnr(tmp_path):
     from repro.evaluate.harm import IDENTICAL, still_table
     from repro.evaluate.method import Identity
-    from repro.reports import write_table
+    from repro.io.reports import write_table
 
     data = tmp_path / "data"
     for name in ("still_bundled", "bundled", "corpus"):
@@ -239,7 +240,7 @@ def test_the_still_table_bins_each_methods_gains_and_states_its_identity_psnr(tm
     text = still_table(Ctx(), [Identity(), Halfway()], data=data)
     lines = (tmp_path / "results" / "do_no_harm" / "still_split.csv").read_text().splitlines()
     rows = list(csv.DictReader(line for line in lines if not line.startswith("#")))
-    from repro.methods import label
+    from repro.evaluate.methods import label
 
     gains = [float(r["mean gain dB"]) for r in rows if r["method"] == label("identity") and r["mean gain dB"]]
     assert gains and all(g == 0 for g in gains)  # the input itself gains nothing in any bin
@@ -267,7 +268,7 @@ def test_by_blur_tables_gain_columns_by_input_psnr():
 
 def test_fig9_on_the_still_split_correlates_the_residual_with_the_inputs_psnr(tmp_path):
     from repro.evaluate.harm import still_residual_rows
-    from repro.model import DeblurNet, DeblurNetConfig
+    from repro.core.model import DeblurNet, DeblurNetConfig
 
     data = tmp_path / "data"
     for name in ("still_bundled", "still_corpus"):

@@ -11,9 +11,9 @@ from scipy import ndimage
 
 from repro import evaluate as ev
 from repro.evaluate.fig4 import pick_crops
-from repro import methods
-from repro.images import read_image, to_float, write_image
-from repro.metrics import psnr, ssim
+from repro.evaluate import methods
+from repro.io.images import read_image, to_float, write_image
+from repro.core.metrics import psnr, ssim
 
 H, W = 40, 56
 
@@ -186,8 +186,8 @@ def test_make_method_and_paper_numbers(monkeypatch):
 def test_deblurnet_method_runs_a_checkpoint(tmp_path):
     import torch
 
-    from repro.checkpoint import save_checkpoint
-    from repro.model import DeblurNet, DeblurNetConfig
+    from repro.core.checkpoint import save_checkpoint
+    from repro.core.model import DeblurNet, DeblurNetConfig
 
     torch.manual_seed(0)
     path = tmp_path / "tiny.pt"
@@ -236,10 +236,10 @@ def test_a_failing_method_is_shown_as_failed_in_the_table_and_fig4(data, tmp_pat
                 shift_radius=0, save_outputs="none", provenance={}, progress=False)
     row = next(line for line in (out / "table2.md").read_text().splitlines() if line.startswith("| broken |"))
     assert "FAILED on 2" in row and "FAILED on 3" in row
-    import repro.figures
+    import repro.io.figures
 
     drawn = []
-    monkeypatch.setattr(repro.figures, "save_figure", lambda fig, path: drawn.append(fig) or [Path(path)])
+    monkeypatch.setattr(repro.io.figures, "save_figure", lambda fig, path: drawn.append(fig) or [Path(path)])
     ev.figure4([ev.Identity(), Rolled(), AlwaysCrash()], data, image=0, out=tmp_path / "f4.png", results=out)
     titles = [ax.get_title() for ax in drawn[0].axes if ax.get_title()]
     assert len(titles) == 4  # blurry, sharp, rolled and the failed method: no column is dropped

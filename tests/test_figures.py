@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from repro.datasets import one_per_scene  # noqa: E402
-from repro.figures import crop_side, figure_footer, qualitative_figure, residual_scatter, significance_note  # noqa: E402
+from repro.io.datasets import one_per_scene  # noqa: E402
+from repro.io.figures import crop_side, figure_footer, qualitative_figure, residual_scatter, significance_note  # noqa: E402
 
 
 def test_one_pair_per_scene():
@@ -80,9 +80,9 @@ def test_fig3_says_its_width_and_the_shipped_networks():
 
     import matplotlib.pyplot as plt
 
-    from repro.figures import architecture_diagram
-    from repro.model import DeblurNet, DeblurNetConfig
-    from repro.paths import shipped_checkpoint
+    from repro.io.figures import architecture_diagram
+    from repro.core.model import DeblurNet, DeblurNetConfig
+    from repro.io.paths import shipped_checkpoint
 
     fig = architecture_diagram(DeblurNet(DeblurNetConfig()))
     title = fig.axes[0].get_title()

@@ -1,4 +1,4 @@
-"""Tests of repro.files: file_sha256 (the digest the corpus manifest and the evaluation's
+"""Tests of repro.io.files: file_sha256 (the digest the corpus manifest and the evaluation's
 checkpoint fingerprints share) and check_input_file (what read_image and read_checkpoint_file
 refuse before decoding)."""
 
@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from repro.files import atomic_copy, check_input_file, file_sha256
+from repro.io.files import atomic_copy, check_input_file, file_sha256
 
 
 def test_file_sha256_reads_the_whole_file_in_blocks(tmp_path):

@@ -1,11 +1,11 @@
-"""repro.flow: one sign convention for every backend, known shifts, warping, matching error."""
+"""repro.wild.flow: one sign convention for every backend, known shifts, warping, matching error."""
 
 import numpy as np
 import pytest
 from scipy import ndimage
 from skimage import data, transform
 
-from repro.flow import BACKENDS, end_point_error, estimate_flow, flow_magnitude, matching_error, to_gray, warp_backward
+from repro.wild.flow import BACKENDS, end_point_error, estimate_flow, flow_magnitude, matching_error, to_gray, warp_backward
 
 
 @pytest.fixture(scope="module")

@@ -171,7 +171,7 @@ def test_gpu_ship_measures_decides_and_ships_all_or_nothing(rehearsal, tmp_path,
     wins, reason = gpu_ship.decide({**gains, "gpu si": 0.5})
     assert wins and reason.startswith("shipped:")
     gpu_ship.ship_bundle(bundle, {**gains, "gpu si": 0.5}, weights_dir=tmp_path / "weights", logs_dir=tmp_path / "logs")
-    from repro.checkpoint import load_model
+    from repro.core.checkpoint import load_model
 
     model, meta = load_model(tmp_path / "weights" / "deblurnet_wild.pt")
     assert meta["data"] == "wild" and model.config.width == 0.5

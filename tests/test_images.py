@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from repro.images import LUMA_WEIGHTS, image_format, read_image, to_gray, to_rgb, write_image
+from repro.io.images import LUMA_WEIGHTS, image_format, read_image, to_gray, to_rgb, write_image
 
 
 @pytest.mark.parametrize("suffix", [".png", ".tif", ".tiff"])

@@ -4,6 +4,7 @@ imports inside functions included, so a cycle is caught even where Python would 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -74,7 +75,7 @@ def test_find_cycle_finds_one_and_only_one():
 
 def test_the_graph_resolves_relative_imports():
     graph = import_graph(package_modules())
-    assert "repro.figures" in graph["repro.evaluate.fig4"]  # from ..figures import pick_crops
+    assert "repro.io.figures" in graph["repro.evaluate.fig4"]  # from ..figures import pick_crops
     assert "repro.wild.manifest" in graph["repro.wild.build"]  # from .manifest import ...
 
 
@@ -83,3 +84,136 @@ def test_the_package_imports_form_no_cycle():
     cycle = find_cycle(graph)
     if cycle:
         pytest.fail("import cycle inside repro/: " + " -> ".join(cycle))
+
+
+# The layers of the package, bottom first (issue 44). A module may import its own layer and the
+# layers below it, never one above: the stages run camera -> wild -> synthetic -> train -> evaluate,
+# and the study's machinery drives them all. ``measure`` is what training (choosing and shipping a
+# network) and evaluation both measure with, so that train never imports evaluate.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("repro", "repro.core", "repro.io"),  # the network and its arithmetic; plumbing; ``repro``'s own names
+    ("repro.camera",),
+    ("repro.wild",),
+    ("repro.synthetic",),
+    ("repro.baselines", "repro.peers"),  # the methods Table 2 compares DeblurNet with
+    ("repro.measure",),
+    ("repro.train",),
+    ("repro.ablations",),  # trains variants (train) and is read by the evaluation
+    ("repro.evaluate",),
+    ("repro.study",),
+    ("repro.__main__", "repro.tour"),  # the public faces: the command line, the teaching tour
+)
+MODULE_NAME = re.compile(r"repro(\.\w+)+")
+
+
+def layer_of(module: str) -> int:
+    """The index in :data:`LAYERS` of the longest prefix of ``module`` listed there (``"repro"``,
+    the package's ``__init__``, stands for itself only)."""
+    best = None
+    for i, layer in enumerate(LAYERS):
+        for prefix in layer:
+            if (module == prefix or (prefix != "repro" and module.startswith(prefix + "."))) and (best is None or len(prefix) > best[1]):
+                best = (i, len(prefix))
+    if best is None:
+        raise KeyError(f"{module}: in no layer of tests/test_imports.py's LAYERS; place its package there")
+    return best[0]
+
+
+def string_imports(path: Path, modules: dict) -> set[str]:
+    """Modules named by a whole string of the source (``"repro.baselines.sun:SunEtAl2015"``,
+    ``importlib.import_module("repro.core.inference")``): imports made at run time."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            name = node.value.split(":")[0]
+            if MODULE_NAME.fullmatch(name) and name in modules:
+                found.add(name)
+    return found
+
+
+def upward_imports(modules: dict, graph: dict[str, set[str]]) -> list[str]:
+    """``"a -> b"`` for every import (module level, inside functions, or by name in a string) of a
+    module ``b`` in a higher layer than ``a``'s."""
+    bad = []
+    for name in sorted(graph):
+        for target in sorted(graph[name] | (string_imports(modules[name][0], modules) - {name})):
+            if layer_of(target) > layer_of(name):
+                bad.append(f"{name} (layer {layer_of(name)}) -> {target} (layer {layer_of(target)})")
+    return bad
+
+
+def test_layer_of_takes_the_longest_listed_prefix():
+    assert layer_of("repro") == 0 and layer_of("repro.core.model") == 0
+    assert layer_of("repro.train.ship") < layer_of("repro.evaluate.harm") < layer_of("repro.study.reproduce")
+    with pytest.raises(KeyError, match="no layer"):
+        layer_of("repro.somewhere_new")
+
+
+def test_upward_imports_are_found_inside_functions_and_in_strings(tmp_path):
+    low, high = tmp_path / "low.py", tmp_path / "high.py"
+    low.write_text("def f():\n    from repro.evaluate import harm\n")
+    (tmp_path / "none.py").write_text("")
+    high.write_text("SPEC = 'repro.core.model:DeblurNet'\n")
+    modules = {"repro.train.low": (low, False), "repro.evaluate.harm": (high, False),
+               "repro.core.model": (tmp_path / "none.py", False)}
+    graph = {"repro.train.low": {"repro.evaluate.harm"}, "repro.evaluate.harm": set(), "repro.core.model": set()}
+    assert upward_imports(modules, graph) == ["repro.train.low (layer 6) -> repro.evaluate.harm (layer 8)"]
+
+
+def test_every_module_imports_its_own_layer_or_lower_ones_only():
+    modules = package_modules()
+    bad = upward_imports(modules, import_graph(modules))
+    assert not bad, "imports that run up the layers (tests/test_imports.py's LAYERS):\n" + "\n".join(bad)
+
+
+def test_the_top_of_the_package_holds_its_public_faces_only():
+    """At most six modules beside the packages: ``__init__``, ``__main__`` and the public faces."""
+    loose = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(loose) <= 6, f"{len(loose)} loose modules in repro/: {loose}; put them in a package"
+
+
+ROOT = PACKAGE.parent
+DOTTED = re.compile(r"(?<![\w./-])repro(?:\.[A-Za-z_]\w*)+")
+
+
+def resolves(name: str) -> bool:
+    """Whether ``name`` (``repro.core.model.downsample``) is a module, or an attribute reached from
+    the longest importable module prefix of it."""
+    import importlib
+
+    parts = name.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        for attr in parts[cut:]:
+            if not hasattr(obj, attr):
+                return False
+            obj = getattr(obj, attr)
+        return True
+    return False
+
+
+def named_in(text: str) -> set[str]:
+    """The dotted ``repro....`` names a text cites (a trailing ``.py`` or sentence dot dropped)."""
+    return {m.removesuffix(".py") for m in DOTTED.findall(text)}
+
+
+def test_named_in_reads_dotted_names():
+    assert named_in("see `repro.core.model.downsample`; python -m repro.study.demo.") == {
+        "repro.core.model.downsample", "repro.study.demo"}
+    assert resolves("repro.core.model.DeblurNet") and not resolves("repro.model.DeblurNet")
+
+
+def test_every_name_the_notebooks_cards_and_docs_cite_still_resolves():
+    """The committed notebooks, the shipped weights' cards, the docs and the package's own docstrings
+    name modules and functions of ``repro`` (issue 44 moved the loose modules into packages): each
+    name must still be there."""
+    sources = [*sorted((ROOT / "notebooks").glob("*.ipynb")), *sorted((PACKAGE / "weights").glob("*.json")),
+               *sorted(PACKAGE.rglob("*.py")),
+               ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "figures" / "README.md",
+               ROOT / "results" / "README.md"]
+    stale = sorted({f"{path.relative_to(ROOT)}: {name}" for path in sources
+                    for name in named_in(path.read_text()) if not resolves(name)})
+    assert not stale, "names that no longer resolve:\n" + "\n".join(stale)

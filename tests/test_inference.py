@@ -14,12 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-import repro.inference as inference
+import repro.core.inference as inference
 from repro.__main__ import main
-from repro.checkpoint import save_checkpoint
-from repro.images import read_image, write_image
-from repro.inference import SelfEnsemble, blend_ramp, deblur, deblur_tensor, load_deblurnet, tile_starts
-from repro.model import DeblurNet, DeblurNetConfig
+from repro.core.checkpoint import save_checkpoint
+from repro.io.images import read_image, write_image
+from repro.core.inference import SelfEnsemble, blend_ramp, deblur, deblur_tensor, load_deblurnet, tile_starts
+from repro.core.model import DeblurNet, DeblurNetConfig
 
 CLOCK = Path(skimage.data.__file__).parent / "clock_motion.png"
 
@@ -223,18 +223,18 @@ def test_without_weights_an_error_naming_the_file_and_the_command(monkeypatch, t
 
 
 def test_shipped_weights_load_with_one_short_line(caplog):
-    with caplog.at_level("INFO", logger="repro.inference"):
+    with caplog.at_level("INFO", logger="repro.core.inference"):
         model = load_deblurnet(None, "cpu")
     import json
 
-    from repro.paths import weights_dir
+    from repro.io.paths import weights_dir
 
     card = json.loads((weights_dir() / "deblurnet_wild.json").read_text())
     assert not model.training and model.config.width == card["model_config"]["width"]
     assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # folded for inference
     (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("loaded")]
     # the card's key fields (repro/weights/deblurnet_wild.json), not its ~5,000 characters
-    from repro.checkpoint import continuing
+    from repro.core.checkpoint import continuing
 
     assert line == (f"loaded deblurnet_wild.pt: DeblurNet width {model.config.width:g}, trained on {card['data']}, preset {card['preset']}, "
                     f"{card['steps']} steps{continuing(card)}, PSNR {card['psnr']:.2f} dB (input {card['input_psnr']:.2f} dB), "
@@ -432,8 +432,8 @@ def test_a_16bit_rgb_png_is_deblurred_to_16_bits(tmp_path):
 def test_the_deblur_log_says_what_the_shipped_network_continued(tmp_path):
     # issue 45: the shipped DeblurNet^WILD trained 500 steps from the best checkpoint of a longer run;
     # the log line says so, with that run's steps read from its kept log
-    from repro.checkpoint import continuing, describe_checkpoint, load_model
-    from repro.paths import shipped_checkpoint
+    from repro.core.checkpoint import continuing, describe_checkpoint, load_model
+    from repro.io.paths import shipped_checkpoint
 
     path = shipped_checkpoint("wild")
     model, meta = load_model(path)

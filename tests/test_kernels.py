@@ -244,7 +244,7 @@ def test_doctests():
 
 
 def test_figure_kernel_bank(tmp_path):
-    from repro.images import read_image
+    from repro.io.images import read_image
 
     from repro.synthetic.kernel_figures import figure_kernel_bank
 

@@ -1,4 +1,4 @@
-"""repro.methods is the one table of methods: evaluate, reproduce and the figures read it."""
+"""repro.evaluate.methods is the one table of methods: evaluate, reproduce and the figures read it."""
 
 import argparse
 import dataclasses
@@ -6,9 +6,9 @@ import dataclasses
 import pytest
 
 from repro import evaluate as ev
-from repro import methods
+from repro.evaluate import methods
 from repro.evaluate.method import fingerprint
-from repro.reproduce import PRESETS
+from repro.study.reproduce import PRESETS
 
 
 def test_every_method_has_a_label_a_constructor_and_a_paper_value_or_none():
@@ -57,7 +57,7 @@ def test_a_new_method_needs_only_its_table_entry(monkeypatch, tmp_path, capsys):
     import numpy as np
 
     from repro.__main__ import main
-    from repro.images import write_image
+    from repro.io.images import write_image
 
     for i in range(2):
         img = np.random.default_rng(i).random((24, 32, 3))

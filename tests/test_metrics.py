@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy import ndimage
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from repro.metrics import (
+from repro.core.metrics import (
     SSIM_SETTINGS,
     brute_force_shift_search,
     local_shift_map,

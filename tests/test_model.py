@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from repro.model import (
+from repro.core.model import (
     DeblurNet,
     DeblurNetConfig,
     count_flops,

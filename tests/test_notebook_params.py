@@ -1,4 +1,4 @@
-"""Notebook parameters (repro.notebook): declared once, checked, and never rewriting the committed
+"""Notebook parameters (repro.study.notebook): declared once, checked, and never rewriting the committed
 results unless asked to (issue 30)."""
 
 import json
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from repro.notebook import (NOTEBOOKS, PARAMETERS, check_parameters, context, injected_names, parameters_cell,
+from repro.study.notebook import (NOTEBOOKS, PARAMETERS, check_parameters, context, injected_names, parameters_cell,
                             scratch_dirs, setup, tidy_notebook)
-from repro.paths import repo_root
-from repro.reproduce import NOTEBOOK_DIR, notebooks
+from repro.io.paths import repo_root
+from repro.study.reproduce import NOTEBOOK_DIR, notebooks
 
 INJECTED = '# Parameters\npresett = "smoke"\ndevice = "cpu"\n'  # papermill's injected cell, as it writes it
 
@@ -30,7 +30,7 @@ def test_every_notebook_is_declared_and_its_cells_are_the_declared_ones(tmp_path
         shutil.copy(book, copy)
         # tidy_notebook rewrites the parameters cell from PARAMETERS and adds missing cell ids:
         # a committed notebook it would change has drifted (run it on the file to fix it)
-        assert not tidy_notebook(copy), f"{book.name}: run repro.notebook.tidy_notebook on it"
+        assert not tidy_notebook(copy), f"{book.name}: run repro.study.notebook.tidy_notebook on it"
         cells = json.loads(book.read_text())["cells"]
         assert all(isinstance(c.get("id"), str) and c["id"] for c in cells), f"{book.name}: a cell has no id"
         assert len({c["id"] for c in cells}) == len(cells), f"{book.name}: cell ids repeat"
@@ -62,7 +62,7 @@ def test_tidy_adds_missing_ids_and_the_parameters_cell(tmp_path):
 
 
 def test_injected_names_reads_only_papermills_cells():
-    history = ["", parameters_cell("02_architecture"), INJECTED, 'from repro.notebook import setup\nrows = 1']
+    history = ["", parameters_cell("02_architecture"), INJECTED, 'from repro.study.notebook import setup\nrows = 1']
     assert injected_names(history) == {"presett", "device"}
     assert injected_names(["", "x = 1"]) == set()
 
@@ -115,7 +115,7 @@ def test_make_reproduce_names_the_committed_folders(monkeypatch, tmp_path):
     # run_notebooks passes every folder explicitly: the quick preset's are the committed ones
     import papermill as pm
 
-    from repro.reproduce import run_notebooks
+    from repro.study.reproduce import run_notebooks
 
     calls = []
     monkeypatch.setattr(pm, "execute_notebook", lambda src, out, parameters, **kw: calls.append((src, parameters)))
@@ -169,10 +169,10 @@ def test_card_config_puts_back_the_si_kernel_settings_of_a_weights_card():
 
 def test_the_kernel_is_not_interrupted_when_shut_down():
     # jupyter_client sends SIGINT before every shutdown; ipykernel logs it as an ERROR when it
-    # lands in a message handler. The manager repro.reproduce gives papermill skips it then only.
+    # lands in a message handler. The manager repro.study.reproduce gives papermill skips it then only.
     import asyncio
 
-    from repro.reproduce import quiet_kernel_manager
+    from repro.study.reproduce import quiet_kernel_manager
 
     km = quiet_kernel_manager()(kernel_name="python3")
     km.shutting_down = True
@@ -185,7 +185,7 @@ def test_the_kernel_is_not_interrupted_when_shut_down():
 @pytest.mark.slow
 def test_running_a_notebook_prints_no_warning_or_error(tmp_path, capfd):
     from conftest import write_tiny_notebook
-    from repro.reproduce import run_notebooks
+    from repro.study.reproduce import run_notebooks
 
     write_tiny_notebook(tmp_path / "nbs", "01_tiny.ipynb", "x = 1")
     with warnings.catch_warnings(record=True) as caught:
@@ -199,7 +199,7 @@ def test_running_a_notebook_prints_no_warning_or_error(tmp_path, capfd):
 
 
 def test_pick_images_strong_blur_draws_one_per_scene_among_8_to_16_px():
-    from repro.notebook import pick_images
+    from repro.study.notebook import pick_images
 
     names = ["a/1", "a/2", "b/1", "c/1", "c/2", "d/1"]
     blur = {"a/1": 3.0, "a/2": 9.0, "b/1": 5.0, "c/1": 12.0, "c/2": 15.0, "d/1": 20.0}
@@ -216,8 +216,8 @@ def test_pick_images_strong_blur_draws_one_per_scene_among_8_to_16_px():
 
 
 def test_every_presets_pick_is_known():
-    from repro.notebook import QUALITATIVE_PICKS
-    from repro.reproduce import PRESETS
+    from repro.study.notebook import QUALITATIVE_PICKS
+    from repro.study.reproduce import PRESETS
 
     assert {p.qualitative_pick for p in PRESETS.values()} <= set(QUALITATIVE_PICKS)
     assert PRESETS["demo"].qualitative_pick == "strong-blur" and "deblurnet-wild-x8" in PRESETS["demo"].eval_methods
@@ -232,8 +232,8 @@ def test_fig1_and_fig4_put_their_columns_in_the_same_order():
     import numpy as np
 
     from repro.evaluate.fig4 import figure4_figure
-    from repro.figures import qualitative_figure
-    from repro.methods import label
+    from repro.io.figures import qualitative_figure
+    from repro.evaluate.methods import label
 
     sharp = np.full((32, 48, 3), 0.5, np.float32)
     blurry = sharp.copy()
@@ -268,7 +268,7 @@ def test_reproduce_p_passes_a_known_parameter_typed_to_the_notebooks_that_take_i
     import papermill as pm
 
     from repro.__main__ import main
-    from repro.reproduce import NOTEBOOK_DIR, ParameterError, given_parameters
+    from repro.study.reproduce import NOTEBOOK_DIR, ParameterError, given_parameters
 
     calls = []
     monkeypatch.setattr(pm, "execute_notebook", lambda src, out, parameters, **kw: calls.append((Path(src).stem, parameters)))
@@ -283,7 +283,7 @@ def test_reproduce_p_passes_a_known_parameter_typed_to_the_notebooks_that_take_i
 
 
 def test_a_parameter_error_shows_one_line_in_a_kernel():
-    from repro.notebook import ParameterError  # = repro.reproduce.ParameterError
+    from repro.study.notebook import ParameterError  # = repro.study.reproduce.ParameterError
 
     err = ParameterError("unknown parameter presett; 02_architecture takes: preset")
     assert isinstance(err, ValueError)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from repro.__main__ import main
-from repro.paths import output_dirs, repo_root
-from repro.reproduce import NOTEBOOK_DIR, NotebookFailed, run_notebooks
+from repro.io.paths import output_dirs, repo_root
+from repro.study.reproduce import NOTEBOOK_DIR, NotebookFailed, run_notebooks
 
 # slow; the smoke run (nine notebooks, in the module's first test) took over 600 s on 2 cores at load 11
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -112,8 +112,8 @@ def _numbers(roots: dict, notebook: str) -> dict:
 
 def test_notebooks_record_numbers_that_agree_with_known_answers(smoke_run):
     # every notebook's last cell writes its key numbers; check them against what they must be
-    from repro.model import DeblurNet, count_parameters
-    from repro.reproduce import PRESETS as REPRO_PRESETS
+    from repro.core.model import DeblurNet, count_parameters
+    from repro.study.reproduce import PRESETS as REPRO_PRESETS
     from repro.train import PRESETS as TRAIN_PRESETS
 
     roots, _, _ = smoke_run
@@ -191,7 +191,7 @@ def test_notebooks_record_numbers_that_agree_with_known_answers(smoke_run):
 
 def test_the_demo_summary_reads_the_smoke_runs_records(smoke_run):
     # the summary `make demo` ends with, made from a run's records (here the smoke preset's)
-    from repro.demo import summary
+    from repro.study.demo import summary
 
     roots, _, _ = smoke_run
     lines = summary(roots["results"] / "records", roots["figures"])
@@ -262,7 +262,7 @@ def test_the_demo_preset_leaves_the_committed_results_alone(tmp_path, capfd):
     assert rc == 0
     out, err = capfd.readouterr()
     assert "the demo: the shipped DeblurNet^WILD and ^SI" in err  # what to expect, before it starts
-    from repro.demo import summary
+    from repro.study.demo import summary
 
     closing = summary(where["results"] / "records", where["figures"])
     assert out.rstrip().splitlines()[-len(closing):] == closing  # its last lines are its summary

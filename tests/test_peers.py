@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from repro.inference import deblur_tensor
-from repro.model import count_flops, count_parameters
+from repro.core.inference import deblur_tensor
+from repro.core.model import count_flops, count_parameters
 from repro.peers import DeepDeblur, DeepDeblurConfig
 from repro.peers.deepdeblur import gaussian_pyramid
 

@@ -1,4 +1,4 @@
-"""repro.pool.TaskPool: the same results in this process and in workers, errors handed back,
+"""repro.io.pool.TaskPool: the same results in this process and in workers, errors handed back,
 tasks pulled only when a worker is free, and a stop that keeps what was running."""
 
 import multiprocessing
@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from repro.pool import Done, TaskPool
+from repro.io.pool import Done, TaskPool
 
 
 def square(x: int) -> int:

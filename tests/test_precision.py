@@ -1,4 +1,4 @@
-"""repro.precision (issue 27): what "auto" resolves to, bf16 against float32 forward passes, a
+"""repro.core.precision (issue 27): what "auto" resolves to, bf16 against float32 forward passes, a
 checkpoint trained in bf16 that loads and runs in float32, and clear errors for bad strings."""
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from repro import precision as P
+from repro.core import precision as P
 from repro import train as T
-from repro.checkpoint import load_checkpoint, load_model
-from repro.inference import deblur
-from repro.metrics import psnr_torch
-from repro.model import DeblurNet, DeblurNetConfig
-from repro.paths import weights_dir
+from repro.core.checkpoint import load_checkpoint, load_model
+from repro.core.inference import deblur
+from repro.core.metrics import psnr_torch
+from repro.core.model import DeblurNet, DeblurNetConfig
+from repro.io.paths import weights_dir
 
 # A bf16 forward pass of DeblurNet differs from float32's by bf16 rounding (8 bits of mantissa,
 # ~0.4 %) in every convolution; the global residual adds the input back in float32, so the image
@@ -170,7 +170,7 @@ def test_shipped_weights_in_bf16_agree_with_fp32():
 
 def _tiny_dataset(root: Path) -> Path:
     """A few blocky textures blurred by 5 horizontal shifts, in the GoPro layout."""
-    from repro.images import write_image
+    from repro.io.images import write_image
 
     rng = np.random.default_rng(0)
     for split, n in (("train", 4), ("val", 2)):

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from repro.provenance import REPO_ROOT, portable_path, provenance, provenance_line
+from repro.io.provenance import REPO_ROOT, portable_path, provenance, provenance_line
 
 
 def test_portable_path_is_repository_relative_inside_it_and_unchanged_outside():
@@ -14,7 +14,7 @@ def test_portable_path_is_repository_relative_inside_it_and_unchanged_outside():
 
 
 def test_a_folder_linked_into_the_repository_is_named_by_its_place_there(tmp_path, monkeypatch):
-    import repro.provenance as P
+    import repro.io.provenance as P
 
     clone, elsewhere = tmp_path.resolve() / "clone", tmp_path.resolve() / "main" / "data" / "corpus"
     elsewhere.mkdir(parents=True)

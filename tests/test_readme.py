@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from repro.paths import repo_root
+from repro.io.paths import repo_root
 
 ROOT = repo_root()
 README = (ROOT / "README.md").read_text()
@@ -118,8 +118,8 @@ def test_the_lab_extra_is_installed_with_the_venvs_pip():
 
 def test_the_readmes_demo_summary_is_the_reference_runs():
     # issue 45: the demo's closing summary is made by code from its records; the README quotes the
-    # reference run's verbatim (after `make demo-reference`, paste `python -m repro.demo` here)
-    from repro.demo import summary
+    # reference run's verbatim (after `make demo-reference`, paste `python -m repro.study.demo` here)
+    from repro.study.demo import summary
 
     quoted = README.split("```text\n", 1)[1].split("```", 1)[0].rstrip("\n").splitlines()
     assert quoted == summary(ROOT / "results" / "demo_reference", ROOT / "figures" / "demo")

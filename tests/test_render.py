@@ -15,7 +15,7 @@ from repro.camera import (
     render_clip,
     write_clip,
 )
-from repro.video import open_sources
+from repro.io.video import open_sources
 
 SIZE = (36, 64)
 
@@ -226,7 +226,7 @@ def test_photos_are_shown_below_native_resolution_and_the_scene_is_size_free():
 
 def test_user_photo_folder_splits_by_file_name(tmp_path):
     from repro.camera import photo_split
-    from repro.images import write_image
+    from repro.io.images import write_image
 
     img = (np.random.default_rng(0).random((300, 400, 3)) * 255).astype(np.uint8)
     names = [f"photo_{i:02d}.png" for i in range(12)]

@@ -1,6 +1,6 @@
 import pytest
 
-from repro.reproduce import PRESETS, notebooks, select, settings
+from repro.study.reproduce import PRESETS, notebooks, select, settings
 
 
 def test_settings_known_and_unknown_preset():
@@ -43,7 +43,7 @@ def test_source_notebooks_have_parameters_cell_and_no_outputs():
 
 
 def test_only_the_default_preset_writes_the_committed_folders(tmp_path):
-    from repro.paths import output_dirs
+    from repro.io.paths import output_dirs
 
     quick = output_dirs("quick", root=tmp_path)
     assert quick == {"results": tmp_path / "results", "figures": tmp_path / "figures", "runs": tmp_path / "runs",
@@ -60,7 +60,7 @@ def test_only_the_default_preset_writes_the_committed_folders(tmp_path):
 def test_the_other_presets_outputs_are_ignored_by_git():
     import subprocess
 
-    from repro.paths import output_dirs, repo_root
+    from repro.io.paths import output_dirs, repo_root
 
     root = repo_root()
     for name in PRESETS:
@@ -72,8 +72,8 @@ def test_the_other_presets_outputs_are_ignored_by_git():
 
 
 def test_cli_folders_follow_the_preset_and_out(tmp_path, monkeypatch):
-    from repro.paths import repo_root
-    from repro.reproduce import folders
+    from repro.io.paths import repo_root
+    from repro.study.reproduce import folders
 
     root = repo_root()
     assert folders("demo")["results"] == root / "results" / "demo"
@@ -86,8 +86,8 @@ def test_cli_folders_follow_the_preset_and_out(tmp_path, monkeypatch):
 
 
 def test_notebook_context_finds_the_repository_from_any_folder(tmp_path, monkeypatch):
-    from repro.paths import repo_root
-    from repro.notebook import context
+    from repro.io.paths import repo_root
+    from repro.study.notebook import context
 
     monkeypatch.chdir(tmp_path)
     root = repo_root()
@@ -106,8 +106,8 @@ def test_every_figure_says_its_preset_and_n(tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from repro.figures import save_figure
-    from repro.notebook import Context
+    from repro.io.figures import save_figure
+    from repro.study.notebook import Context
 
     ctx = Context(preset="demo", device="cpu", data="virtual", data_root=tmp_path, seed=0, results_dir=tmp_path,
                   figures_dir=tmp_path, runs_dir=tmp_path)

@@ -3,7 +3,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from repro.evaluate.residuals import correlation, extremes, standardize
+from repro.evaluate.residuals import extremes, standardize
+from repro.measure.records import correlation
 
 
 def test_correlation_known_answers():
@@ -40,7 +41,7 @@ def test_extremes():
 def test_write_table_csv_and_markdown(tmp_path):
     import csv
 
-    from repro.reports import markdown_table, write_table
+    from repro.io.reports import markdown_table, write_table
 
     rows = [{"method": "a", "psnr": 25.123}, {"method": "b", "psnr": 30.0}]
     csv_path, md_path = write_table(rows, tmp_path / "t", provenance={"preset": "smoke", "seed": 0}, title="T")
@@ -57,7 +58,7 @@ def test_write_table_csv_and_markdown(tmp_path):
 def test_atomic_write_keeps_old_file_on_error_and_uses_umask(tmp_path):
     import os
 
-    from repro.files import atomic_path, atomic_write_text
+    from repro.io.files import atomic_path, atomic_write_text
 
     target = tmp_path / "a.txt"
     atomic_write_text(target, "old")
@@ -77,8 +78,8 @@ def test_identity_psnr_known_answers():
 
     import torch
 
-    from repro.evaluate.residuals import identity_psnr
-    from repro.model import DeblurNet, DeblurNetConfig
+    from repro.measure.records import identity_psnr
+    from repro.core.model import DeblurNet, DeblurNetConfig
 
     rng = np.random.default_rng(0)
     data = [(torch.zeros(3, 16, 16), torch.from_numpy(rng.uniform(0.1, 0.9, (3, 16, 16)).astype(np.float32)))

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from repro.checkpoint import load_model, save_checkpoint
-from repro.model import DeblurNet, DeblurNetConfig
+from repro.core.checkpoint import load_model, save_checkpoint
+from repro.core.model import DeblurNet, DeblurNetConfig
 from repro.train import ship
 
 LOG_HEADER = "step,epoch,lr,loss,val_psnr,val_psnr_input,minutes,steps_per_s,data_fraction\n"
@@ -91,7 +91,7 @@ def test_the_do_no_harm_rule_ships_wild_only_above_the_shipped_networks_score(tm
     _run(runs, logs, "wild_a", data="wild", psnr=26.1, step=100, seed=0)
     _run(runs, logs, "si_a", data="si", psnr=25.5, step=50, seed=3)
     shipped = {"wild": tmp_path / "old_wild.pt", "si": tmp_path / "old_si.pt"}
-    monkeypatch.setattr("repro.paths.shipped_checkpoint", lambda kind: shipped[kind])
+    monkeypatch.setattr("repro.io.paths.shipped_checkpoint", lambda kind: shipped[kind])
     scores = {str(runs / "wild_a" / "best.pt"): 1.0, str(runs / "si_a" / "best.pt"): 0.2,
               str(shipped["wild"]): 0.5, str(shipped["si"]): 0.1}
 

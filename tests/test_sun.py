@@ -19,7 +19,7 @@ from repro.baselines.sun.motion_kernels import (
     kernel_stack,
     linear_motion_kernel,
 )
-from repro.checkpoint import CheckpointError
+from repro.core.checkpoint import CheckpointError
 
 # ------------------------------------------------------------------------------ kernels
 
@@ -187,7 +187,7 @@ def test_train_command_smoke(tmp_path):
 def blurred_photo():
     from skimage.transform import resize
 
-    from repro.images import read_image, to_float
+    from repro.io.images import read_image, to_float
     from repro.synthetic.blur import blur_numpy
 
     paths = {p.name: p for p in sun.training_photos("test")}
@@ -224,7 +224,7 @@ def test_estimated_motion_matches_known_blur(blurred_photo, sun_result):
 
 
 def test_deblurring_beats_blurry_input(blurred_photo, sun_result):
-    from repro.metrics import psnr
+    from repro.core.metrics import psnr
 
     img, blurry, _, _ = blurred_photo
     _, out = sun_result

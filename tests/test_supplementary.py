@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from repro import supplementary
+from repro.study import supplementary
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ROOT / "figures"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from repro.images import read_image, write_image
+from repro.io.images import read_image, write_image
 from repro.synthetic import camera_shake as S
 from repro.synthetic.blur import blur_numpy
 from repro.synthetic.camera_shake import camera_shake, camera_shake_frames
@@ -58,7 +58,7 @@ def test_sharp_sources(wild_root):
     with pytest.raises(FileNotFoundError):
         wild_sharp_paths(wild_root, "test")
 
-    class Paired:  # anything with .pairs of (blur, sharp), like repro.datasets.PairedFolder
+    class Paired:  # anything with .pairs of (blur, sharp), like repro.io.datasets.PairedFolder
         pairs = [(p.parent.parent / "blur" / p.name, p) for p in paths]
 
     ds = SyntheticBlurDataset(Paired(), BANK, crop=64, extra=[wild_root / "photos" / "city"])

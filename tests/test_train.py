@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from repro import train as T
-from repro.checkpoint import load_checkpoint, load_model
-from repro.images import write_image
-from repro.model import DeblurNet
+from repro.core.checkpoint import load_checkpoint, load_model
+from repro.io.images import write_image
+from repro.core.model import DeblurNet
 
 
 def _make_folder(root: Path, *, n_train: int = 4, n_test: int = 2, size: tuple[int, int] = (80, 96)) -> Path:
@@ -499,7 +499,7 @@ def test_overrides_name_what_differs_from_the_preset():
 
 
 def test_training_presets_cannot_be_confused_with_study_presets():
-    from repro.reproduce import PRESETS as STUDY
+    from repro.study.reproduce import PRESETS as STUDY
 
     for name, preset in T.PRESETS.items():
         assert "-" in name and name not in STUDY and preset.name == name, name
@@ -569,10 +569,10 @@ def test_ema_weights_are_validated_saved_and_resumed_exactly(data_root, tmp_path
 
 
 def test_several_validation_roots_validate_on_their_pairs_together(data_root, tmp_path):
-    from repro.metrics import psnr
+    from repro.core.metrics import psnr
 
     other = _make_folder(tmp_path / "other", n_train=2, n_test=3, size=(64, 96))
-    from repro.datasets import PairedFolder
+    from repro.io.datasets import PairedFolder
 
     expected = []
     for root in (data_root, other):

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from repro.images import write_image
-from repro.video import FolderSource, VideoSource, open_sources
+from repro.io.images import write_image
+from repro.io.video import FolderSource, VideoSource, open_sources
 
 
 def _frames(n=5, h=32, w=48, seed=0):

@@ -13,7 +13,7 @@ from skimage import data
 from skimage.transform import downscale_local_mean
 
 from repro import wild
-from repro.images import read_image
+from repro.io.images import read_image
 from repro.wild import (BuildConfig, analyse_window, blur_size_map, build_wild, draw_window_sizes, prepare_frame,
                         read_manifest)
 
@@ -249,7 +249,7 @@ def test_a_build_stopped_by_max_minutes_resumes_to_the_same_dataset(tmp_path, ca
 
 def test_command_line_on_a_frame_folder(tmp_path):
     from repro.__main__ import main
-    from repro.images import write_image
+    from repro.io.images import write_image
 
     for i, frame in enumerate(Pan("p", v=1, n_frames=20)):
         write_image(tmp_path / "frames" / f"{i:05d}.png", frame)
@@ -306,7 +306,7 @@ def test_virtual_clips_are_one_window_each_and_record_the_input_psnr(tmp_path):
                                     virtual={"size": (48, 64)}, progress=False))
     assert len({r["scene"] for r in rows}) == len(rows)  # one window tried per rendered clip
     assert all(r["start"] == 0 and r["n"] in (7, 9, 11) for r in rows)
-    from repro.metrics import psnr
+    from repro.core.metrics import psnr
 
     acc = [r for r in rows if r["accepted"]]
     r = acc[0]

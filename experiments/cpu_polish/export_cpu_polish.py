@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from repro.evaluate.residuals import identity_psnr
-from repro.checkpoint import load_model
-from repro.datasets import PairedFolder
-from repro.inference import load_deblurnet
-from repro.provenance import provenance, provenance_line
+from repro.core.checkpoint import load_model
+from repro.io.datasets import PairedFolder
+from repro.core.inference import load_deblurnet
+from repro.io.provenance import provenance, provenance_line
 from repro.train import export_weights, overrides, summarise_log
 
 RUNS = ("sharp0.125", "control", "sharp0.125_sym")

@@ -4,7 +4,7 @@ Run from the repository root after those runs (commands in the weights card); it
 repro/weights/deblurnet_wild.{pt,json}.
 """
 from pathlib import Path
-from repro.checkpoint import load_model
+from repro.core.checkpoint import load_model
 from repro.train import export_weights, summarise_log
 
 candidates = {"cpu3_ft_wild": Path("runs/cpu3_ft_wild/best.pt"), "cpu2_ft_wild": Path("runs/cpu2_ft_wild/best.pt")}

@@ -28,8 +28,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fresh_validation"))
 from fresh_val import measure, paired  # noqa: E402  (experiments/fresh_validation/fresh_val.py: the fresh validation pairs)
 
-from repro.checkpoint import load_model
-from repro.provenance import provenance, provenance_line
+from repro.core.checkpoint import load_model
+from repro.io.provenance import provenance, provenance_line
 from repro.train import export_weights, overrides, summarise_log
 
 SHIPPED = Path("repro/weights/deblurnet_wild.pt")

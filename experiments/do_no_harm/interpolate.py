@@ -13,7 +13,7 @@ import sys
 
 import torch
 
-from repro.checkpoint import load_model, save_checkpoint
+from repro.core.checkpoint import load_model, save_checkpoint
 
 
 def interpolate(a_path: str, b_path: str, alpha: float, out: str) -> None:

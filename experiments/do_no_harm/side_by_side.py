@@ -18,9 +18,9 @@ from tqdm.auto import tqdm
 from repro.evaluate import make_method
 from repro.evaluate.data import list_pairs, load_rgb
 from repro.evaluate.residuals import BLUR_BINS, blur_bin_label, blur_sizes
-from repro.files import atomic_write_text
-from repro.metrics import psnr
-from repro.provenance import provenance, provenance_line
+from repro.io.files import atomic_write_text
+from repro.core.metrics import psnr
+from repro.io.provenance import provenance, provenance_line
 from repro.wild import read_manifest
 
 SETS = {"Table 2 (data/wild, test)": Path("data/wild"), "the corpus's Table 2 (data/corpus, test)": Path("data/corpus")}

@@ -34,7 +34,7 @@ stamp() { echo "[$(( $(date +%s) - t0 ))s] $*"; }
 
 { nvidia-smi --query-gpu=name,memory.total --format=csv; nproc; $PY -c "import torch, sys; print(sys.version); print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"; } > "$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
-$PY -c "import repro.train, repro.wild, repro.datasets, repro.synthetic.kernels, cv2, skimage, scipy, tqdm" \
+$PY -c "import repro.train, repro.wild, repro.io.datasets, repro.synthetic.kernels, cv2, skimage, scipy, tqdm" \
   || { echo "missing packages: install the project's dependencies (pip install -e .) first"; exit 3; }
 
 # ---- 1. the WILD dataset (test split first: small; then train), on all CPU cores

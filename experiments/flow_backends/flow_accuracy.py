@@ -22,9 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from repro.flow import BACKENDS, end_point_error, estimate_flow, flow_magnitude  # noqa: E402
-from repro.provenance import provenance  # noqa: E402
-from repro.reports import write_table  # noqa: E402
+from repro.wild.flow import BACKENDS, end_point_error, estimate_flow, flow_magnitude  # noqa: E402
+from repro.io.provenance import provenance  # noqa: E402
+from repro.io.reports import write_table  # noqa: E402
 from repro.wild.recipe import BuildConfig  # noqa: E402
 
 

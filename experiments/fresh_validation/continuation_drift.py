@@ -20,8 +20,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fresh_val import gains_on  # noqa: E402
 
-from repro.checkpoint import load_model  # noqa: E402
-from repro.provenance import provenance, provenance_line  # noqa: E402
+from repro.core.checkpoint import load_model  # noqa: E402
+from repro.io.provenance import provenance, provenance_line  # noqa: E402
 
 
 def _is_bn_buffer(name: str) -> bool:

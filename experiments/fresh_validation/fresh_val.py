@@ -8,7 +8,7 @@ pairs (new clips of the validation photos: ``python -m repro build-wild virtual 
 --split val --seed 1 --pairs 200``), which chose nothing; the paired difference of each network
 with the first one on the fresh pairs; and the identity PSNR (the network run on the sharp
 validation frames). A checkpoint ending in ``:x8`` is run as the x8 self-ensemble
-(``repro.inference.SelfEnsemble``: the 8 flips and quarter turns, averaged). Nothing here reads
+(``repro.core.inference.SelfEnsemble``: the 8 flips and quarter turns, averaged). Nothing here reads
 the test split. Writes OUT.md.
 """
 from __future__ import annotations
@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from repro.evaluate.residuals import identity_psnr
-from repro.datasets import PairedFolder
-from repro.inference import SelfEnsemble, deblur_tensor, load_deblurnet
-from repro.metrics import psnr
-from repro.provenance import provenance, provenance_line
+from repro.io.datasets import PairedFolder
+from repro.core.inference import SelfEnsemble, deblur_tensor, load_deblurnet
+from repro.core.metrics import psnr
+from repro.io.provenance import provenance, provenance_line
 
 SETS = {"val": ("data/wild_cpu", "val"), "fresh": ("data/wild_val2", "val")}
 

@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fresh_validation"))
 from fresh_val import SETS, gains_on  # noqa: E402  (experiments/fresh_validation/fresh_val.py: the fresh validation pairs)
 
-from repro.inference import load_deblurnet
+from repro.core.inference import load_deblurnet
 from repro.train import export_weights, summarise_log
 
 VAL_NOISE_DB = 0.1

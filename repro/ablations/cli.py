@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..paths import output_dirs
+    from ..io.paths import output_dirs
 
     if args.threads:
         import torch

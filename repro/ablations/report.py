@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import atomic_write_text
-from ..reports import blur_bin_label
+from ..io.files import atomic_write_text
+from ..io.reports import blur_bin_label
 
 from .variants import BLUR_BINS, CURVE_FLOOR_DB, MIN_BAR_DB, REFERENCE, SIZES, VARIANTS
 
@@ -179,7 +179,7 @@ def plot_study(records: dict[str, dict], runs_dir: Path, out: Path | None = None
     ax_b.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     if out is not None:
-        from ..figures import save_figure
+        from ..io.figures import save_figure
 
         save_figure(fig, out, formats=("png",), footer=footer or None)
     return fig
@@ -193,7 +193,7 @@ def plot_no_flow_rule(standard_root: Path, fast_root: Path, out: Path | None = N
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from ..images import read_image, to_float, to_rgb
+    from ..io.images import read_image, to_float, to_rgb
     from ..wild import read_manifest
 
     std = {r["scene"]: r for r in read_manifest(standard_root) if r["split"] == "train" and r["accepted"]}
@@ -236,7 +236,7 @@ def plot_no_flow_rule(standard_root: Path, fast_root: Path, out: Path | None = N
                  fontsize=10)
     fig.tight_layout()
     if out is not None:
-        from ..figures import save_figure
+        from ..io.figures import save_figure
 
         save_figure(fig, out, formats=("png",), footer=footer or None)
     return fig
@@ -249,9 +249,9 @@ def write_report(records: dict[str, dict], *, size: str, results_dir: str | os.P
     """``ablations.md``/``.csv`` in ``results_dir`` and the two figures in ``figures_dir``."""
     import matplotlib.pyplot as plt
 
-    from ..figures import figure_footer
-    from ..provenance import portable_path, provenance, provenance_line
-    from ..reports import markdown_table, write_table
+    from ..io.figures import figure_footer
+    from ..io.provenance import portable_path, provenance, provenance_line
+    from ..io.reports import markdown_table, write_table
 
     results_dir, figures_dir, runs_dir = Path(results_dir), Path(figures_dir), Path(runs_dir)
     results_dir.mkdir(parents=True, exist_ok=True)

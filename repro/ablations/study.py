@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import atomic_write_text
+from ..io.files import atomic_write_text
 
 from .report import write_report
 from .variants import SIZES, VARIANT_NAMES, VARIANTS, StudySize, Variant, _variant
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def _n_pairs(root: Path, split: str) -> int:
-    from ..datasets import PairedFolder
+    from ..io.datasets import PairedFolder
 
     return len(PairedFolder(root, split)) if (root / split).is_dir() else 0
 
@@ -106,15 +106,15 @@ def _blur_sizes(root: Path, split: str) -> dict[str, float]:
 
 def evaluate_checkpoint(checkpoint: str | os.PathLike, root: str | os.PathLike, split: str, *,
                         device: str = "auto") -> list[dict]:
-    """PSNR and SSIM (:mod:`repro.metrics`, data range 1) of the restored and of the blurry image
+    """PSNR and SSIM (:mod:`repro.core.metrics`, data range 1) of the restored and of the blurry image
     against the sharp one, for every pair of ``root``'s ``split``, with the pair's blur size
     from the manifest. The network runs on whole images; its output is clipped to [0, 1]."""
     import torch
 
-    from ..checkpoint import load_model
-    from ..datasets import PairedFolder
-    from ..devices import resolve_device
-    from ..metrics import psnr, ssim
+    from ..core.checkpoint import load_model
+    from ..io.datasets import PairedFolder
+    from ..core.devices import resolve_device
+    from ..core.metrics import psnr, ssim
 
     dev = resolve_device(device)
     model, _ = load_model(checkpoint)
@@ -138,7 +138,7 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, root: str | os.PathLike, 
 
 def _fingerprint(config, data_root: Path, val_root: Path, seed: int, n: int) -> dict:
     """What makes a variant's run: its training config, data, seed and number of pairs."""
-    from ..provenance import portable_path
+    from ..io.provenance import portable_path
 
     return {"config": config.to_dict(), "data_root": portable_path(data_root), "val_root": portable_path(val_root),
             "seed": seed, "pairs": n}
@@ -150,7 +150,7 @@ def _set_aside_other_run(out: Path, fp: dict) -> None:
     last = out / "last.pt"
     if not last.is_file():
         return
-    from ..checkpoint import load_checkpoint
+    from ..core.checkpoint import load_checkpoint
 
     meta = load_checkpoint(last, map_location="cpu").get("meta", {})
     saved = {"config": meta.get("train_config") or {}, "seed": meta.get("seed")}
@@ -184,7 +184,7 @@ def run_study(size: str = "full", *, data_root: str | os.PathLike, runs_dir: str
     ``train=False`` trains and builds nothing: it reports the variants already done (returns
     None and writes nothing when none is). Returns what :func:`write_report` returns.
     """
-    from ..provenance import describe_device
+    from ..io.provenance import describe_device
     from ..train import train as train_run
 
     if size not in SIZES:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..reports import BLUR_BINS as _EDGES
+from ..io.reports import BLUR_BINS as _EDGES
 
-# the report's blur-size bins [lo, hi) in px: Table 2's (repro.reports.BLUR_BINS)
+# the report's blur-size bins [lo, hi) in px: Table 2's (repro.io.reports.BLUR_BINS)
 BLUR_BINS: tuple[tuple[float, float], ...] = tuple(zip(_EDGES[:-1], _EDGES[1:]))
-SIZE_PRESET = {"full": "quick", "smoke": "smoke"}  # whose output folders (repro.paths.output_dirs) a size uses
+SIZE_PRESET = {"full": "quick", "smoke": "smoke"}  # whose output folders (repro.io.paths.output_dirs) a size uses
 
 
 @dataclass(frozen=True)

@@ -144,7 +144,7 @@ def aligned_psnr(result: np.ndarray, reference: np.ndarray, *, radius: int = 6, 
     Blind deconvolution recovers the image up to a translation (the kernel's position is
     ambiguous), so results are compared after the best shift in ``[-radius, radius]^2``, on the
     interior that stays inside both images (``border`` = cropped margin, default ``radius``).
-    A light-weight stand-in for ``repro.metrics.shift_search_psnr`` (integer shifts only).
+    A light-weight stand-in for ``repro.core.metrics.shift_search_psnr`` (integer shifts only).
     """
     a = np.asarray(result, dtype=np.float64)
     b = np.asarray(reference, dtype=np.float64)
@@ -180,8 +180,8 @@ def figure_baseline_kernels(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..files import atomic_path
-    from ..images import to_rgb
+    from ..io.files import atomic_path
+    from ..io.images import to_rgb
     from .l0 import XuZhengJia2013
     from .xu_jia import XuJia2010
 

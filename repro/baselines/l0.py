@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from ._common import (check_image, check_kernel_size, check_rgb, downscale, grad_otfs, gradients, initial_kernel,
                       interior_mask, irfft2, kernel_step, pad_for_fft, psf2otf, pyramid_levels, resize_kernel, rfft2,
                       select_gradients)
-from ..images import to_gray
+from ..io.images import to_gray
 from .deconv import deconvolve, deconvolve_spatially_varying, tile_grid
 
 __all__ = ["l0_restore", "estimate_kernel_l0", "XuZhengJia2013"]

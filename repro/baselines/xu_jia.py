@@ -46,7 +46,7 @@ from ._common import (center_kernel, check_image, check_kernel_size, check_rgb, 
                       estimate_kernel_fft, grad_otfs, gradients, initial_kernel, interior_mask, irfft2,
                       normalize_kernel, otf2psf, pad_for_fft, psf2otf, pyramid_levels, resize_kernel, rfft2,
                       select_gradients)
-from ..images import to_gray
+from ..io.images import to_gray
 from .deconv import deconvolve
 
 __all__ = ["shock_filter", "r_map", "estimate_kernel_xu_jia", "isd_refine", "XuJia2010"]

@@ -27,10 +27,10 @@ def write_clip(clip: Clip, folder: str | Path) -> Path:
     and ``folder/meta.json`` (each file atomically). Returns ``folder``.
 
     The layout is that of ``GOPRO_Large_all/<split>/<scene>/``, so
-    ``repro.video.open_sources(out, split)`` reads rendered clips back.
+    ``repro.io.video.open_sources(out, split)`` reads rendered clips back.
     """
-    from ..files import atomic_path, atomic_write_text
-    from ..images import write_image
+    from ..io.files import atomic_path, atomic_write_text
+    from ..io.images import write_image
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ import zlib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from ..files import file_sha256
+from ..io.files import file_sha256
 
 __all__ = ["FetchError", "PACKAGES", "PHOTOGRAPHS", "TEST_PHOTOGRAPHS", "VAL_PHOTOGRAPHS", "MANIFEST", "CorpusFile",
            "fetch_corpus", "read_corpus", "verify_corpus", "corpus_splits", "licence_of", "is_corpus",

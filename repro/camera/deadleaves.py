@@ -134,7 +134,7 @@ def write_dead_leaves(folder: str | os.PathLike, n: int, *, seed: int = 0, rows:
     """
     from tqdm.auto import tqdm
 
-    from ..images import write_image
+    from ..io.images import write_image
 
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")

@@ -46,7 +46,7 @@ def virtual_camera_strip(out: str | Path, *, seed: int = 0,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..files import atomic_path
+    from ..io.files import atomic_path
 
     n_average = min(n_average, n_frames)
     cols = n_show + 2

@@ -2,7 +2,7 @@
 
 With ``render_clip(..., defocus=(low, high))`` a clip draws which layer is out of focus (the
 background, or one of its objects) and the radius of that layer's defocus disc, uniformly in
-``[low, high]`` px of the rendered frames. The disc (:func:`repro.synthetic.defocus.disc_kernel`)
+``[low, high]`` px of the rendered frames. The disc (:func:`disc_kernel`)
 blurs the layer's colour and, for an object, its coverage too, in every frame alike, before the
 layers are composited (:mod:`repro.camera.render`). Its sharp frames then hold soft edges that
 carry no motion.
@@ -13,11 +13,12 @@ clip without the option, and every other draw of a clip with it, stays as it was
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["DEFOCUS_STREAM", "BACKGROUND", "Defocus", "check_defocus", "check_defocus_layer", "draw_defocus"]
+__all__ = ["disc_kernel", "kernel_canvas", "DEFOCUS_STREAM", "BACKGROUND", "Defocus", "check_defocus", "check_defocus_layer", "draw_defocus"]
 
 DEFOCUS_STREAM = 3  # the clip's random streams: [seed] scene, [seed, 1] objects, [seed, 2] peak flow
 BACKGROUND = "background"  # the layer name of ``defocus_layer`` for every background layer
@@ -93,3 +94,37 @@ def draw_defocus(seed: int, defocus, layer_names: list[str], is_object: list[boo
     if layer >= len(objects):
         raise ValueError(f"defocus_layer={layer}: the clip has {len(objects)} object(s)")
     return Defocus(layer_names[objects[layer]], radius, (objects[layer],))
+
+
+_SUPERSAMPLE = 8  # sub-pixel samples per axis when rasterising a disc or a line
+
+
+def kernel_canvas(extent: float) -> int:
+    """The odd side of a square canvas that holds a kernel reaching ``extent`` px from its centre."""
+    return 2 * int(math.ceil(max(0.0, float(extent)) + 0.5)) + 1
+
+
+def disc_kernel(radius: float, size: int | None = None) -> np.ndarray:
+    """A uniform disc of ``radius`` px, area-sampled (``_SUPERSAMPLE``^2 samples a pixel), summing
+    to 1, ``(size, size)`` float64 (default: the smallest odd canvas that holds it). Radius 0 is
+    the identity (a single 1 at the centre).
+
+    >>> float(disc_kernel(2.5).sum())
+    1.0
+    """
+    radius = float(radius)
+    if not radius >= 0:
+        raise ValueError(f"radius must be >= 0, got {radius}")
+    size = kernel_canvas(radius) if size is None else int(size)
+    if size < 1 or size % 2 == 0 or size < kernel_canvas(radius):
+        raise ValueError(f"size must be odd and hold the disc (>= {kernel_canvas(radius)}), got {size}")
+    if radius * _SUPERSAMPLE < 0.75:  # no sub-pixel sample inside (the nearest are 0.71 samples away)
+        out = np.zeros((size, size))
+        out[size // 2, size // 2] = 1.0
+        return out
+    s = _SUPERSAMPLE
+    c = (size * s - 1) / 2.0
+    yy, xx = np.mgrid[: size * s, : size * s]
+    inside = ((yy - c) ** 2 + (xx - c) ** 2) <= (radius * s) ** 2
+    k = inside.reshape(size, s, size, s).mean(axis=(1, 3))
+    return k / k.sum()

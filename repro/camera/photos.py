@@ -152,7 +152,7 @@ def photo_pool(split: str, photos: list | tuple | str | Path | None = None) -> l
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if photos is None:
         return [Photo(n, photo_path(n), PHOTOS[n][2]) for n in SPLIT_PHOTOS[split]]
-    from ..images import list_images
+    from ..io.images import list_images
     from .corpus import is_corpus, read_corpus
 
     if isinstance(photos, (str, Path)):
@@ -178,7 +178,7 @@ def photo_pool(split: str, photos: list | tuple | str | Path | None = None) -> l
 @functools.lru_cache(maxsize=8)  # corpus photos reach 6000x4000 (384 MB as float32 RGBA)
 def load_photo(path: Path) -> np.ndarray:
     """A photo as float32 ``(h, w, 4)``: RGB in [0, 1] and alpha (1 where the file has none)."""
-    from ..images import read_image, to_float
+    from ..io.images import read_image, to_float
 
     img = to_float(read_image(path))
     if img.ndim == 2:

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..devices import resolve_device
-from .focus import Defocus, check_defocus, check_defocus_layer, draw_defocus
+from ..core.devices import resolve_device
+from .focus import Defocus, check_defocus, check_defocus_layer, disc_kernel, draw_defocus
 from .geometry import Scene, layer_matrices
 from .photos import SPLITS
 from .motion import check_flow_range
@@ -112,8 +112,6 @@ def _disc(radius: float, s: int, device: torch.device) -> tuple[torch.Tensor, in
     """The defocus disc of ``radius`` output px on the grid supersampled ``s`` times: ``(1, 1, K, K)``
     float32, and the margin (a multiple of s, at least K // 2) that a defocused layer is rendered
     beyond the frame, so that the blur at the frame's border sees the scene, not a border rule."""
-    from ..synthetic.defocus import disc_kernel
-
     disc = torch.from_numpy(disc_kernel(radius * s)).to(device, torch.float32)[None, None]
     half = disc.shape[-1] // 2
     return disc, s * -(-half // s)

@@ -178,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m repro.camera.sharpness --photos DIR --out PATH``: the corpus's table (``PATH.csv``, ``.md``)."""
     import argparse
 
-    from ..provenance import provenance
-    from ..reports import write_table
+    from ..io.provenance import provenance
+    from ..io.reports import write_table
 
     parser = argparse.ArgumentParser(prog="python -m repro.camera.sharpness", description=main.__doc__)
     parser.add_argument("--photos", type=Path, required=True, help="a fetched corpus (python -m repro photos fetch)")

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from ..video import FrameSource
+from ..io.video import FrameSource
 from .photos import SPLITS
 from .render import DEFAULT_SIZE, FPS, Clip, check_size, render_clip
 
@@ -21,7 +21,7 @@ def clip_seed(seed: int, split: str, index: int) -> int:
 
 
 class VirtualSource(FrameSource):
-    """One clip of the virtual camera as a :class:`repro.video.FrameSource`.
+    """One clip of the virtual camera as a :class:`repro.io.video.FrameSource`.
 
     Rendered on first access and cached (``.clip``); ``.true_flows`` are its exact flows;
     ``.release()`` frees the cache (about 100 MB for 120 frames at 240x320).

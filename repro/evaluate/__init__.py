@@ -2,7 +2,7 @@
 
 Every method is a :class:`Method`: a ``name`` and ``deblur(image) -> image`` on ``(H, W, 3)``
 float32 images in [0, 1]. :func:`make_method` builds a method of the table in
-:mod:`repro.methods` by its key (``identity``, the blurry input; the classical baselines of
+:mod:`repro.evaluate.methods` by its key (``identity``, the blurry input; the classical baselines of
 ``repro.baselines``; ``deblurnet-si`` and ``deblurnet-wild``), importing each lazily. That table
 also gives the labels of the rows and the paper's reported PSNR.
 
@@ -15,7 +15,7 @@ and writes, atomically, under ``out``:
   ``n_random`` seeded random images (15, as the paper) and on the whole split, the number of
   images, the paper's reported PSNR beside ours, the data and how the run was made.
 
-Metrics: PSNR and SSIM from :mod:`repro.metrics` on the full image, data range 1 (uint8 files
+Metrics: PSNR and SSIM from :mod:`repro.core.metrics` on the full image, data range 1 (uint8 files
 scaled by 1/255), SSIM with Gaussian weights (sigma 1.5, Wang et al. 2004 constants,
 ``use_sample_covariance=False``) averaged over RGB; ``psnr_shift`` is the best PSNR over integer
 shifts within ``shift_radius`` pixels on the image without a border of ``shift_radius + 1``.

@@ -19,7 +19,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..files import atomic_write_text
+from ..io.files import atomic_write_text
 
 __all__ = ["method_settings", "RowCache"]
 

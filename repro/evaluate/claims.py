@@ -26,9 +26,9 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from .. import methods as methods_table
-from ..files import atomic_write_text
-from ..provenance import provenance_line
+from . import methods as methods_table
+from ..io.files import atomic_write_text
+from ..io.provenance import provenance_line
 from .stats import bootstrap_mean, correlation_interval, paired, verdict
 
 __all__ = ["COMPARISONS", "DATASETS", "FIELDS", "NOT_MEASURED", "table2_claims", "shift_search_claims",
@@ -228,7 +228,7 @@ def _fmt(x: object, digits: int = 2) -> str:
 
 def claims_markdown(rows: Sequence[Mapping], *, made_by: str) -> str:
     """``claims.md``: the scorecard (:func:`scorecard`), then every row with its basis."""
-    from ..reports import markdown_table
+    from ..io.reports import markdown_table
 
     card = scorecard(rows)
     lines = ["# The paper's claims: measured, with their uncertainty", "", f"_Made by: {made_by}_", "",

@@ -6,8 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from .. import methods as methods_table
-from ..precision import PRECISIONS
+from . import methods as methods_table
+from ..core.precision import PRECISIONS
 from .fig4 import figure4
 from .method import make_method
 from .runner import evaluate
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     methods = [make_method(n, checkpoint=checkpoints.get(n), device=args.device,
                            **({"precision": args.precision} if _takes_precision(n) else {})) for n in names]
     try:
-        from ..provenance import provenance as _prov
+        from ..io.provenance import provenance as _prov
 
         prov = _prov(preset=args.preset, device=args.device, seed=args.seed)
     except Exception as exc:

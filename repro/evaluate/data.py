@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..images import natural_key, read_image, to_float, to_rgb
+from ..io.images import natural_key, read_image, to_float, to_rgb
 
 __all__ = ["list_pairs", "select_images", "pair_digest", "load_rgb", "checked_output", "output_path"]
 
@@ -17,12 +17,12 @@ __all__ = ["list_pairs", "select_images", "pair_digest", "load_rgb", "checked_ou
 def list_pairs(data: str | os.PathLike, split: str = "test") -> tuple[list[str], list[tuple[Path, Path]]]:
     """``(names, pairs)`` of a GoPro-layout folder, sorted by name (``"<scene>/<stem>"``).
 
-    Reads the pairs with :class:`repro.datasets.PairedFolder`.
+    Reads the pairs with :class:`repro.io.datasets.PairedFolder`.
     """
     data = Path(data)
     if not data.exists():
         raise FileNotFoundError(f"{data}: no such data folder")
-    from ..datasets import PairedFolder
+    from ..io.datasets import PairedFolder
 
     ds = PairedFolder(data, split)
     names, pairs = list(ds.names), [(Path(b), Path(s)) for b, s in ds.pairs]

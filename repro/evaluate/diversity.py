@@ -15,23 +15,16 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Collection
 
-import numpy as np
-
-from ..files import atomic_write_text
-from ..reports import BLUR_BINS, blur_bin_label
+from ..io.files import atomic_write_text
+from ..io.reports import BLUR_BINS, blur_bin_label
+from ..measure.gains import RESIDUAL_R, RESIDUAL_R_NOTE, PairSet, checkpoint_rows, gains_on, validation_gains
 
 __all__ = ["ARMS", "PairSet", "pair_sets", "gains_on", "arm_rows", "checkpoint_rows", "validation_gains", "gains_table",
            "diversity_markdown", "RESIDUAL_R", "RESIDUAL_R_NOTE", "report_parser", "shipped_reference", "made_by", "main"]
 
 log = logging.getLogger(__name__)
-
-RESIDUAL_R = "residual-blur r"  # a gains row's Pearson r of residual norm and blur size (Fig. 9 on its pairs)
-RESIDUAL_R_NOTE = (f"'{RESIDUAL_R}': on those pairs, the Pearson correlation of the norm of the residual N3 adds "
-                   "with the blur size (Fig. 9's measure).")  # the reports' explanation of that column
 
 # arm -> (training roots, in the order of --data-root then --extra-root), by dataset folder name
 ARMS: dict[str, tuple[str, ...]] = {
@@ -43,16 +36,6 @@ ARMS: dict[str, tuple[str, ...]] = {
     "corpus+deadleaves": ("corpus", "deadleaves_wild"),
     "both+deadleaves": ("bundled", "corpus", "deadleaves_wild"),
 }
-
-
-@dataclass(frozen=True)
-class PairSet:
-    """Pairs an arm is measured on: ``root/split``, shown as ``label``."""
-
-    label: str
-    root: Path
-    split: str
-    limit: int | None = None  # at most this many pairs (evenly spaced); None = all
 
 
 def pair_sets(data: Path, *, train_limit: int = 96, test: bool = True) -> list[PairSet]:
@@ -70,30 +53,6 @@ def pair_sets(data: Path, *, train_limit: int = 96, test: bool = True) -> list[P
     return sets
 
 
-def gains_on(model, pairs: PairSet, *, device: str = "cpu", precision: str = "auto") -> dict:
-    """Mean input PSNR and mean gain (dB) of ``model`` on ``pairs``, overall and per blur-size bin
-    (:data:`repro.reports.BLUR_BINS`, blur sizes from the dataset's manifest), and Fig. 9's measure on
-    these pairs: the Pearson correlation of N3's residual norm with the blur size (``None`` below 3
-    pairs or where either is constant)."""
-    from .residuals import blur_sizes, correlation, residual_norms
-    from ..datasets import PairedFolder, evenly_spaced
-    from ..wild import read_manifest
-
-    dataset = PairedFolder(pairs.root, pairs.split)
-    record = residual_norms(model, dataset, device=device, indices=evenly_spaced(len(dataset), pairs.limit),
-                            precision=precision)
-    gains = record.psnr_restored - record.psnr_blurry
-    sizes = blur_sizes(read_manifest(pairs.root / "manifest.csv"), record.names, split=pairs.split)
-    row = {"set": pairs.label, "n": len(gains), "input dB": float(record.psnr_blurry.mean()),
-           "gain dB": float(gains.mean()), "residual": float(record.residual_l1.mean())}
-    for lo, hi in zip(BLUR_BINS[:-1], BLUR_BINS[1:]):
-        inside = (sizes >= lo) & (sizes < hi)
-        row[blur_bin_label(lo, hi)] = float(gains[inside].mean()) if inside.any() else None
-    r = correlation(record.residual_l1, sizes)["pearson_r"] if len(gains) >= 3 else float("nan")
-    row[RESIDUAL_R] = None if np.isnan(r) else r
-    return row
-
-
 def arm_rows(runs: Path, data: Path, *, device: str = "cpu", precision: str = "auto",
              checkpoint: str = "best.pt", references: dict[str, Path] | None = None) -> list[dict]:
     """One row per (arm, pair set) for every arm trained under ``runs/<arm>/``, after the rows of
@@ -101,38 +60,6 @@ def arm_rows(runs: Path, data: Path, *, device: str = "cpu", precision: str = "a
     # arms never started are left out quietly; a started arm without its checkpoint is worth a warning
     candidates = {**(references or {}), **{arm: runs / arm / checkpoint for arm in ARMS if (runs / arm).is_dir()}}
     return checkpoint_rows(candidates, pair_sets(data), device=device, precision=precision)
-
-
-def checkpoint_rows(checkpoints: dict[str, Path], sets: list[PairSet], *, device: str = "cpu",
-                    precision: str = "auto") -> list[dict]:
-    """One row per (checkpoint, pair set): :func:`gains_on` with the checkpoint's name as ``arm``.
-    A checkpoint that is not there yet, or a pair set that was not built, is skipped (with a warning
-    for the checkpoint)."""
-    from ..inference import load_deblurnet
-
-    rows = []
-    for name, path in checkpoints.items():
-        if not path.is_file():
-            log.warning("%s: not trained yet, skipped", path)
-            continue
-        model = load_deblurnet(path, device=device)
-        for pairs in sets:
-            if (pairs.root / pairs.split).is_dir():
-                rows.append({"arm": name, **gains_on(model, pairs, device=device, precision=precision)})
-    return rows
-
-
-def validation_gains(rows: list[dict], *, names: Collection[str] = tuple(ARMS)) -> dict[str, float]:
-    """Each arm's (of ``names``: by default not a reference's) mean gain over the pairs of every
-    validation set together (each set weighted by its number of pairs): the number the data are
-    chosen on."""
-    total: dict[str, list[float]] = {}
-    for r in rows:
-        if r["arm"] in names and r["set"].startswith("val"):
-            acc = total.setdefault(r["arm"], [0.0, 0])
-            acc[0] += r["gain dB"] * r["n"]
-            acc[1] += r["n"]
-    return {arm: g / n for arm, (g, n) in total.items() if n}
 
 
 def _cell(value) -> str:
@@ -165,7 +92,7 @@ def diversity_markdown(rows: list[dict], *, provenance: str, logs: dict[str, dic
              "'shipped (reference)' is the shipped DeblurNet^WILD (width 0.5, trained on a GPU on the "
              "bundled photos' pairs of an earlier build): not an arm of equal budget, a yardstick. " + RESIDUAL_R_NOTE,
              "", *gains_table(rows)]
-    chosen = validation_gains(rows)
+    chosen = validation_gains(rows, names=ARMS)
     if chosen:
         ranked = sorted(chosen.items(), key=lambda kv: -kv[1])
         lines += ["", "**Decision (validation pairs of both photo sets together, never the test pairs):** "
@@ -187,21 +114,21 @@ def report_parser(module: str, description: str, *, runs: Path, runs_help: str, 
     parser.add_argument("--data", type=Path, default=Path("data"), help="folder holding bundled/ and corpus/")
     parser.add_argument("--out", type=Path, default=out)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (repro.precision)")
+    parser.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (repro.core.precision)")
     return parser
 
 
 def shipped_reference() -> dict[str, Path]:
     """The yardstick measured beside the runs: the shipped DeblurNet^WILD (trained on the bundled
     photos, on a GPU), under the name the reports give it."""
-    from ..paths import shipped_checkpoint
+    from ..io.paths import shipped_checkpoint
 
     return {"shipped (reference)": shipped_checkpoint("wild")}
 
 
 def made_by(module: str, *, preset: str, device: str) -> str:
-    """A report's provenance line: the command, how it ran (:func:`repro.provenance.provenance`) and the date."""
-    from ..provenance import provenance, provenance_line
+    """A report's provenance line: the command, how it ran (:func:`repro.io.provenance.provenance`) and the date."""
+    from ..io.provenance import provenance, provenance_line
 
     prov = provenance_line(provenance(preset=preset, device=device, seed=0))
     return f"Made by `python -m {module}` ({prov}, {time.strftime('%Y-%m-%d')})."

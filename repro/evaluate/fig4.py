@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import methods as methods_table
-from ..figures import pick_crops
+from . import methods as methods_table
+from ..io.figures import pick_crops
 from .data import checked_output, list_pairs, load_rgb, output_path, select_images
 from .method import Identity, Method, make_method
 
@@ -24,7 +24,7 @@ def figure4_figure(blurry: np.ndarray, sharp: np.ndarray, outputs: dict[str, np.
     """Fig. 4 layout: blurry, sharp and each output side by side (row 1) with zoomed crops (rows 2+).
 
     Shapes: all ``(H, W, 3)`` float in [0, 1]. ``outputs`` maps a method key (labelled by
-    :func:`repro.methods.label`) to its output, or to the exception it raised: a failed method
+    :func:`repro.evaluate.methods.label`) to its output, or to the exception it raised: a failed method
     keeps its column, titled "FAILED" and showing the error. Column titles give the PSNR against
     ``sharp``. Crops are where ``|blurry - sharp|`` is largest. Returns a matplotlib ``Figure``.
     """
@@ -33,7 +33,7 @@ def figure4_figure(blurry: np.ndarray, sharp: np.ndarray, outputs: dict[str, np.
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    from ..metrics import psnr
+    from ..core.metrics import psnr
 
     H, W = sharp.shape[:2]
     size = crop_size or max(16, min(H, W) // 4)
@@ -95,7 +95,7 @@ def figure4(methods: Sequence[Method | str], data: str | os.PathLike, *, split: 
     :func:`evaluate` output folder), saved outputs ``results/outputs/<method>/<name>.png`` are
     used instead of running a method again. Returns the written paths.
     """
-    from ..figures import save_figure  # looked up at call time (tests replace it)
+    from ..io.figures import save_figure  # looked up at call time (tests replace it)
 
     methods = [make_method(m) if isinstance(m, str) else m for m in methods]
     names, pairs = list_pairs(data, split)

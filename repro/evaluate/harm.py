@@ -1,6 +1,7 @@
 """Do no harm (issue 41): how much a network changes images that have little or no blur.
 
-Three measures, all on validation or test pairs, never used to train:
+Three measures, all on validation or test pairs, never used to train (computed by
+:mod:`repro.measure.harm`, which shipping a network uses too; this module reports them):
 
 - **identity PSNR** (:func:`identity_score`): the network run on the *sharp* frames of both photo
   sets' validation pairs, its output compared with the frame it was fed (mean dB; ``inf`` would be
@@ -25,102 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..reports import PSNR_BINS, psnr_bin_label
+from ..io.reports import PSNR_BINS, psnr_bin_label
+from ..measure.harm import (IDENTICAL, choice_score, gains_by_input_psnr, harm_rows, identity_score, pair_record,
+                            still_roots)
 
 __all__ = ["PSNR_BINS", "psnr_bin_label", "IDENTICAL", "gains_by_input_psnr", "identity_score", "still_roots",
            "still_rows", "identity_rows", "still_table", "still_residual_rows", "still_residual_table",
            "harm_rows", "harm_markdown", "choice_score", "main"]
 
 log = logging.getLogger(__name__)
-
-IDENTICAL = "identical (N = 1)"  # pairs whose input is the sharp frame: output PSNR, not a gain
-
-
-def gains_by_input_psnr(psnr_in: np.ndarray, psnr_out: np.ndarray) -> dict[str, dict]:
-    """Pairs binned by input PSNR (``(n,)`` dB each): per bin ``{"n", "gain"}`` (mean gain in dB,
-    None for an empty bin), and under :data:`IDENTICAL` the pairs whose input PSNR is ``inf``:
-    ``{"n", "output"}`` (their mean output PSNR, which is the identity PSNR on those frames).
-
-    >>> bins = gains_by_input_psnr(np.array([28.0, 41.0, np.inf]), np.array([29.0, 40.5, 50.0]))
-    >>> bins["< 30 dB"], bins[">= 40 dB"], bins["identical (N = 1)"]
-    ({'n': 1, 'gain': 1.0}, {'n': 1, 'gain': -0.5}, {'n': 1, 'output': 50.0})
-    """
-    psnr_in, psnr_out = np.asarray(psnr_in, dtype=float), np.asarray(psnr_out, dtype=float)
-    if psnr_in.shape != psnr_out.shape or psnr_in.ndim != 1:
-        raise ValueError(f"expected two (n,) arrays of PSNRs, got {psnr_in.shape} and {psnr_out.shape}")
-    finite = np.isfinite(psnr_in)
-    out: dict[str, dict] = {}
-    for lo, hi in zip(PSNR_BINS[:-1], PSNR_BINS[1:]):
-        inside = finite & (psnr_in >= lo) & (psnr_in < hi)
-        gain = psnr_out[inside] - psnr_in[inside]
-        out[psnr_bin_label(lo, hi)] = {"n": int(inside.sum()), "gain": float(gain.mean()) if inside.any() else None}
-    same = ~finite
-    out[IDENTICAL] = {"n": int(same.sum()), "output": float(np.mean(psnr_out[same])) if same.any() else None}
-    return out
-
-
-def identity_score(model, roots: list[Path], *, split: str = "val", device: str = "cpu",
-                   precision: str = "auto") -> dict:
-    """The identity PSNR: ``model`` on every sharp frame of ``split`` of each of ``roots``, its
-    output against that frame; ``{"mean", "min", "n", "per_root": {root name: mean}}`` in dB
-    (an exactly reproduced frame counts as 100 dB, so one cannot make the mean infinite)."""
-    from ..datasets import PairedFolder
-    from .residuals import identity_psnr
-
-    values, per_root = [], {}
-    for root in roots:
-        if not (Path(root) / split).is_dir():
-            raise FileNotFoundError(f"{root}/{split}: no pairs there to measure the identity PSNR on")
-        p = np.minimum(identity_psnr(model, PairedFolder(root, split), device=device, precision=precision), 100.0)
-        per_root[Path(root).name] = float(p.mean())
-        values.append(p)
-    allv = np.concatenate(values)
-    return {"mean": float(allv.mean()), "min": float(allv.min()), "n": int(allv.size), "per_root": per_root}
-
-
-def still_roots(data: Path) -> list[Path]:
-    """The still split's roots under ``data`` that are built (``still_bundled``, ``still_corpus``)."""
-    return [data / name for name in ("still_bundled", "still_corpus") if (data / name).is_dir()]
-
-
-def _record(model, root: Path, split: str, *, device: str, precision: str):
-    """:func:`repro.evaluate.residuals.residual_norms` of ``model`` on every pair of ``root/split``
-    (input and output PSNRs, N3's residual norms)."""
-    from ..datasets import PairedFolder
-    from .residuals import residual_norms
-
-    return residual_norms(model, PairedFolder(root, split), device=device, precision=precision)
-
-
-def harm_rows(model, *, wild_roots: list[Path], still: list[Path], split: str = "val", device: str = "cpu",
-              precision: str = "auto") -> dict:
-    """One checkpoint's do-no-harm measures on ``split`` (never test while choosing): the identity
-    PSNR over ``wild_roots``' sharp frames, the mean gain on their WILD pairs, and the still split's
-    gains by input PSNR (``still`` roots pooled)."""
-    ident = identity_score(model, wild_roots, split=split, device=device, precision=precision)
-    wild = [_record(model, r, split, device=device, precision=precision) for r in wild_roots]
-    wild_in = np.concatenate([r.psnr_blurry for r in wild])
-    wild_gain = float(np.mean(np.concatenate([r.psnr_restored for r in wild]) - wild_in))
-    row = {"identity": ident["mean"], "identity_min": ident["min"], "wild_gain": wild_gain, "n_wild": int(wild_in.size)}
-    if still:
-        records = [_record(model, r, split, device=device, precision=precision) for r in still]
-        row["still"] = gains_by_input_psnr(np.concatenate([r.psnr_blurry for r in records]),
-                                           np.concatenate([r.psnr_restored for r in records]))
-    return row
-
-
-def choice_score(row: dict) -> float:
-    """The number the do-no-harm recipe is chosen on (validation only): the mean gain on the WILD
-    validation pairs plus the mean gain on the still validation pairs with a finite input PSNR,
-    pair-weighted within each, the two sets weighted alike (deblur where there is blur, leave
-    alone where there is none)."""
-    still = row.get("still") or {}
-    n = sum(b["n"] for k, b in still.items() if k != IDENTICAL)
-    if not n:
-        return row["wild_gain"]
-    still_gain = sum(b["n"] * b["gain"] for k, b in still.items() if k != IDENTICAL and b["n"]) / n
-    return row["wild_gain"] + still_gain
-
 
 def _cell(v, fmt: str = "{:+.2f}") -> str:
     return "" if v is None else fmt.format(v)
@@ -150,9 +64,9 @@ def harm_markdown(rows: dict[str, dict], *, provenance: str, split: str = "val")
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..files import atomic_write_text
-    from ..inference import load_deblurnet
-    from ..provenance import provenance, provenance_line
+    from ..io.files import atomic_write_text
+    from ..core.inference import load_deblurnet
+    from ..io.provenance import provenance, provenance_line
 
     p = argparse.ArgumentParser(prog="python -m repro.evaluate.harm", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", action="append", required=True, metavar="NAME=PATH",
@@ -195,8 +109,8 @@ def still_rows(methods: list, roots: list[Path], *, split: str = "test") -> list
     each root; the input PSNR is the blurry image's against the sharp one."""
     from tqdm.auto import tqdm
 
-    from ..datasets import PairedFolder
-    from ..metrics import psnr
+    from ..io.datasets import PairedFolder
+    from ..core.metrics import psnr
 
     rows = []
     for root in roots:
@@ -218,8 +132,8 @@ def still_rows(methods: list, roots: list[Path], *, split: str = "test") -> list
 def identity_rows(methods: list, roots: list[Path], *, split: str = "val") -> list[dict]:
     """Each method's identity PSNR (its output on each sharp frame of ``split`` of ``roots``
     against that frame, mean dB, an exact copy counted as 100 dB) as rows of :func:`still_table`."""
-    from ..datasets import PairedFolder
-    from ..metrics import psnr
+    from ..io.datasets import PairedFolder
+    from ..core.metrics import psnr
 
     folders = [PairedFolder(root, split) for root in roots]  # each folder listed once
     sharp = [ds[i][1].permute(1, 2, 0).numpy() for ds in folders for i in range(len(ds))]
@@ -234,7 +148,7 @@ def still_table(ctx, methods: list, *, data: Path, split: str = "test", name: st
     ``methods`` on both photo sets' still pairs, and each network's identity PSNR on the validation
     sharp frames (:func:`identity_rows`). Without the still split (``make corpus-data``) nothing is written and the returned
     line says why; otherwise the table's Markdown."""
-    from ..methods import label
+    from .methods import label
 
     roots = [r for r in still_roots(data) if (r / split).is_dir()]
     if not roots:
@@ -267,7 +181,7 @@ def still_residual_rows(model, roots: list[Path], *, split: str = "test", device
 
     parts = {}
     for root in roots:
-        record = _record(model, root, split, device=device, precision=precision)
+        record = pair_record(model, root, split, device=device, precision=precision)
         parts[root.name] = (np.asarray(record.psnr_blurry), np.asarray(record.residual_l1))
     if len(parts) > 1:
         parts["both"] = tuple(np.concatenate([p[i] for p in list(parts.values())]) for i in (0, 1))

@@ -17,8 +17,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..files import atomic_write_text
-from ..reports import BLUR_BINS, blur_bin_label
+from ..io.files import atomic_write_text
+from ..io.reports import BLUR_BINS, blur_bin_label
 from .diversity import (RESIDUAL_R_NOTE, checkpoint_rows, gains_table, made_by, pair_sets, report_parser,
                         shipped_reference, validation_gains)
 

@@ -1,5 +1,5 @@
 """The methods Table 2 compares: the :class:`Method` protocol, the blurry input, DeblurNet, and
-:func:`make_method`, which builds any method of the table in :mod:`repro.methods` by its key."""
+:func:`make_method`, which builds any method of the table in :mod:`repro.evaluate.methods` by its key."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .. import methods as methods_table
-from ..files import file_sha256
-from ..paths import weights_dir
+from . import methods as methods_table
+from ..io.files import file_sha256
+from ..io.paths import weights_dir
 
 __all__ = ["Method", "Identity", "DeblurNetMethod", "make_method", "fingerprint"]
 
@@ -50,8 +50,8 @@ class DeblurNetMethod:
     ``checkpoint=None`` takes the shipped ``repro/weights/deblurnet_wild.pt`` (names containing
     "si": ``deblurnet_si.pt``); a missing file is an error (never a random network). Runs in the
     main process (``parallel = False``) on ``device``; ``tile`` and ``self_ensemble`` (the x8
-    flips and turns, :class:`repro.inference.SelfEnsemble`) as :func:`repro.inference.deblur`.
-    ``precision`` ("auto", "fp32", "bf16"; :mod:`repro.precision`) is resolved here, on ``device``:
+    flips and turns, :class:`repro.core.inference.SelfEnsemble`) as :func:`repro.core.inference.deblur`.
+    ``precision`` ("auto", "fp32", "bf16"; :mod:`repro.core.precision`) is resolved here, on ``device``:
     a bf16 run's fingerprint ends in ``:bf16``, so a resumed table never mixes its rows with float32
     ones (float32 keeps the fingerprint rows had before the option existed).
     """
@@ -60,7 +60,7 @@ class DeblurNetMethod:
 
     def __init__(self, checkpoint: str | os.PathLike | None, name: str = "deblurnet-wild", device: str = "auto",
                  tile: int | None = 512, self_ensemble: bool = False, precision: str = "auto") -> None:
-        from ..precision import check_precision
+        from ..core.precision import check_precision
 
         self.name = name
         check_precision(precision)
@@ -89,8 +89,8 @@ class DeblurNetMethod:
 
     def _load(self):
         if self._model is None:
-            from ..checkpoint import load_model
-            from ..devices import resolve_device
+            from ..core.checkpoint import load_model
+            from ..core.devices import resolve_device
 
             model, self.meta = load_model(self.checkpoint)
             self._model = model.to(resolve_device(self.device)).eval()
@@ -104,7 +104,7 @@ class DeblurNetMethod:
                 f"run in {self.precision}")
 
     def deblur(self, image: np.ndarray) -> np.ndarray:
-        from ..inference import deblur as _deblur
+        from ..core.inference import deblur as _deblur
 
         model = self._load()
         return _deblur(np.asarray(image, dtype=np.float32), model=model, tile=self.tile,
@@ -113,15 +113,15 @@ class DeblurNetMethod:
 
 def _resolved(precision: str, device: str) -> str:
     """``precision`` resolved on ``device`` (imports torch: only a network calls this)."""
-    from ..devices import resolve_device
-    from ..precision import resolve_precision
+    from ..core.devices import resolve_device
+    from ..core.precision import resolve_precision
 
     return resolve_precision(precision, resolve_device(device))
 
 
 def make_method(name: str, *, checkpoint: str | os.PathLike | None = None, device: str = "auto",
                 **options) -> Method:
-    """A :class:`Method` by its key in :data:`repro.methods.METHODS` (see :func:`repro.methods.build`).
+    """A :class:`Method` by its key in :data:`repro.evaluate.methods.METHODS` (see :func:`repro.evaluate.methods.build`).
 
     ``checkpoint``: weights for methods that have them (DeblurNet, the kernel CNN of ``sun``;
     None = shipped). ``device`` for DeblurNet. Other ``options`` go to the method's constructor.

@@ -1,7 +1,7 @@
 """Residual analysis behind Figs. 9 and 10: does N3's residual grow with the blur size? (Also the per-image and per-blur-size gains of Table 2 and of the photo arms.)
 
 For every test image the L1 norm of the residual that DeblurNet's last stage adds
-(``r3 = o3 - N3's input upsampled``; see :class:`repro.model.DeblurNetOutput`) is compared with
+(``r3 = o3 - N3's input upsampled``; see :class:`repro.core.model.DeblurNetOutput`) is compared with
 the image's mean blur size (the per-pixel optical-flow trajectory length integrated over the
 averaging window, written by the WILD builder). Both are normalised to mean 0 and std 1 as in
 the paper, and their Pearson and Spearman correlations (with p-values) are reported.
@@ -9,94 +9,17 @@ the paper, and their Pearson and Spearman correlations (with p-values) are repor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from ..devices import resolve_device
-from ..precision import autocast, resolve_precision, to_precision_format
-from ..reports import BLUR_BINS, blur_bin_label
+from ..core.devices import resolve_device
+from ..core.precision import autocast, resolve_precision, to_precision_format
+from ..io.reports import BLUR_BINS, blur_bin_label
+from ..measure.records import ResidualRecord, blur_sizes, correlation, identity_psnr, residual_norms
 
 __all__ = ["ResidualRecord", "residual_norms", "residual_rows", "residual_examples", "standardize", "correlation", "extremes",
            "blur_sizes", "manifest_summary", "identity_psnr", "BLUR_BINS", "blur_bin_label", "gains_by_blur",
            "gains_by_input_psnr_columns"]
-
-
-@dataclass
-class ResidualRecord:
-    """Per-image results of :func:`residual_norms`; arrays have one entry per image."""
-
-    names: list[str]
-    residual_l1: np.ndarray  # mean |r3| over pixels and channels
-    psnr_blurry: np.ndarray
-    psnr_restored: np.ndarray
-
-
-@torch.no_grad()
-def residual_norms(model: torch.nn.Module, dataset, *, device: str = "auto", limit: int | None = None,
-                   indices: list[int] | None = None, precision: str = "auto") -> ResidualRecord:
-    """Run ``model`` on whole images of ``dataset`` (``ds[i] -> (blurry, sharp)``, ``(3, H, W)``).
-
-    Returns the mean absolute value of N3's residual per image (the L1 norm divided by the
-    number of values, so images of different sizes compare) and the PSNRs before/after.
-    ``precision``: the network's arithmetic (:mod:`repro.precision`; residual and PSNRs in float32).
-    """
-    from ..metrics import psnr
-
-    dev = resolve_device(device)
-    precision = resolve_precision(precision, dev)
-    model = to_precision_format(model.to(dev).eval(), precision)
-    if indices is None:
-        indices = list(range(len(dataset)))
-    if limit is not None:
-        indices = indices[:limit]
-    if not indices:
-        raise ValueError("residual_norms: the dataset is empty")
-    names, norms, p_in, p_out = [], [], [], []
-    for i in tqdm(indices, desc="residual norms", leave=False):
-        blurry, sharp = dataset[i]
-        with autocast(precision, dev):
-            out = model(to_precision_format(blurry.unsqueeze(0).to(dev), precision))
-        r3 = out.residuals[2].float()
-        restored = out.restored.float().clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
-        norms.append(r3.abs().mean().item())
-        s = sharp.permute(1, 2, 0).numpy()
-        p_in.append(psnr(s, blurry.permute(1, 2, 0).numpy(), data_range=1.0))
-        p_out.append(psnr(s, restored, data_range=1.0))
-        names.append(dataset.names[i] if hasattr(dataset, "names") else str(i))
-    return ResidualRecord(names, np.array(norms), np.array(p_in), np.array(p_out))
-
-
-@torch.no_grad()
-def identity_psnr(model: torch.nn.Module, dataset, *, device: str = "auto", limit: int | None = None,
-                  precision: str = "auto") -> np.ndarray:
-    """PSNR (dB) of ``model`` run on each sharp frame of ``dataset`` against that same frame.
-
-    How much a network changes an image that has no blur: ``inf`` leaves it untouched. A network
-    trained on blurry inputs only tends to sharpen everything, which costs it on nearly sharp test
-    images. ``dataset[i] -> (blurry, sharp)`` as in :func:`residual_norms`; returns ``(n,)``.
-    ``model`` returns a ``DeblurNetOutput`` or the image itself (e.g. a
-    :class:`~repro.inference.SelfEnsemble`). ``precision`` as :func:`residual_norms`.
-    """
-    from ..inference import _restored  # a DeblurNetOutput's restored image, or the image itself
-    from ..metrics import psnr
-
-    dev = resolve_device(device)
-    precision = resolve_precision(precision, dev)
-    model = to_precision_format(model.to(dev).eval(), precision)
-    n = len(dataset) if limit is None else min(limit, len(dataset))
-    if n < 1:
-        raise ValueError("identity_psnr: the dataset is empty")
-    out = []
-    for i in tqdm(range(n), desc="identity PSNR", leave=False):
-        sharp = dataset[i][1]
-        with autocast(precision, dev):
-            restored = _restored(model, to_precision_format(sharp.unsqueeze(0).to(dev), precision))
-        restored = restored.float().clamp(0, 1)[0].cpu()
-        out.append(psnr(sharp.permute(1, 2, 0).numpy(), restored.permute(1, 2, 0).numpy(), data_range=1.0))
-    return np.array(out)
 
 
 def residual_rows(record: ResidualRecord, blur: np.ndarray) -> list[dict]:
@@ -119,24 +42,6 @@ def standardize(x: np.ndarray) -> np.ndarray:
     if not sd > 0:
         return np.zeros_like(x)
     return (x - x.mean()) / sd
-
-
-def correlation(x: np.ndarray, y: np.ndarray) -> dict:
-    """Pearson and Spearman correlation of ``x`` and ``y`` with two-sided p-values."""
-    from scipy import stats
-
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if x.shape != y.shape or x.ndim != 1:
-        raise ValueError(f"correlation needs two 1-D arrays of equal length, got {x.shape} and {y.shape}")
-    if len(x) < 3:
-        raise ValueError(f"correlation needs at least 3 points, got {len(x)}")
-    if not (x.std() > 0 and y.std() > 0):  # undefined for a constant input: say so, don't guess
-        nan = float("nan")
-        return {"pearson_r": nan, "pearson_p": nan, "spearman_r": nan, "spearman_p": nan, "n": int(len(x))}
-    pr = stats.pearsonr(x, y)
-    sr = stats.spearmanr(x, y)
-    return {"pearson_r": float(pr.statistic), "pearson_p": float(pr.pvalue),
-            "spearman_r": float(sr.statistic), "spearman_p": float(sr.pvalue), "n": int(len(x))}
 
 
 def extremes(values: np.ndarray, k: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -216,25 +121,6 @@ def gains_by_blur(per_image: list[dict], sizes: dict[str, float], *, edges: tupl
     return out
 
 
-def blur_sizes(manifest_rows: list[dict], names: list[str], *, split: str = "test") -> np.ndarray:
-    """Mean blur size (px) of each image ``"<scene>/<stem>"`` from the WILD manifest rows.
-
-    ``manifest_rows``: :func:`repro.wild.read_manifest`. Raises ``KeyError`` naming an image
-    that the manifest does not list (e.g. a dataset built by another tool).
-    """
-    from pathlib import PurePosixPath
-
-    table = {}
-    for r in manifest_rows:
-        if r.get("split") == split and r.get("accepted") and r.get("blur"):
-            p = PurePosixPath(r["blur"])
-            table[f"{p.parent.parent.name}/{p.stem}"] = float(r["blur_size"])
-    missing = [n for n in names if n not in table]
-    if missing:
-        raise KeyError(f"{len(missing)} image(s) not in the manifest's {split!r} split, e.g. {missing[:3]}")
-    return np.array([table[n] for n in names])
-
-
 def manifest_summary(manifest_rows: list[dict]) -> list[dict]:
     """Per split: windows tried, accepted, acceptance rate, N, flow statistic, blur size, reasons."""
     from collections import Counter
@@ -273,7 +159,7 @@ def gains_by_input_psnr_columns(per_image: list[dict], *, baseline: str = "ident
     input's PSNR (:data:`repro.evaluate.harm.PSNR_BINS`: < 30, 30-35, 35-40, >= 40 dB), as extra
     columns of a by-blur table: ``{method: {"input < 30 dB (n=4)": gain, ...}}``. The input PSNR
     of an image is ``baseline``'s (the blurry image against the sharp one)."""
-    from ..reports import PSNR_BINS, psnr_bin_label
+    from ..io.reports import PSNR_BINS, psnr_bin_label
 
     inputs = {r["name"]: float(r["psnr"]) for r in per_image
               if r["method"] == baseline and not r.get("error") and r.get("psnr") not in (None, "")}

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import atomic_write_text
-from ..images import write_image
-from ..provenance import portable_path
+from ..io.files import atomic_write_text
+from ..io.images import write_image
+from ..io.provenance import portable_path
 from .cache import RowCache, method_settings
 from .data import checked_output, list_pairs, load_rgb, output_path, pair_digest, select_images
 from .method import Method, fingerprint, make_method
@@ -41,7 +41,7 @@ def classical_limits(methods: Sequence[Method], limit: int | None) -> dict[str, 
 def _metrics_row(output: np.ndarray, sharp: np.ndarray, shift_radius: int) -> dict:
     """PSNR, SSIM and (``shift_radius > 0``) the shift-search PSNR of ``output`` against ``sharp``,
     both ``(H, W, 3)`` float32 in [0, 1]."""
-    from ..metrics import psnr, shift_search_psnr, ssim
+    from ..core.metrics import psnr, shift_search_psnr, ssim
 
     row = {"psnr": psnr(sharp, output, data_range=1.0), "ssim": ssim(sharp, output, data_range=1.0),
            "psnr_shift": math.nan, "shift_dy": math.nan, "shift_dx": math.nan}
@@ -105,12 +105,12 @@ def _run_tasks(methods: list[Method], tasks: list[tuple[int, int]], pairs: list[
                save_path: Callable[[int, int], Path | None], checkpoint: Callable[[int, int], None],
                progress: bool) -> None:
     """Compute ``rows[(method index, image index)]`` for every task: methods that may run in parallel
-    (``parallel`` not False) in ``workers`` processes (:class:`repro.pool.TaskPool`), the others here
+    (``parallel`` not False) in ``workers`` processes (:class:`repro.io.pool.TaskPool`), the others here
     meanwhile; a worker that dies leaves its row failed. ``checkpoint(mi, ii)`` runs after every
     row; what was computed stays in ``rows`` whatever happens."""
     from tqdm.auto import tqdm
 
-    from ..pool import TaskPool
+    from ..io.pool import TaskPool
 
     pool_tasks = [t for t in tasks if workers > 1 and getattr(methods[t[0]], "parallel", True)]
     in_pool = set(pool_tasks)
@@ -160,9 +160,9 @@ def _data_line(data: Path, split: str, image_names: Sequence[str]) -> str:
 
 
 def _default_provenance(seed: int) -> dict:
-    """:func:`repro.provenance.provenance`, or only the seed when it cannot be collected."""
+    """:func:`repro.io.provenance.provenance`, or only the seed when it cannot be collected."""
     try:
-        from ..provenance import provenance
+        from ..io.provenance import provenance
 
         return provenance(seed=seed)
     except Exception as exc:  # provenance is informative; never fail the run for it
@@ -271,7 +271,7 @@ def evaluate(methods: Sequence[Method | str], data: str | os.PathLike, *, split:
         are kept and appear in the tables too (so DeblurNet on a GPU and the classical methods
         on a CPU can be run separately into one table, with the same seed/n_random/limit).
     provenance : how the run was made (preset, device, seed, date, ...); default
-        :func:`repro.provenance.provenance`.
+        :func:`repro.io.provenance.provenance`.
     table : the tables' file stem: ``<table>.csv``, ``<table>.md``, ``<table>_per_image.csv``
         (e.g. "table2_corpus" for the corpus's test photos beside Table 2 itself).
     cache : a folder of per-image records (:class:`repro.evaluate.cache.RowCache`) for the methods

@@ -17,7 +17,7 @@ def gains_by_blur_table(ctx, per_image: list[dict], data_root: Path, *, name: st
     dataset's manifest) with ``ctx.write_table``. Returns the Markdown and the blur sizes (image
     name -> px), or why it was skipped and None (a dataset without a WILD manifest has no blur sizes)."""
     from .residuals import BLUR_BINS, blur_sizes, gains_by_blur, gains_by_input_psnr_columns
-    from ..methods import label
+    from .methods import label
     from ..wild import read_manifest
 
     names = sorted({r["name"] for r in per_image})
@@ -43,7 +43,7 @@ def by_blur_record(per_image: list[dict], sizes: dict[str, float] | None) -> dic
     """The gains of :func:`gains_by_blur_table` for a notebook's record: ``{method key: {bin: mean gain
     over the input (dB) or None}, "n": {bin: images}}`` with bins named ``< 4 px``, ``4-8 px``, ...;
     ``{}`` without blur sizes."""
-    from ..reports import blur_bin_label
+    from ..io.reports import blur_bin_label
     from .residuals import BLUR_BINS, gains_by_blur
 
     if not sizes:
@@ -67,7 +67,7 @@ def corpus_table2(methods: Sequence, ctx, *, n_random: int, limit: int | None, s
     Without the corpus's pairs (``make corpus-data``) nothing is written and the returned line
     says that the table was skipped and why; otherwise it is the table's Markdown.
     """
-    from ..paths import resolve_in_repo
+    from ..io.paths import resolve_in_repo
     from .runner import classical_limits, evaluate
 
     root = resolve_in_repo(corpus_root or CORPUS_ROOT)

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import methods as methods_table
+from . import methods as methods_table
 
 __all__ = ["PAPER_TABLE2", "PER_IMAGE_FIELDS", "SUMMARY_FIELDS", "METRIC_KEYS", "failed_row", "csv_text",
            "parse_number", "read_per_image", "summarise", "markdown"]
 
 # Table 2 of the paper, as REPORTED there (docs/paper.md, "Table 2"), shown beside ours only: a
-# read-only view of the paper_psnr column of repro.methods.METHODS, the one table of methods.
+# read-only view of the paper_psnr column of repro.evaluate.methods.METHODS, the one table of methods.
 PAPER_TABLE2: dict[str, float] = {k: s.paper_psnr for k, s in methods_table.METHODS.items()
                                   if s.paper_psnr is not None}
 

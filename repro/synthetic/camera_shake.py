@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..images import to_float, to_rgb
+from ..io.images import to_float, to_rgb
 
 __all__ = ["CameraTrajectory", "random_camera_trajectory", "camera_shake", "camera_shake_frames",
            "plot_camera_shake", "figure_camera_shake"]
@@ -293,7 +293,7 @@ def figure_camera_shake(
     **options,
 ) -> Path:
     """Write :func:`plot_camera_shake` as a PNG (atomically); returns the path."""
-    from ..figures import save_figure
+    from ..io.figures import save_figure
 
     fig = plot_camera_shake(image, seed=seed, blur_px=blur_px, **options)
     return save_figure(fig, Path(path), formats=("png",), dpi=100)[0]

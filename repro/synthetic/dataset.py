@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..images import IMAGE_SUFFIXES, list_images, read_image, to_float, to_rgb
+from ..io.images import IMAGE_SUFFIXES, list_images, read_image, to_float, to_rgb
 from .blur import blur_numpy, blur_torch
 from .kernels import KernelBank
 
@@ -66,7 +66,7 @@ def photo_paths(folder: str | os.PathLike) -> list[Path]:
 
 
 def _as_paths(sharp) -> list[Path]:
-    if hasattr(sharp, "pairs"):  # a repro.datasets.PairedFolder (or alike): its sharp images
+    if hasattr(sharp, "pairs"):  # a repro.io.datasets.PairedFolder (or alike): its sharp images
         return [Path(s) for _, s in sharp.pairs]
     if isinstance(sharp, (str, os.PathLike)):
         return photo_paths(sharp)
@@ -105,7 +105,7 @@ class SyntheticBlurDataset(torch.utils.data.Dataset):
     Parameters
     ----------
     sharp : list of image paths, a folder of photos (see :func:`photo_paths`), or an object with
-        ``.pairs`` of ``(blur, sharp)`` paths such as :class:`repro.datasets.PairedFolder`
+        ``.pairs`` of ``(blur, sharp)`` paths such as :class:`repro.io.datasets.PairedFolder`
         (its sharp images are used).
     bank : the kernel bank.
     crop : side of the square training crops.

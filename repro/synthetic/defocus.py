@@ -1,6 +1,7 @@
 """Blur that carries no motion, for the do-no-harm training items (issue 41).
 
-- :func:`disc_kernel`: a defocus disc (a thin lens's point spread), anti-aliased at its rim;
+- :func:`disc_kernel`: a defocus disc (a thin lens's point spread), anti-aliased at its rim
+  (:mod:`repro.camera.focus`: the virtual camera's depth of field draws the same disc);
 - :func:`line_kernel`: a straight motion of 0 to a few px, DeblurNet^SI's counterpart of a short
   window (length 0 is the identity);
 - :func:`defocus_batch`: each image of a batch convolved with its own disc.
@@ -16,41 +17,9 @@ import math
 import numpy as np
 import torch
 
+from ..camera.focus import _SUPERSAMPLE, disc_kernel, kernel_canvas  # the camera's depth of field draws the same disc
+
 __all__ = ["disc_kernel", "line_kernel", "defocus_batch", "kernel_canvas"]
-
-_SUPERSAMPLE = 8  # sub-pixel samples per axis when rasterising a disc or a line
-
-
-def kernel_canvas(extent: float) -> int:
-    """The odd side of a square canvas that holds a kernel reaching ``extent`` px from its centre."""
-    return 2 * int(math.ceil(max(0.0, float(extent)) + 0.5)) + 1
-
-
-def disc_kernel(radius: float, size: int | None = None) -> np.ndarray:
-    """A uniform disc of ``radius`` px, area-sampled (``_SUPERSAMPLE``^2 samples a pixel), summing
-    to 1, ``(size, size)`` float64 (default: the smallest odd canvas that holds it). Radius 0 is
-    the identity (a single 1 at the centre).
-
-    >>> float(disc_kernel(2.5).sum())
-    1.0
-    """
-    radius = float(radius)
-    if not radius >= 0:
-        raise ValueError(f"radius must be >= 0, got {radius}")
-    size = kernel_canvas(radius) if size is None else int(size)
-    if size < 1 or size % 2 == 0 or size < kernel_canvas(radius):
-        raise ValueError(f"size must be odd and hold the disc (>= {kernel_canvas(radius)}), got {size}")
-    if radius * _SUPERSAMPLE < 0.75:  # no sub-pixel sample inside (the nearest are 0.71 samples away)
-        out = np.zeros((size, size))
-        out[size // 2, size // 2] = 1.0
-        return out
-    s = _SUPERSAMPLE
-    c = (size * s - 1) / 2.0
-    yy, xx = np.mgrid[: size * s, : size * s]
-    inside = ((yy - c) ** 2 + (xx - c) ** 2) <= (radius * s) ** 2
-    k = inside.reshape(size, s, size, s).mean(axis=(1, 3))
-    return k / k.sum()
-
 
 def line_kernel(length: float, angle: float, size: int | None = None) -> np.ndarray:
     """A straight motion of ``length`` px at ``angle`` radians through the centre, area-sampled,

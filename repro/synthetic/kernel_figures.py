@@ -88,7 +88,7 @@ def figure_kernel_bank(
     seed: int = 0,
 ) -> Path:
     """Write :func:`plot_kernel_bank` as a PNG (atomically); returns the path."""
-    from ..figures import save_figure
+    from ..io.figures import save_figure
 
     fig = plot_kernel_bank(bank, indices=indices, n=n, seed=seed)
     return save_figure(fig, Path(path), formats=("png",), dpi=120)[0]

@@ -26,7 +26,7 @@ to the non-determinism of cuDNN kernels).
 A run that spans sittings keeps its ``last.pt`` and ``best.pt`` in the repository between them
 (:mod:`repro.train.snapshot`: ``save`` at the end of a sitting, ``restore`` into a lost run folder).
 
-Data: ``data="wild"`` trains on the pairs of a WILD dataset (``repro.datasets.PairedFolder``,
+Data: ``data="wild"`` trains on the pairs of a WILD dataset (``repro.io.datasets.PairedFolder``,
 ``OUT/train/<scene>/{blur,sharp}``); ``data="si"`` blurs the *sharp* frames of the same training
 split with random kernels of a :class:`repro.synthetic.kernels.KernelBank` (through
 :func:`repro.synthetic.blur_padded_batch` on the training device: a crop enlarged by the kernel

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from ..files import atomic_write_text
+from ..io.files import atomic_write_text
 from .config import TrainConfig, get_preset
 from .logs import training_steps
 from .loop import export_weights, train
@@ -17,8 +17,8 @@ from .placement import _dist_info
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``train`` command's arguments: defined in :mod:`repro.cli` (torch-free, for a fast --help)."""
-    from ..cli import train_arguments
+    """The ``train`` command's arguments: defined in :mod:`repro.core.arguments` (torch-free, for a fast --help)."""
+    from ..core.arguments import train_arguments
 
     train_arguments(parser)
 

@@ -16,7 +16,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..files import atomic_write_text
+from ..io.files import atomic_write_text
 from .logs import read_log, read_log_header
 
 __all__ = ["within_budget", "budget_row", "comparison_markdown", "main"]
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no such log: {', '.join(missing)}")
     if args.minutes <= 0:
         parser.error(f"--minutes must be positive, got {args.minutes}")
-    from ..provenance import provenance, provenance_line
+    from ..io.provenance import provenance, provenance_line
     from .logs import plot_training
 
     rows = [budget_row(p, args.minutes) for p in args.logs]

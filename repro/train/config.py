@@ -5,7 +5,7 @@ Preset names. A training preset is named ``<machine>-<budget or recipe>`` and al
 hyphen: ``tiny-test`` (seconds, for the tests), ``cpu-15min`` and ``cpu-4h`` (CPU budgets),
 ``gpu-paper``, ``gpu-paper-half`` and ``gpu-fast-start`` (GPU recipes), ``data-arm`` (issue
 28's equal-budget arms) and ``cpu-12h`` (issue 28's long run). The study presets of
-:data:`repro.reproduce.PRESETS` (``smoke``, ``demo``, ``quick``, ``paper``) are single words, and each names the training preset it uses
+:data:`repro.study.reproduce.PRESETS` (``smoke``, ``demo``, ``quick``, ``paper``) are single words, and each names the training preset it uses
 (``ReproSettings.train_preset``), so a name tells which table it belongs to. Logs, weight cards and
 checkpoints written before issue 29 record the former names (``smoke``, ``quick``, ``cpu``,
 ``paper``, ``fast``, ``paper-half``, ``cpu-finetune``): :func:`current_name` reads them
@@ -19,8 +19,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import LOSS_REDUCTIONS, DeblurNetConfig
-from ..precision import check_precision
+from ..core.model import LOSS_REDUCTIONS, DeblurNetConfig
+from ..core.precision import check_precision
 
 
 @dataclass(frozen=True)
@@ -28,13 +28,13 @@ class TrainConfig:
     """Every knob of a training run. ``TrainConfig()`` is the paper's recipe at full width."""
 
     name: str = "custom"  # preset name, recorded in checkpoints and cards
-    # model (repro.model.DeblurNetConfig)
+    # model (repro.core.model.DeblurNetConfig)
     width: float = 1.0  # channel multiplier (1.0 = paper, 24.7 M parameters)
     strides: tuple[int, ...] = (2, 1, 1, 2, 1, 1, 1)  # N1 strides (default reading, docs/paper.md)
     batch_norm: bool = True  # BN after every hidden conv (paper)
     zero_init_residual: bool = False  # residual-emitting layers start at 0, i.e. output = input
     skip: bool = True  # each stage adds its output to its (downsampled) input (paper; False: ablation)
-    architecture: str = "multiscale"  # "multiscale" (paper) or "single-scale" (ablation; repro.model)
+    architecture: str = "multiscale"  # "multiscale" (paper) or "single-scale" (ablation; repro.core.model)
     # optimisation
     steps: int = 200_000  # iterations (the paper trained ~5 days on 2 Titan X; count not given)
     batch_size: int = 10  # paper: 10 (global, split across DDP ranks)
@@ -49,11 +49,11 @@ class TrainConfig:
     # which anneals to 0 at the last step (decay_every and decay_factor are then unused)
     lr_schedule: str = "step"
     head_lr_scale: float = 1.0  # learning-rate factor of the 3 residual-emitting layers (1 = paper)
-    loss_reduction: str = "sum"  # "sum" = the paper's sum of squares; see repro.model.multiscale_loss
+    loss_reduction: str = "sum"  # "sum" = the paper's sum of squares; see repro.core.model.multiscale_loss
     loss_scales: tuple[float, ...] = (1.0, 1.0, 1.0)  # weight of the 1/4, 1/2, full-scale terms (paper: all 1)
     # do no harm (issue 41, departures from the paper when set): the training loss is
     # loss_paper_weight x the paper's loss + loss_log_weight x a per-item log-MSE floored at
-    # loss_log_floor (repro.model.floored_log_mse: every item counts alike, near-sharp ones too)
+    # loss_log_floor (repro.core.model.floored_log_mse: every item counts alike, near-sharp ones too)
     loss_paper_weight: float = 1.0
     loss_log_weight: float = 0.0
     loss_log_floor: float = 1e-4  # 1e-4 = 40 dB: an item's log term stops moving below it
@@ -72,7 +72,7 @@ class TrainConfig:
     permute_colours: bool = False
     # SI data (data="si")
     si_kernels: int = 100_000  # size of the kernel bank (paper: 10^5)
-    si_generator: str = "chakrabarti"  # repro.kernels generator
+    si_generator: str = "chakrabarti"  # repro.synthetic.kernels generator
     si_noise_std: float = 0.01  # Gaussian noise std added to the synthetic blur (Chakrabarti)
     si_kernel_size: int = 41  # kernel canvas (Chakrabarti: 41)
     si_psz: tuple[int, ...] = ()  # Chakrabarti grid sizes cycled over the bank (empty: 24, 16, 8 as the paper)
@@ -110,7 +110,7 @@ class TrainConfig:
     # validation PSNR than the best so far (0 = off); counted across resumed parts
     patience: int = 0
     max_pairs: int = 0  # load at most this many training pairs (0 = all)
-    # arithmetic (repro.precision): "auto" = bf16 autocast where the device computes bf16 natively
+    # arithmetic (repro.core.precision): "auto" = bf16 autocast where the device computes bf16 natively
     # (CUDA with bf16, a CPU with AMX or AVX512-BF16), float32 elsewhere; "fp32"; "bf16". The loss,
     # optimizer state, BN statistics and saved weights stay float32 in every case
     precision: str = "auto"

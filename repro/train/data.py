@@ -72,7 +72,7 @@ class _PairCache:
 
     def __init__(self, root: Path, split: str, *, limit: int = 0, pick: Sequence[int] | None = None,
                  device: torch.device = torch.device("cpu"), workers: int = 4, desc: str = "") -> None:
-        from ..datasets import PairedFolder
+        from ..io.datasets import PairedFolder
 
         ds = PairedFolder(root, split)
         n = len(ds)

@@ -120,7 +120,7 @@ def prepare(photos: str | os.PathLike, carry: str | os.PathLike, *, scale: float
     from PIL import Image
 
     from ..camera.corpus import MANIFEST, CorpusFile, is_corpus, read_corpus
-    from ..files import file_sha256
+    from ..io.files import file_sha256
 
     photos, carry = Path(photos), Path(carry)
     if not is_corpus(photos):
@@ -508,8 +508,8 @@ def run_job(carry: str | os.PathLike, out: str | os.PathLike, *, device: str = "
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``gpu-job`` command's arguments: defined in :mod:`repro.cli` (torch-free, for a fast --help)."""
-    from ..cli import gpu_job_arguments
+    """The ``gpu-job`` command's arguments: defined in :mod:`repro.core.arguments` (torch-free, for a fast --help)."""
+    from ..core.arguments import gpu_job_arguments
 
     gpu_job_arguments(parser)
 

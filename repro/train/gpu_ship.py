@@ -40,7 +40,7 @@ def read_bundle(folder: str | os.PathLike) -> Bundle:
     """The bundle in ``folder``, once every file of :data:`BUNDLE` is there, within
     :data:`FILE_LIMIT_MIB`, each card names its kind and the job, and each network loads
     (``ValueError`` / ``FileNotFoundError`` in one line otherwise)."""
-    from ..checkpoint import load_model
+    from ..core.checkpoint import load_model
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -71,8 +71,8 @@ def read_bundle(folder: str | os.PathLike) -> Bundle:
 def measure(bundle: Bundle, val_roots: list[Path], *, device: str = "cpu") -> dict[str, float]:
     """Mean validation gain (dB) of ``gpu <kind>`` and ``shipped <kind>`` for each kind, over the
     validation pairs of ``val_roots`` together (each pair weighted once)."""
-    from ..evaluate.diversity import PairSet, checkpoint_rows, validation_gains
-    from ..paths import shipped_checkpoint
+    from ..measure.gains import PairSet, checkpoint_rows, validation_gains
+    from ..io.paths import shipped_checkpoint
 
     missing = [str(root / "val") for root in val_roots if not (root / "val").is_dir()]
     if missing:
@@ -121,8 +121,8 @@ def ship_bundle(bundle: Bundle, gains: dict[str, float], *, weights_dir: str | o
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``gpu-ship`` command's arguments: defined in :mod:`repro.cli` (torch-free, for a fast --help)."""
-    from ..cli import gpu_ship_arguments
+    """The ``gpu-ship`` command's arguments: defined in :mod:`repro.core.arguments` (torch-free, for a fast --help)."""
+    from ..core.arguments import gpu_ship_arguments
 
     gpu_ship_arguments(parser)
 
@@ -130,7 +130,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Read, measure, decide; ship unless ``--check``. Exit 0 when it shipped (or ``--check`` read
     the bundle), 1 when the pair did not beat the shipped one."""
-    from ..paths import weights_dir
+    from ..io.paths import weights_dir
 
     bundle = read_bundle(args.bundle)
     gains = measure(bundle, args.val_root or list(DEFAULT_VAL_ROOTS), device=args.device)

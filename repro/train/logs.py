@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import atomic_write_text
+from ..io.files import atomic_write_text
 
 
 LOG_FIELDS = ("step", "epoch", "lr", "loss", "val_psnr", "val_psnr_input", "minutes", "steps_per_s", "data_fraction")
@@ -135,7 +135,7 @@ def plot_training(log_csv: str | os.PathLike | Sequence[str | os.PathLike], png:
         fig.suptitle(title)
     fig.tight_layout()
     if png is not None:
-        from ..figures import save_figure
+        from ..io.figures import save_figure
 
         save_figure(fig, png, formats=("png",))
     return fig

@@ -23,10 +23,10 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import save_checkpoint
-from ..files import atomic_copy, atomic_write_text
-from ..model import floored_log_mse, multiscale_loss
-from ..precision import autocast
+from ..core.checkpoint import save_checkpoint
+from ..io.files import atomic_copy, atomic_write_text
+from ..core.model import floored_log_mse, multiscale_loss
+from ..core.precision import autocast
 from .config import TrainConfig, lr_at, overrides
 from .data import _PairCache, _TrainData
 from .logs import _write_log, plot_training, read_log
@@ -228,8 +228,8 @@ class _Clock:
 
 def training_loss(outputs: tuple[torch.Tensor, ...], sharp: torch.Tensor, config: TrainConfig) -> torch.Tensor:
     """``config``'s loss of the three scale outputs against ``sharp`` ``(B, 3, H, W)``: the paper's
-    (:func:`repro.model.multiscale_loss`) times ``loss_paper_weight``, plus ``loss_log_weight`` times
-    the floored per-item log-MSE (:func:`repro.model.floored_log_mse`); a term of weight 0 is not computed."""
+    (:func:`repro.core.model.multiscale_loss`) times ``loss_paper_weight``, plus ``loss_log_weight`` times
+    the floored per-item log-MSE (:func:`repro.core.model.floored_log_mse`); a term of weight 0 is not computed."""
     loss = sharp.new_zeros(())
     if config.loss_paper_weight:
         paper = multiscale_loss(outputs, sharp, reduction=config.loss_reduction, weights=config.loss_scales)
@@ -442,7 +442,7 @@ def export_weights(checkpoint: str | os.PathLike, dest: str | os.PathLike, *, co
     card beside it (``dest`` with suffix ``.json``): data, preset, steps, seed, PSNR, date, the
     command that retrains it, plus ``card``. ``half=True`` stores the weights as float16 (they
     are loaded back into a float32 model); returns ``dest``."""
-    from ..checkpoint import load_model
+    from ..core.checkpoint import load_model
 
     model, meta = load_model(checkpoint)
     if half:

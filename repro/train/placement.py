@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..devices import resolve_device
-from ..precision import precision_reason, resolve_precision
+from ..core.devices import resolve_device
+from ..core.precision import precision_reason, resolve_precision
 from .config import TrainConfig
 
 log = logging.getLogger(__name__)

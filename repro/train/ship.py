@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..checkpoint import load_checkpoint
+from ..core.checkpoint import load_checkpoint
 from .logs import read_log
 from .loop import export_weights
 
@@ -127,8 +127,8 @@ def continued_log(init: str, logs_dir: Path) -> Path | None:
 def shipped_validation_gain(kind: str, val_roots: list[Path], *, device: str = "cpu") -> float:
     """The shipped DeblurNet of ``kind``'s mean gain (dB) over the validation pairs of ``val_roots``
     together (each pair weighted once, as a run's validation and :mod:`repro.evaluate.long_run` do)."""
-    from ..evaluate.diversity import PairSet, checkpoint_rows, validation_gains
-    from ..paths import shipped_checkpoint
+    from ..measure.gains import PairSet, checkpoint_rows, validation_gains
+    from ..io.paths import shipped_checkpoint
 
     missing = [str(root / "val") for root in val_roots if not (root / "val").is_dir()]
     if missing:
@@ -139,11 +139,11 @@ def shipped_validation_gain(kind: str, val_roots: list[Path], *, device: str = "
 
 
 def harm_card(checkpoint: Path, data: Path, *, device: str = "cpu") -> dict:
-    """What a card says of a network's do-no-harm measures on validation (:mod:`repro.evaluate.harm`):
+    """What a card says of a network's do-no-harm measures on validation (:mod:`repro.measure.harm`):
     its identity PSNR on both photo sets' validation sharp frames, its gain on their WILD pairs, the
     still split's gains by input PSNR, and the score the do-no-harm choice is made on."""
-    from ..evaluate.harm import choice_score, harm_rows, still_roots
-    from ..inference import load_deblurnet
+    from ..measure.harm import choice_score, harm_rows, still_roots
+    from ..core.inference import load_deblurnet
 
     wild_roots = [data / "bundled", data / "corpus"]
     missing = [str(r / "val") for r in wild_roots if not (r / "val").is_dir()]
@@ -157,7 +157,7 @@ def harm_card(checkpoint: Path, data: Path, *, device: str = "cpu") -> dict:
             "still_gains_by_input_psnr": {k: {kk: (round(vv, 3) if isinstance(vv, float) else vv)
                                               for kk, vv in v.items()} for k, v in row.get("still", {}).items()},
             "measured_on": "the validation split: sharp frames (identity), WILD pairs and the still split of the "
-                           "bundled photos and the corpus (repro.evaluate.harm)"}
+                           "bundled photos and the corpus (repro.measure.harm)"}
 
 
 def ship(runs_dir: str | os.PathLike, runs: dict[str, list[str]], out_dir: str | os.PathLike, *,
@@ -188,7 +188,7 @@ def ship(runs_dir: str | os.PathLike, runs: dict[str, list[str]], out_dir: str |
                                  f"the shipped DeblurNet^{kind.upper()}'s {floor:+.2f} dB; nothing shipped")
             card = _card(chosen[kind], candidates, logs_dir=logs_dir, command=command, device=device)
             if harm_data is not None:
-                from ..paths import shipped_checkpoint
+                from ..io.paths import shipped_checkpoint
 
                 card["do_no_harm"] = harm_card(chosen[kind].checkpoint, harm_data)
                 before = harm_card(shipped_checkpoint(kind), harm_data)
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--harm-data", type=Path, default=None, metavar="DATA",
                         help="the folder of make corpus-data: record each network's do-no-harm measures on "
                              "validation in its card, and ship the WILD network only if its do-no-harm score "
-                             "beats the shipped one's (repro.evaluate.harm)")
+                             "beats the shipped one's (repro.measure.harm)")
     parser.add_argument("--checkpoint", default="best.pt", choices=("best.pt", "last.pt"),
                         help="which checkpoint of each run: best.pt (its best validation PSNR) or last.pt (its "
                              "final weights, e.g. at the end of a cosine; validated at its last step)")

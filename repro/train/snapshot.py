@@ -15,8 +15,8 @@ import argparse
 import os
 from pathlib import Path
 
-from ..checkpoint import load_checkpoint
-from ..files import atomic_copy
+from ..core.checkpoint import load_checkpoint
+from ..io.files import atomic_copy
 from .logs import plot_training, read_log
 
 CHECKPOINTS = ("last.pt", "best.pt")

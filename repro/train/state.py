@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import load_checkpoint, save_checkpoint
-from ..model import DeblurNet
+from ..core.checkpoint import load_checkpoint, save_checkpoint
+from ..core.model import DeblurNet
 from .config import TrainConfig, current_name, lr_at, overrides
 from .placement import Placement
 
@@ -52,7 +52,7 @@ class Weights:
 def _initialise_from(net: DeblurNet, path: str) -> None:
     """Load the network weights of checkpoint ``path`` into ``net`` (a clear error when the file is
     missing or its model differs from ``net``'s configuration)."""
-    from ..checkpoint import load_model
+    from ..core.checkpoint import load_model
 
     source = Path(path)
     if not source.is_file():

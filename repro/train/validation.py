@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..precision import autocast, to_precision_format
+from ..core.precision import autocast, to_precision_format
 from .config import TrainConfig
 from .data import _PairCache
 
@@ -19,7 +19,7 @@ def _validate(model: torch.nn.Module, cache: _PairCache, device: torch.device,
               precision: str = "fp32") -> tuple[float, float]:
     """Mean PSNR (dB) of the restored and of the blurry test images against the sharp ones
     (the network run in the resolved ``precision``, "fp32" or "bf16"; the PSNRs in float32)."""
-    from ..metrics import psnr_torch
+    from ..core.metrics import psnr_torch
 
     was_training = model.training
     model.eval()
@@ -39,7 +39,7 @@ def _validate(model: torch.nn.Module, cache: _PairCache, device: torch.device,
 
 def _validation_pairs(val_root: Path, config: TrainConfig, dev: torch.device, workers: int) -> _PairCache:
     """The ``config.val_split`` pairs of ``val_root`` (``config.val_images`` evenly spaced ones, 0 = all)."""
-    from ..datasets import PairedFolder, evenly_spaced
+    from ..io.datasets import PairedFolder, evenly_spaced
 
     n_val = len(PairedFolder(val_root, config.val_split)) if (val_root / config.val_split).is_dir() else 0
     if n_val == 0:

@@ -15,7 +15,7 @@ For every scene (a clip of the virtual 240 fps camera, a frame folder, a video f
    ``linear=True`` in linear light, ``x**2.2`` before and ``**(1/2.2)`` after, as DeepDeblur's
    ``blur_gamma``; the downsampling then happens in linear light too, so a static scene gives
    blur == sharp exactly); the central frame is the sharp image;
-3. estimates the optical flow between consecutive (downsampled) frames (:mod:`repro.flow`) and
+3. estimates the optical flow between consecutive (downsampled) frames (:mod:`repro.wild.flow`) and
    keeps the window only if the *flow statistic* is at most ``max_flow`` (1 px) for every
    consecutive pair. The statistic is the ``flow_percentile`` (99th) percentile of the per-pixel
    flow magnitude, not the maximum: the maximum of an *estimated* flow field is set by a handful
@@ -24,7 +24,7 @@ For every scene (a clip of the virtual 240 fps camera, a frame folder, a video f
    object covering more than 1 % of the frame (~1000 pixels at 426x240). ``flow_percentile=100``
    gives the strict maximum;
 4. checks the flow's reliability by the frame-matching error: the RMS grayscale difference
-   between a frame and the next one warped back by the flow (:func:`repro.flow.matching_error`);
+   between a frame and the next one warped back by the flow (:func:`repro.wild.flow.matching_error`);
    windows whose worst pair exceeds ``max_match_error`` are rejected as "unreliable flow";
 5. moves on: the next window starts ``gap`` (0) frames after this one; after a rejected window
    it starts right after the window's last offending frame pair (``resync``), since no accepted
@@ -35,7 +35,7 @@ For every scene (a clip of the virtual 240 fps camera, a frame folder, a video f
    per-pixel blur size (trajectory length in pixels, :func:`blur_size_map`); its mean goes into
    the manifest (Fig. 9), the map to ``blursize/NNNNNN.npy`` with ``save_blursize=True``.
 
-Output (the GoPro layout, read by :class:`repro.datasets.PairedFolder`)::
+Output (the GoPro layout, read by :class:`repro.io.datasets.PairedFolder`)::
 
     OUT/<split>/<scene>/blur/NNNNNN.png    NNNNNN = index of the central (sharp) frame
     OUT/<split>/<scene>/sharp/NNNNNN.png

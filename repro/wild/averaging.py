@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..flow import flow_magnitude
+from .flow import flow_magnitude
 from .recipe import BuildConfig, blur_size_map
 
 __all__ = ["AVERAGING_SPEEDS", "AVERAGING_REPORTED", "averaging_check", "averaging_summary", "plot_averaging_check"]
@@ -161,7 +161,7 @@ def plot_averaging_check(rows: Sequence[dict], out: str | os.PathLike | None = N
         axes[2].axis("off")
     fig.tight_layout(rect=(0, 0, 1, 0.95))
     if out is not None:
-        from ..figures import save_figure
+        from ..io.figures import save_figure
 
         save_figure(fig, out, formats=("png",))
     return fig

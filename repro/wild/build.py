@@ -1,7 +1,7 @@
 """The WILD build: scenes (virtual-camera clips or footage) run in order into a resumable dataset.
 
 :func:`build_wild` names the scenes up front (:func:`_scene_names`), prepares the folder
-(:func:`_prepare_split`), hands the scenes to worker processes (:class:`repro.pool.TaskPool`; each
+(:func:`_prepare_split`), hands the scenes to worker processes (:class:`repro.io.pool.TaskPool`; each
 opens its scene itself, :func:`_run_scene_task`), keeps the in-order prefix of finished scenes
 (:class:`_Build`), cuts the build at exactly ``pairs`` accepted pairs and writes the manifest
 (:func:`_cut_and_write_manifest`; the layout is described in :mod:`repro.wild`).
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..files import atomic_write_text
+from ..io.files import atomic_write_text
 from .manifest import write_manifest
 from .recipe import BuildConfig, downsample_flow, draw_window_sizes, scene_rng
 from .scene import finished_scene_rows, process_scene, window_file
@@ -96,7 +96,7 @@ def _run_scene_task(task: _SceneTask, callback: Callable[[dict], None] | None = 
         if cfg.flow_backend == "true":
             true_flows = flows
     else:
-        from ..video import open_sources
+        from ..io.video import open_sources
 
         frames = open_sources(cfg.source, cfg.split)[task.index]
     return task.index, process_scene(frames, task.name, task.out, cfg, true_flows=true_flows, callback=callback)
@@ -188,7 +188,7 @@ def build_wild(source: str | os.PathLike | Sequence[Any], out: str | os.PathLike
     Parameters
     ----------
     source : ``"virtual"`` (the virtual 240 fps camera, :mod:`repro.camera`), a path opened by
-        :func:`repro.video.open_sources` (frame folder, video file, ``GOPRO_Large_all``), or a
+        :func:`repro.io.video.open_sources` (frame folder, video file, ``GOPRO_Large_all``), or a
         sequence of FrameSource-like objects (``.name``, iterable of uint8 ``(H, W, 3)`` frames).
     config : the parameters that decide the build's content (:class:`BuildConfig`, whose defaults
         are the paper's); its ``source`` and ``camera`` are set here from ``source``.
@@ -258,7 +258,7 @@ def _scene_names(source: Any, objects: list | None, config: BuildConfig, pairs: 
         n_virtual = max_scenes if max_scenes is not None else 10 + 3 * pairs
         names = [src.name for src in _virtual_camera(config, n_virtual)]
     else:
-        from ..video import open_sources
+        from ..io.video import open_sources
 
         names = [s.name for s in open_sources(source, config.split)]
     if max_scenes is not None:
@@ -356,7 +356,7 @@ class _Build:
 
         from tqdm.auto import tqdm
 
-        from ..pool import TaskPool
+        from ..io.pool import TaskPool
 
         self.bar = tqdm(total=self.pairs if self.pairs is not None else len(self.names), disable=not progress,
                         desc=f"build-wild {self.split}", unit="pair" if self.pairs is not None else "scene")

@@ -7,7 +7,7 @@ import logging
 import os
 from pathlib import Path
 
-from ..flow import BACKENDS
+from .flow import BACKENDS
 from .build import DEFAULT_VIRTUAL_PAIRS, VIRTUAL_DOWNSAMPLE, build_wild
 from .manifest import read_manifest
 from .recipe import BuildConfig

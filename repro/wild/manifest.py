@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..files import atomic_write_text
+from ..io.files import atomic_write_text
 
 __all__ = ["MANIFEST_COLUMNS", "read_manifest", "write_manifest"]
 

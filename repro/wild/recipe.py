@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from ..flow import BACKENDS, DEFAULT_BACKEND, estimate_flow, flow_magnitude, matching_error
+from .flow import BACKENDS, DEFAULT_BACKEND, estimate_flow, flow_magnitude, matching_error
 
 __all__ = ["BuildConfig", "DEFAULT_MAX_MATCH_ERROR", "prepare_frame", "average_frames", "blur_size_map",
            "pair_statistics", "WindowResult", "analyse_window", "draw_window_sizes", "scene_rng", "downsample_flow"]
@@ -41,7 +41,7 @@ class BuildConfig:
     max_match_error: float | None = DEFAULT_MAX_MATCH_ERROR  # reject unreliable flow (None: never)
     linear: bool = False               # average in linear light (DeepDeblur's blur_gamma)
     gamma: float = 2.2                 # the encoding gamma used by ``linear``
-    flow_backend: str = DEFAULT_BACKEND  # see repro.flow.BACKENDS
+    flow_backend: str = DEFAULT_BACKEND  # see repro.wild.flow.BACKENDS
     save_blursize: bool = False        # also write the per-pixel blur-size map as .npy
     virtual: dict = field(default_factory=dict)  # options of the virtual camera (n_frames, size, ...)
     camera: str = ""                   # the virtual camera's version (repro.camera.CAMERA_VERSION); "" for footage
@@ -144,7 +144,7 @@ def prepare_frame(frame: np.ndarray, *, downsample: int = 3, linear: bool = Fals
         else:
             x = frame.astype(np.float32) * np.float32(1 / 255)
     else:
-        from ..images import to_float
+        from ..io.images import to_float
 
         x = to_float(frame)
         if linear:

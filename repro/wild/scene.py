@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import atomic_path, atomic_write_text
-from ..flow import estimate_flow
-from ..images import write_image
+from ..io.files import atomic_path, atomic_write_text
+from .flow import estimate_flow
+from ..io.images import write_image
 from .recipe import BuildConfig, analyse_window, draw_window_sizes, pair_statistics, prepare_frame, scene_rng
 
 __all__ = ["process_scene", "finished_scene_rows", "window_file"]
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 def _psnr8(blurry: np.ndarray, sharp: np.ndarray) -> float:
     """PSNR (dB) of the blurry image against the sharp one, both as the 8-bit PNGs written."""
-    from ..metrics import psnr
+    from ..core.metrics import psnr
 
     def q(x: np.ndarray) -> np.ndarray:
         return np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)

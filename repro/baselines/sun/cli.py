@@ -14,8 +14,8 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``train-sun`` command's arguments: defined in :mod:`repro.cli` (torch-free, for a fast --help)."""
-    from ...cli import train_sun_arguments
+    """The ``train-sun`` command's arguments: defined in :mod:`repro.core.arguments` (torch-free, for a fast --help)."""
+    from ...core.arguments import train_sun_arguments
 
     train_sun_arguments(parser)
 

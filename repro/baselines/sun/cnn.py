@@ -11,8 +11,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ...checkpoint import CheckpointError, read_checkpoint_file
-from ...files import atomic_path
+from ...core.checkpoint import CheckpointError, read_checkpoint_file
+from ...io.files import atomic_path
 from .motion_kernels import kernel_labels
 
 __all__ = ["FORMAT", "PATCH", "SunCNNConfig", "SunCNN", "luma", "standardize", "default_checkpoint",
@@ -85,15 +85,15 @@ def standardize(patches: torch.Tensor, eps: float = 0.02) -> torch.Tensor:
 
 
 def luma(image: np.ndarray) -> np.ndarray:
-    """``(H, W)`` / ``(H, W, 3|4)`` image in [0, 1] -> float32 luma (:func:`repro.images.to_gray`)."""
-    from ...images import to_gray
+    """``(H, W)`` / ``(H, W, 3|4)`` image in [0, 1] -> float32 luma (:func:`repro.io.images.to_gray`)."""
+    from ...io.images import to_gray
 
     return np.asarray(to_gray(image), dtype=np.float32)
 
 
 def default_checkpoint() -> Path:
     """The shipped checkpoint ``repro/weights/sun2015.pt``."""
-    from ...paths import weights_dir
+    from ...io.paths import weights_dir
 
     return weights_dir() / "sun2015.pt"
 
@@ -114,7 +114,7 @@ def save_sun_checkpoint(path: str | os.PathLike, model: SunCNN, meta: dict | Non
 def load_sun_checkpoint(path: str | os.PathLike | None = None) -> tuple[SunCNN, dict]:
     """Load a :class:`SunCNN` (eval mode) and its metadata, ``torch.load(weights_only=True)``.
 
-    ``path=None`` loads the shipped checkpoint. Raises :class:`repro.checkpoint.CheckpointError`
+    ``path=None`` loads the shipped checkpoint. Raises :class:`repro.core.checkpoint.CheckpointError`
     (a ``ValueError``) naming the file for a missing, empty, corrupt or mismatched checkpoint.
     """
     path = Path(path) if path is not None else default_checkpoint()

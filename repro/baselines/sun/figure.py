@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...files import atomic_path
+from ...io.files import atomic_path
 from .method import SunEtAl2015
 from .motion_kernels import angle_difference, linear_motion_kernel
 from .training import training_photos
@@ -70,7 +70,7 @@ def figure_motion_field(
     import matplotlib.pyplot as plt
     from matplotlib.collections import LineCollection
 
-    from ...images import read_image, to_float, to_rgb
+    from ...io.images import read_image, to_float, to_rgb
 
     method = method or SunEtAl2015(checkpoint)
     truth = None
@@ -120,7 +120,7 @@ def figure_motion_field(
         ok = (np.abs(mf.length - al) <= 2) & (angle_difference(mf.angle, aa) <= 6)
         panels.append((f"true motion (green); estimate within 2 px and 6 deg at {100 * ok.mean():.0f}% of patches",
                        blurry, tl, ta, "lime"))
-        from ...metrics import psnr
+        from ...core.metrics import psnr
 
         b = 16
         gain = (psnr(sharp[b:-b, b:-b], restored[b:-b, b:-b], data_range=1.0)

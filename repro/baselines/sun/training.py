@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...files import atomic_write_text
+from ...io.files import atomic_write_text
 from .cnn import FORMAT, PATCH, SunCNN, SunCNNConfig, luma, save_sun_checkpoint, standardize
 from .motion_kernels import BASE_ANGLES, BASE_LENGTHS, angle_difference, kernel_labels, kernel_stack
 
@@ -33,7 +33,7 @@ def _load_pyramid(paths: list[Path], scales: tuple[float, ...] = (1.0, 0.7, 0.5)
     """Gray float32 versions of every photo at every scale (area-averaged downscaling)."""
     from skimage.transform import rescale
 
-    from ...images import read_image, to_float
+    from ...io.images import read_image, to_float
 
     out = []
     for p in paths:

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from .files import atomic_path, check_input_file
+from ..io.files import atomic_path, check_input_file
 from .model import DeblurNet, DeblurNetConfig
 
 FORMAT = "deblur-wild/1"
@@ -79,7 +79,7 @@ def _unreadable_reason(head: bytes, exc: BaseException) -> str:
         return "truncated or corrupt checkpoint (its zip archive has no end; was the copy or download cut short?)"
     if "Weights only load failed" in text:
         return ("holds Python objects besides tensors and plain data, which safe loading (weights_only) refuses; "
-                "only load files you trust, and re-save them with repro.checkpoint.save_checkpoint")
+                "only load files you trust, and re-save them with repro.core.checkpoint.save_checkpoint")
     return f"corrupt checkpoint: torch cannot read its archive ({type(exc).__name__})"
 
 
@@ -132,7 +132,7 @@ def continuing(card: dict, root: Path | None = None) -> str:
     ``""`` for a run that started from scratch. A card that lists ``earlier_logs`` (every run it
     continues, oldest first) names each with its steps: `` continuing wild_w0.25_cont (500 steps),
     which continued wild_w0.25 (21001 steps)``."""
-    from .paths import repo_root
+    from ..io.paths import repo_root
 
     init = card.get("initialised_from")
     if not isinstance(init, str) or not init:

@@ -6,10 +6,10 @@ keeps the executed copies under ``<results>/notebooks/``, stops at the first fai
 naming it, and writes ``<results>/RUN.md`` (how the outputs were made, and how long each took).
 
 Only the default preset (quick) writes the committed ``results/`` and ``figures/``; another
-preset writes ``results/<preset>/`` and ``figures/<preset>/`` (:func:`repro.paths.output_dirs`),
+preset writes ``results/<preset>/`` and ``figures/<preset>/`` (:func:`repro.io.paths.output_dirs`),
 so trying a preset never overwrites the committed results. The folders are always passed to the
 notebooks by name: a notebook run alone (papermill, Jupyter) with empty folder parameters writes
-git-ignored scratch folders instead, the default preset's too (:mod:`repro.notebook`).
+git-ignored scratch folders instead, the default preset's too (:mod:`repro.study.notebook`).
 
 What a preset means for each notebook is :func:`settings`, so notebooks stay thin.
 """
@@ -22,15 +22,15 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import methods
-from .devices import DEVICE_CHOICES, check_device
-from .files import atomic_write_text
-from .paths import DEFAULT_PRESET, output_dirs
-from .provenance import portable_path, provenance
+from ..evaluate import methods
+from ..core.devices import DEVICE_CHOICES, check_device
+from ..io.files import atomic_write_text
+from ..io.paths import DEFAULT_PRESET, output_dirs
+from ..io.provenance import portable_path, provenance
 
 log = logging.getLogger(__name__)
 
-NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class ReproSettings:
     averaging_speeds: tuple[float, ...] | None = None  # peak flows (px/frame) checked; None = default
     photos: str | None = None  # folder of photos for the virtual camera (None: the bundled photos)
     # which test images Figs. 1 and 4 show: "random" (seeded, one per scene) or "strong-blur" (the
-    # same draw among images blurred by 8-16 px, where deblurring has most to undo: repro.notebook.pick_images)
+    # same draw among images blurred by 8-16 px, where deblurring has most to undo: repro.study.notebook.pick_images)
     qualitative_pick: str = "random"
     still_split: bool = False  # notebook 04 measures the networks on the still split (issue 41; `make corpus-data`)
     # Table 2 and the corpus's: the slow classical methods (10-60 s an image) on the first this many
@@ -62,7 +62,7 @@ class ReproSettings:
     notes: str = ""
 
 
-_ALL_METHODS = methods.keys()  # every method of repro.methods, in Table 2's order
+_ALL_METHODS = methods.keys()  # every method of repro.evaluate.methods, in Table 2's order
 
 PRESETS: dict[str, ReproSettings] = {
     "smoke": ReproSettings(
@@ -146,7 +146,7 @@ def folders(preset: str, *, out: str | Path | None = None, results_dir: str | Pa
             data_root: str | Path | None = None) -> dict[str, Path]:
     """Absolute ``results``, ``figures``, ``runs`` and ``data_root`` folders of a reproduction:
     each one given is resolved against the current folder, the others are the preset's own
-    (:func:`repro.paths.output_dirs`, under ``out`` when given)."""
+    (:func:`repro.io.paths.output_dirs`, under ``out`` when given)."""
     settings(preset)
     routed = output_dirs(preset, out=Path(out).resolve() if out is not None else None)
     given = {"results": results_dir, "figures": figures_dir, "runs": runs_dir, "data_root": data_root}
@@ -264,7 +264,7 @@ def write_run_md(records: list[dict], path: Path, *, preset: str, device: str, s
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default=DEFAULT_PRESET, choices=list(PRESETS),
                         help=f"{', '.join(PRESETS)} (default {DEFAULT_PRESET}, the committed results); "
-                             "see repro.reproduce.PRESETS")
+                             "see repro.study.reproduce.PRESETS")
     parser.add_argument("--device", default="auto", type=_device, help=f"{DEVICE_CHOICES} (default auto)")
     parser.add_argument("--only", default=None, help="notebook numbers to run, e.g. 1,3 or 2-4")
     parser.add_argument("--data", default="virtual",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .paths import weights_dir
+from ..io.paths import weights_dir
 from .precision import PRECISIONS  # torch-free
 
 __all__ = ["deblur_arguments", "train_arguments", "train_sun_arguments", "gpu_job_arguments", "gpu_ship_arguments",
@@ -21,8 +21,8 @@ __all__ = ["deblur_arguments", "train_arguments", "train_sun_arguments", "gpu_jo
 # = repro.train.PRESETS (checked by a test)
 TRAIN_PRESETS = ("tiny-test", "cpu-15min", "cpu-4h", "gpu-paper", "gpu-fast-start", "gpu-paper-half", "data-arm",
                  "cpu-12h", "cpu-no-harm")
-DEFAULT_TILE = 512  # = repro.inference.DEFAULT_TILE
-DEFAULT_OVERLAP = 96  # = repro.inference.DEFAULT_OVERLAP
+DEFAULT_TILE = 512  # = repro.core.inference.DEFAULT_TILE
+DEFAULT_OVERLAP = 96  # = repro.core.inference.DEFAULT_OVERLAP
 
 
 def deblur_arguments(parser: argparse.ArgumentParser) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .provenance import portable_path
+from ..io.provenance import portable_path
 
 __all__ = ["SUMMARY_METHODS", "EXPECT", "expectation", "read_records", "summary"]
 
@@ -83,13 +83,13 @@ def summary(records: Path, figures: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m repro.demo [--records DIR] [--figures DIR]``: print :func:`summary` (by default the
+    """``python -m repro.study.demo [--records DIR] [--figures DIR]``: print :func:`summary` (by default the
     reference run's, ``results/demo_reference/``, which the README quotes)."""
     import argparse
 
-    from .paths import repo_root
+    from ..io.paths import repo_root
 
-    parser = argparse.ArgumentParser(prog="python -m repro.demo", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m repro.study.demo", description=main.__doc__)
     parser.add_argument("--records", type=Path, default=repo_root() / "results" / "demo_reference",
                         help="a folder with 04_table2.json and 05_qualitative.json (default results/demo_reference)")
     parser.add_argument("--figures", type=Path, default=repo_root() / "figures" / "demo",

@@ -2,7 +2,7 @@
 
 Functions here take arrays/results and return a matplotlib ``Figure``; :func:`save_figure`
 writes it as PNG and PDF, atomically. Figures specific to one module live beside it
-(e.g. ``repro.kernels``, ``repro.evaluate``).
+(e.g. ``repro.synthetic.kernels``, ``repro.evaluate``).
 """
 
 from __future__ import annotations
@@ -116,13 +116,13 @@ def architecture_diagram(model=None, height: int = 240, width: int = 432):
     """Fig. 3: DeblurNet's three stages, residual skips and scales, drawn from the model itself.
 
     Each convolution is a box whose height is proportional to log(channels) and whose label
-    gives channels, kernel and stride (from :func:`repro.model.table1`); the residual skips
+    gives channels, kernel and stride (from :func:`repro.core.model.table1`); the residual skips
     (``+ D_4(g)``, ``+ D_2(g)``, ``+ g``) are drawn as arrows from the input.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyBboxPatch
 
-    from .model import DeblurNet, DeblurNetConfig, table1
+    from ..core.model import DeblurNet, DeblurNetConfig, table1
 
     model = model or DeblurNet(DeblurNetConfig())
     rows = table1(model, height, width)
@@ -230,7 +230,7 @@ def shift_search_figure(shake: dict, dynamic: dict, *, tile: int):
     ``shake``: ``blurry``, ``restored``, ``reference`` images and ``psnr``/``psnr_shift`` (dB)
     of the restored image without and with the shift search. ``dynamic``: ``restored``,
     ``reference`` of a dynamic-scene pair (optional ``title``) and ``shifts`` ``(ny, nx, 2)`` from
-    :func:`repro.metrics.local_shift_map` with the given ``tile`` size and border ``border``.
+    :func:`repro.core.metrics.local_shift_map` with the given ``tile`` size and border ``border``.
     """
     import matplotlib.pyplot as plt
 
@@ -298,7 +298,7 @@ def qualitative_figure(scenes: Sequence[dict], columns: Sequence[str], *, zoom: 
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    from .metrics import psnr
+    from ..core.metrics import psnr
 
     if not scenes:
         raise ValueError("qualitative_figure needs at least one scene")

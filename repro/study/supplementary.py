@@ -5,8 +5,8 @@ The paper's figures come from the notebooks (``make reproduce``) and the trainin
 the notebooks use but do not draw. Each entry of :data:`FIGURES` maps a file name in the figures
 folder to the function that makes it::
 
-    python -m repro.supplementary --figures figures --results results             # all six
-    python -m repro.supplementary kernel_bank train_recipes --figures /tmp/figs  # some
+    python -m repro.study.supplementary --figures figures --results results             # all six
+    python -m repro.study.supplementary kernel_bank train_recipes --figures /tmp/figs  # some
 
 ``figures/README.md`` lists every figure of the repository and what makes it.
 """
@@ -33,31 +33,31 @@ TRAIN_RECIPES: tuple[tuple[str, str], ...] = (
 
 
 def _kernel_bank(path: Path, seed: int, results_dir: Path) -> list[Path]:
-    from .synthetic.kernel_figures import figure_kernel_bank
+    from ..synthetic.kernel_figures import figure_kernel_bank
 
     return [figure_kernel_bank(path, seed=seed)]
 
 
 def _camera_shake(path: Path, seed: int, results_dir: Path) -> list[Path]:
-    from .synthetic.camera_shake import figure_camera_shake
+    from ..synthetic.camera_shake import figure_camera_shake
 
     return [figure_camera_shake(path, seed=seed)]
 
 
 def _virtual_camera_strip(path: Path, seed: int, results_dir: Path) -> list[Path]:
-    from .camera import virtual_camera_strip
+    from ..camera import virtual_camera_strip
 
     return [virtual_camera_strip(path, seed=seed)]
 
 
 def _sun_motion_field(path: Path, seed: int, results_dir: Path) -> list[Path]:
-    from .baselines.sun import figure_motion_field
+    from ..baselines.sun import figure_motion_field
 
     return [figure_motion_field(path, seed=seed)]
 
 
 def _baseline_kernels(path: Path, seed: int, results_dir: Path) -> list[Path]:
-    from .baselines.demo import figure_baseline_kernels
+    from ..baselines.demo import figure_baseline_kernels
 
     figure_baseline_kernels(path, seed=seed)
     return [path]
@@ -66,7 +66,7 @@ def _baseline_kernels(path: Path, seed: int, results_dir: Path) -> list[Path]:
 def _train_recipes(path: Path, seed: int, results_dir: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
-    from .train import plot_training
+    from ..train import plot_training
 
     logs = [results_dir / name for name, _ in TRAIN_RECIPES]
     missing = [str(p) for p in logs if not p.is_file()]
@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m repro.supplementary", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m repro.study.supplementary", description=__doc__.splitlines()[0])
     add_arguments(parser)
     try:
         return run(parser.parse_args(argv))

@@ -42,7 +42,7 @@ _DIS_PRESETS = {"dis": "MEDIUM", "dis-fast": "FAST", "dis-ultrafast": "ULTRAFAST
 def to_gray(frame: np.ndarray) -> np.ndarray:
     """``(H, W, 3)`` RGB or ``(H, W)`` gray, uint8 or float in [0, 1] -> ``(H, W)`` float32 in [0, 1].
 
-    Colour goes through :func:`repro.images.to_gray` (ITU-R BT.601 luma) in float32.
+    Colour goes through :func:`repro.io.images.to_gray` (ITU-R BT.601 luma) in float32.
     """
     frame = np.asarray(frame)
     if frame.dtype == np.uint8:
@@ -52,7 +52,7 @@ def to_gray(frame: np.ndarray) -> np.ndarray:
     else:
         raise ValueError(f"frame dtype {frame.dtype} not supported; use uint8 or float in [0, 1]")
     if frame.ndim == 3 and frame.shape[2] in (3, 4):
-        from .images import to_gray as luma
+        from ..io.images import to_gray as luma
 
         frame = luma(frame)
     elif frame.ndim != 2:

@@ -53,7 +53,7 @@ METHODS: Mapping[str, MethodSpec] = MappingProxyType({s.key: s for s in (
     MethodSpec("deblurnet-wild", "DeblurNet^WILD", "repro.evaluate:DeblurNetMethod", 28.1,
                options={"name": "deblurnet-wild"}, checkpoint_flag="--checkpoint-wild", takes_device=True),
     # Not in the paper: the same weights averaged over the 8 flips and quarter turns of the input
-    # (repro.inference.SelfEnsemble), 8x the time; it shares DeblurNet^WILD's --checkpoint-wild.
+    # (repro.core.inference.SelfEnsemble), 8x the time; it shares DeblurNet^WILD's --checkpoint-wild.
     MethodSpec("deblurnet-wild-x8", "DeblurNet^WILD, x8 self-ensemble", "repro.evaluate:DeblurNetMethod", None,
                options={"name": "deblurnet-wild-x8", "self_ensemble": True}, checkpoint_flag="--checkpoint-wild",
                takes_device=True),

@@ -4,7 +4,7 @@ Large photos are processed in overlapping tiles so that memory stays bounded wha
 size (a 4000x3000 photo runs on a CPU). Tiles are blended so that the result equals untiled
 inference except near the seams, and there only up to the network's border effects:
 
-* The image is padded to a multiple of 4 (as :class:`~repro.model.DeblurNet` does itself) and
+* The image is padded to a multiple of 4 (as :class:`~repro.core.model.DeblurNet` does itself) and
   every tile starts at a multiple of 4, so each tile sees the same sampling grid as the whole
   image (the network downsamples by 4 inside, so it is shift-equivariant only for shifts that
   are multiples of 4).
@@ -32,10 +32,10 @@ from torch import nn
 
 from .checkpoint import describe_checkpoint, load_model
 from .devices import resolve_device
-from .files import check_writable
-from .images import IMAGE_SUFFIXES, from_float, list_images, read_image, to_float, write_image
+from ..io.files import check_writable
+from ..io.images import IMAGE_SUFFIXES, from_float, list_images, read_image, to_float, write_image
 from .model import DeblurNet
-from .paths import shipped_checkpoint
+from ..io.paths import shipped_checkpoint
 from .precision import autocast, precision_reason, resolve_precision, to_precision_format
 
 __all__ = [
@@ -75,7 +75,7 @@ def load_deblurnet(checkpoint: str | os.PathLike | None = None,
 
     ``checkpoint=None`` takes :func:`default_checkpoint`. There is no fallback: a missing file
     is a ``FileNotFoundError`` that names it and the command that makes it, a bad one a
-    :class:`~repro.checkpoint.CheckpointError` (a ``ValueError``) naming the file and the reason.
+    :class:`~repro.core.checkpoint.CheckpointError` (a ``ValueError``) naming the file and the reason.
     """
     dev = resolve_device(device)
     path = Path(checkpoint) if checkpoint is not None else default_checkpoint()
@@ -199,7 +199,7 @@ def deblur_tensor(model: nn.Module, x: torch.Tensor, tile: int | None = DEFAULT_
     or a tensor. ``tile=None`` (or 0, or a tile not smaller than the image) runs the whole image
     at once. ``tile`` and ``overlap`` must be multiples of 4 with ``0 <= overlap < tile``.
     ``precision``: "fp32", "bf16" (autocast, each tile channels_last) or "auto"
-    (:func:`repro.precision.resolve_precision` on the model's device); the blending is float32.
+    (:func:`repro.core.precision.resolve_precision` on the model's device); the blending is float32.
     """
     if x.ndim != 4 or x.shape[1] != 3:
         raise ValueError(f"expected x of shape (B, 3, H, W), got {tuple(x.shape)}")
@@ -270,7 +270,7 @@ def deblur(image: np.ndarray, checkpoint: str | os.PathLike | None = None, devic
         Average the network over the 8 flips and quarter turns of the image (:class:`SelfEnsemble`):
         8x the time, a better estimate (not in the paper).
     precision : "auto", "fp32" or "bf16"
-        The network's arithmetic (:mod:`repro.precision`): "auto" = bf16 autocast where the device
+        The network's arithmetic (:mod:`repro.core.precision`): "auto" = bf16 autocast where the device
         computes bf16 natively (CUDA with bf16, a CPU with AMX or AVX512-BF16), float32 elsewhere.
         With bf16 the model is turned channels_last (in place; its values are unchanged).
 
@@ -298,7 +298,7 @@ def deblur(image: np.ndarray, checkpoint: str | os.PathLike | None = None, devic
     H, W = img.shape[:2]
     whole = not tile or max(H, W) <= tile
     # (1, 3, H, W) float32, built one channel at a time so a 12 MP photo needs no extra copies
-    # (repro.images.to_rgb would copy a gray image three times first).
+    # (repro.io.images.to_rgb would copy a gray image three times first).
     x = torch.empty(1, 3, H, W, dtype=torch.float32)
     for c in range(3):
         src = img if kind == "gray" else img[..., 0 if kind == "gray1" else c]
@@ -339,8 +339,8 @@ def _to_image(y: torch.Tensor, img: np.ndarray, kind: str, rows: int = 256) -> n
 # --------------------------------------------------------------------------- command line
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``deblur`` command's arguments: defined in :mod:`repro.cli` (torch-free, for a fast --help)."""
-    from .cli import deblur_arguments
+    """The ``deblur`` command's arguments: defined in :mod:`repro.core.arguments` (torch-free, for a fast --help)."""
+    from .arguments import deblur_arguments
 
     deblur_arguments(parser)
 

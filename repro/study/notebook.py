@@ -3,7 +3,7 @@
 A notebook's ``parameters`` cell (the one papermill injects values after) is made by
 :func:`parameters_cell` from :data:`PARAMETERS` and :data:`NOTEBOOKS`; its second cell is::
 
-    from repro.notebook import setup
+    from repro.study.notebook import setup
     S, ctx = setup("02_architecture", globals())
 
 :func:`setup` refuses, in one line naming the valid names, a parameter papermill injected that the
@@ -27,10 +27,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .devices import check_device
-from .paths import output_dirs, repo_root, resolve_in_repo, shipped_checkpoint
-from .provenance import portable_path, provenance
-from .reports import BLUR_BINS
+from ..core.devices import check_device
+from ..io.paths import output_dirs, repo_root, resolve_in_repo, shipped_checkpoint
+from ..io.provenance import portable_path, provenance
+from ..io.reports import BLUR_BINS
 from .reproduce import ParameterError, ReproSettings, settings
 
 __all__ = ["Parameter", "PARAMETERS", "NOTEBOOKS", "ParameterError", "parameters_cell", "injected_names",
@@ -47,7 +47,7 @@ class Parameter:
 
 
 PARAMETERS: dict[str, Parameter] = {
-    "preset": Parameter("quick", "smoke | demo | quick | paper (repro.reproduce.PRESETS)"),
+    "preset": Parameter("quick", "smoke | demo | quick | paper (repro.study.reproduce.PRESETS)"),
     "device": Parameter("auto", "auto | cpu | cuda | cuda:N | mps"),
     "data": Parameter("virtual", "'virtual' (the embedded 240 fps camera) or a path to high-frame-rate footage"),
     "data_root": Parameter("", "WILD dataset folder; empty: the preset's own (data/wild or data/wild-<preset>)"),
@@ -95,7 +95,7 @@ def _declared(notebook: str) -> tuple[str, ...]:
 def parameters_cell(notebook: str) -> str:
     """The source of ``notebook``'s cell tagged ``parameters``: one ``name: type = default  # help`` line
     per parameter (papermill reads names, defaults and help from it: ``papermill --help-notebook``)."""
-    lines = ["# papermill -p NAME VALUE sets these (declared in repro.notebook); an unknown NAME stops the run"]
+    lines = ["# papermill -p NAME VALUE sets these (declared in repro.study.notebook); an unknown NAME stops the run"]
     lines += [f"{name}: {type(PARAMETERS[name].default).__name__} = {json.dumps(PARAMETERS[name].default)}  # "
               f"{PARAMETERS[name].help}" for name in _declared(notebook)]
     return "\n".join(lines)
@@ -137,13 +137,13 @@ def pick_images(names: Sequence[str], k: int, *, how: str, seed: int = 0,
                 blur: Mapping[str, float] | None = None) -> list[int]:
     """Indices of up to ``k`` images of different scenes for a figure (``names``: ``"<scene>/<stem>"``).
 
-    ``how="random"``: :func:`repro.datasets.one_per_scene` with ``seed``. ``how="strong-blur"``: the
+    ``how="random"``: :func:`repro.io.datasets.one_per_scene` with ``seed``. ``how="strong-blur"``: the
     same seeded draw among the images blurred by :data:`STRONG_BLUR_PX` (8 to 16 px; ``blur``:
     blur size in px by name, from the WILD manifest, :func:`repro.evaluate.residuals.blur_sizes`), topped
     up from the others when too few are; chosen by the input alone, never by how well a method
     does. Without ``blur`` (data without a manifest) it is ``"random"``.
     """
-    from .datasets import one_per_scene
+    from ..io.datasets import one_per_scene
 
     if how not in QUALITATIVE_PICKS:
         raise ValueError(f"unknown pick {how!r}; choose one of {', '.join(QUALITATIVE_PICKS)}")
@@ -161,7 +161,7 @@ def pick_images(names: Sequence[str], k: int, *, how: str, seed: int = 0,
 
 
 def scratch_dirs(preset: str) -> dict[str, Path]:
-    """Where a notebook writes when its folder parameters are empty: :func:`repro.paths.output_dirs`,
+    """Where a notebook writes when its folder parameters are empty: :func:`repro.io.paths.output_dirs`,
     but ``results/<preset>/`` and ``figures/<preset>/`` (git-ignored) for the default preset too."""
     where = output_dirs(preset)
     root = repo_root()
@@ -229,27 +229,27 @@ class Context:
 
     def footer(self, n: int | None = None, what: str = "images") -> str:
         """The line under a figure: preset, ``n`` (what the figure is made of) and seed."""
-        from .figures import figure_footer
+        from ..io.figures import figure_footer
 
         return figure_footer(self.preset, n, what, seed=self.seed)
 
     def save_figure(self, fig, name: str, *, n: int | None = None, what: str = "images") -> list[Path]:
         """Save ``fig`` as ``<figures_dir>/<name>.png`` and ``.pdf`` with :meth:`footer` under it."""
-        from .figures import save_figure
+        from ..io.figures import save_figure
 
         return save_figure(fig, self.figures_dir / name, footer=self.footer(n, what))
 
     def stamped(self, n: int | None = None, what: str = "images"):
         """A ``with`` block in which figures saved by library functions get :meth:`footer`."""
-        from .figures import stamped
+        from ..io.figures import stamped
 
         return stamped(self.footer(n, what))
 
     def record(self, notebook: str, numbers: dict) -> Path:
         """Write a notebook's key numbers to ``<results_dir>/records/<notebook>.json`` (atomically), with
         how they were made; the notebook smoke test checks them against known answers."""
-        from .files import atomic_write_text
-        from .provenance import provenance_line
+        from ..io.files import atomic_write_text
+        from ..io.provenance import provenance_line
 
         path = self.results_dir / "records" / f"{notebook}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -258,13 +258,13 @@ class Context:
         return path
 
     def write_csv(self, rows: list[dict], name: str, *, title: str, **prov: object) -> Path:
-        """``<results_dir>/<name>.csv`` alone (:func:`repro.reports.write_csv`), stamped."""
-        from .reports import write_csv
+        """``<results_dir>/<name>.csv`` alone (:func:`repro.io.reports.write_csv`), stamped."""
+        from ..io.reports import write_csv
 
         return write_csv(rows, self.results_dir / name, provenance=self.provenance(**prov), title=title)
 
     def write_table(self, rows: list[dict], name: str, *, title: str, notes=(), **prov: object):
-        from .reports import write_table
+        from ..io.reports import write_table
 
         return write_table(rows, self.results_dir / name, provenance=self.provenance(**prov), title=title,
                            notes=notes)
@@ -302,7 +302,7 @@ def context(*, preset: str, device: str = "auto", data: str = "virtual", data_ro
 
 def setup(notebook: str, namespace: Mapping[str, object]) -> tuple[ReproSettings, Context]:
     """A notebook's second cell: its parameters checked (:func:`check_parameters`), then the
-    preset's :class:`~repro.reproduce.ReproSettings` and the notebook's :class:`Context`.
+    preset's :class:`~repro.study.reproduce.ReproSettings` and the notebook's :class:`Context`.
     Prints where the outputs go."""
     values = check_parameters(notebook, namespace)
     keys = ("preset", "device", "data", "data_root", "seed", "results_dir", "figures_dir", "runs_dir",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 __all__ = ["provenance", "provenance_line", "portable_path", "REPO_ROOT"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout (or site-packages) holding repro/
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout (or site-packages) holding repro/ (this is repro/io/)
 
 
 def portable_path(path: str | os.PathLike) -> str:
@@ -62,7 +62,7 @@ def describe_device(device: str = "auto") -> str:
     """A human-readable name of the device a run used ("cpu (2 cores, x86_64)" or the GPU name)."""
     import torch
 
-    from .devices import resolve_device
+    from ..core.devices import resolve_device
 
     dev = resolve_device(device)
     if dev.type == "cuda":
@@ -79,7 +79,7 @@ def provenance(*, preset: str | None = None, device: str = "auto", seed: int | N
     import numpy
     import torch
 
-    from . import __version__
+    from .. import __version__
 
     record: dict[str, object] = {
         "preset": preset,

@@ -14,7 +14,7 @@ from pathlib import Path
 __all__ = ["PACKAGE_DIR", "DEFAULT_PRESET", "repo_root", "weights_dir", "shipped_checkpoint", "output_dirs",
            "resolve_in_repo"]
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # repro/ (this module is repro/io/paths.py)
 DEFAULT_PRESET = "quick"  # the preset whose outputs are the committed results/ and figures/
 
 
