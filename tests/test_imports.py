@@ -203,7 +203,7 @@ def named_in(text: str) -> set[str]:
 def test_named_in_reads_dotted_names():
     assert named_in("see `repro.core.model.downsample`; python -m repro.study.demo.") == {
         "repro.core.model.downsample", "repro.study.demo"}
-    assert resolves("repro.core.model.DeblurNet") and not resolves("repro.model.DeblurNet")
+    assert resolves("repro.core.model.DeblurNet") and not resolves("repro.core.model.NoSuchNet")
 
 
 def test_every_name_the_notebooks_cards_and_docs_cite_still_resolves():

@@ -283,6 +283,20 @@ def test_a_saved_run_restored_into_a_lost_folder_resumes_exactly(smoke_run, data
     assert part.steps == 3 and resumed.steps == 6
 
 
+def test_a_saved_sitting_without_a_kept_folder_is_its_log_and_curve_only(smoke_run, tmp_path, capsys):
+    from repro.train import snapshot
+
+    results = tmp_path / "results"
+    assert snapshot.save(smoke_run.log_csv.parent, results_dir=results, run="smoke") == 6
+    assert sorted(p.name for p in results.iterdir()) == ["train_smoke.csv", "train_smoke.png"]
+    assert (results / "train_smoke.csv").read_text() == smoke_run.log_csv.read_text()
+    assert snapshot.main(["save", str(smoke_run.log_csv.parent), "--results", str(tmp_path / "cli"), "--run", "s"]) == 0
+    assert "into " + str(tmp_path / "cli") in capsys.readouterr().out
+    (tmp_path / "no-log").mkdir()
+    with pytest.raises(FileNotFoundError, match="no-log/log.csv: no such file"):
+        snapshot.save(tmp_path / "no-log", results_dir=results, run="x")
+
+
 def test_snapshot_refuses_a_log_that_ends_before_the_checkpoint(smoke_run, tmp_path, capsys):
     from repro.train import snapshot
 

@@ -31,7 +31,8 @@ ARMS: dict[str, tuple[str, ...]] = {
     "bundled": ("bundled",),
     "corpus": ("corpus",),
     "both": ("bundled", "corpus"),
-    # arm (d): the best of the three on validation plus dead-leaves footage (`make photo-diversity-deadleaves`)
+    # arm (d): the best of the three on validation plus dead-leaves footage
+    # (`make -C experiments/photo_diversity photo-diversity-deadleaves`)
     "bundled+deadleaves": ("bundled", "deadleaves_wild"),
     "corpus+deadleaves": ("corpus", "deadleaves_wild"),
     "both+deadleaves": ("bundled", "corpus", "deadleaves_wild"),

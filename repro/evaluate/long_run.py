@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     missing = [run for run in args.run if not (args.runs / run / "log.csv").is_file()]
     if missing:
         parser.error(f"no training log in {', '.join(str(args.runs / run) for run in missing)}; "
-                     f"start the run first (make long-run)")
+                     f"start the run first (make -C experiments/long_run long-run)")
     from ..train.logs import summarise_log
 
     with tempfile.TemporaryDirectory() as frozen:

@@ -23,8 +23,8 @@ rate a pure function of ``s``, and every checkpoint holds the model, the optimiz
 step, the running loss accumulator and the torch RNG states. ``resume=True`` therefore continues
 a killed run along the very loss curve of an uninterrupted one (exactly on the CPU; on a GPU up
 to the non-determinism of cuDNN kernels).
-A run that spans sittings keeps its ``last.pt`` and ``best.pt`` in the repository between them
-(:mod:`repro.train.snapshot`: ``save`` at the end of a sitting, ``restore`` into a lost run folder).
+A run that spans sittings keeps its ``last.pt`` and ``best.pt`` in its ``runs/`` folder (ignored by git;
+:mod:`repro.train.snapshot`: ``save`` its log and curve at the end of a sitting, ``restore`` a copy kept elsewhere).
 
 Data: ``data="wild"`` trains on the pairs of a WILD dataset (``repro.io.datasets.PairedFolder``,
 ``OUT/train/<scene>/{blur,sharp}``); ``data="si"`` blurs the *sharp* frames of the same training

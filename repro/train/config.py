@@ -309,7 +309,7 @@ PRESETS["data-arm"] = PRESETS["cpu-4h"].replace(
 
 
 # issue 28's long run: the same recipe on the chosen photos for up to 12 hours of training on 2 CPU
-# cores, resumed across sittings (`make long-run`), stopped early once 8 validations in a row
+# cores, resumed across sittings (`make -C experiments/long_run long-run`), stopped early once 8 validations in a row
 # (4000 steps) found no better validation PSNR; the learning rate falls x0.75 every 8000 steps
 PRESETS["cpu-12h"] = PRESETS["data-arm"].replace(
     name="cpu-12h", steps=100_000, decay_every=8000, max_minutes=720.0, val_every=500, patience=8,

@@ -3,7 +3,7 @@ run and its continuations) the one whose ``best.pt`` has the best validation gai
 of the DeblurNet^SI runs, exported to ``repro/weights/deblurnet_{wild,si}.pt`` with their cards.
 
     python -m repro.train.ship --runs runs/long --wild wild_w0.25 --wild wild_w0.25_cont \\
-        --si si_w0.25 --logs results/long_run --out repro/weights --command "make long-run"
+        --si si_w0.25 --logs results/long_run --out repro/weights --command "make -C experiments/long_run long-run"
 
 The choice reads only what the runs measured on their validation photos (the gain kept in each
 ``best.pt``); test pairs play no part. With ``--beat-shipped-on DATA`` (the runs' validation

@@ -1,11 +1,13 @@
-"""A long training run kept between sittings: :func:`save` copies a stopped run's resumable
-checkpoints (``last.pt``, ``best.pt``) to a folder that is committed, and its log and curve to
-the results; :func:`restore` puts them back into a run folder that was lost, so that ``--resume``
-continues exactly where the saved sitting stopped.
+"""A long training run kept between sittings: :func:`save` copies a stopped run's log and curve to
+the results (committed) and, given a folder, its resumable checkpoints (``last.pt``, ``best.pt``)
+there; :func:`restore` puts such a folder back into a run folder that was lost, so that
+``--resume`` continues exactly where the saved sitting stopped. Checkpoints are never committed
+(only ``repro/weights/`` is; ``tests/test_files.py``): a resumable run keeps its state in ``runs/``.
 
-    python -m repro.train.snapshot save runs/long/wild_w0.25 experiments/long_run/wild_w0.25 \\
-        --results results/long_run --run wild_w0.25
-    python -m repro.train.snapshot restore experiments/long_run/wild_w0.25 runs/long/wild_w0.25 \\
+    python -m repro.train.snapshot save runs/long/wild_w0.25 --results results/long_run --run wild_w0.25
+    python -m repro.train.snapshot save runs/long/wild_w0.25 ../kept/wild_w0.25 --results results/long_run \\
+        --run wild_w0.25
+    python -m repro.train.snapshot restore ../kept/wild_w0.25 runs/long/wild_w0.25 \\
         --log results/long_run/train_wild_w0.25.csv
 """
 
@@ -41,18 +43,26 @@ def _check_log_covers(log: Path, last: Path) -> int:
     return step
 
 
-def save(run_dir: str | os.PathLike, kept_dir: str | os.PathLike, *, results_dir: str | os.PathLike,
-         run: str) -> int:
-    """Copy ``run_dir``'s ``last.pt`` and ``best.pt`` into ``kept_dir``, and its ``log.csv`` and
-    curve to ``results_dir/train_<run>.{csv,png}``. Stop the run first: a run still training may
-    write a newer ``best.pt`` than the ``last.pt`` copied. Returns the saved step."""
-    run_dir, kept_dir, results_dir = Path(run_dir), Path(kept_dir), Path(results_dir)
-    for name in (*CHECKPOINTS, "log.csv"):
+def save(run_dir: str | os.PathLike, kept_dir: str | os.PathLike | None = None, *,
+         results_dir: str | os.PathLike, run: str) -> int:
+    """Copy ``run_dir``'s ``log.csv`` and its curve to ``results_dir/train_<run>.{csv,png}`` and,
+    when ``kept_dir`` is given, its ``last.pt`` and ``best.pt`` into ``kept_dir``. Stop the run
+    first: a run still training may write a newer ``best.pt`` than the ``last.pt`` copied. Returns
+    the saved step (the ``last.pt``'s with ``kept_dir``, else the log's last)."""
+    run_dir, results_dir = Path(run_dir), Path(results_dir)
+    needed = ("log.csv",) if kept_dir is None else (*CHECKPOINTS, "log.csv")
+    for name in needed:
         if not (run_dir / name).is_file():
             raise FileNotFoundError(f"{run_dir / name}: no such file; is {run_dir} a training run's folder?")
-    step = _check_log_covers(run_dir / "log.csv", run_dir / "last.pt")
-    for name in CHECKPOINTS:
-        atomic_copy(run_dir / name, kept_dir / name)
+    if kept_dir is None:
+        rows = read_log(run_dir / "log.csv")
+        if not rows:
+            raise ValueError(f"{run_dir / 'log.csv'}: no logged step to save")
+        step = rows[-1]["step"]
+    else:
+        step = _check_log_covers(run_dir / "log.csv", run_dir / "last.pt")
+        for name in CHECKPOINTS:
+            atomic_copy(run_dir / name, Path(kept_dir) / name)
     log_copy = results_dir / f"train_{run}.csv"
     atomic_copy(run_dir / "log.csv", log_copy)
     import matplotlib.pyplot as plt
@@ -81,9 +91,10 @@ def restore(kept_dir: str | os.PathLike, run_dir: str | os.PathLike, *, log: str
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m repro.train.snapshot", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p_save = sub.add_parser("save", help="keep a stopped run's checkpoints, log and curve")
+    p_save = sub.add_parser("save", help="keep a stopped run's log and curve (and its checkpoints, given KEPT_DIR)")
     p_save.add_argument("run_dir", type=Path)
-    p_save.add_argument("kept_dir", type=Path)
+    p_save.add_argument("kept_dir", type=Path, nargs="?", default=None,
+                        help="a folder for last.pt and best.pt (outside the tree: checkpoints are not committed)")
     p_save.add_argument("--results", type=Path, required=True, help="folder of the log's copy train_<run>.csv and its .png")
     p_save.add_argument("--run", required=True, help="the run's name (as given to `repro train --run`)")
     p_restore = sub.add_parser("restore", help="put a kept run back where its folder has no last.pt")
@@ -94,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "save":
             step = save(args.run_dir, args.kept_dir, results_dir=args.results, run=args.run)
-            print(f"saved {args.run_dir} at step {step} into {args.kept_dir} and {args.results}/train_{args.run}.csv")
+            kept = f"{args.kept_dir} and " if args.kept_dir is not None else ""
+            print(f"saved {args.run_dir} at step {step} into {kept}{args.results}/train_{args.run}.csv")
         else:
             step = restore(args.kept_dir, args.run_dir, log=args.log)
             print(f"restored {args.run_dir} at step {step} from {args.kept_dir}" if step is not None else
