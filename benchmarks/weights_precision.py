@@ -17,7 +17,8 @@ outputs; file sizes. The bar: every image within 0.01 dB of float32.
 
 Where the shipped file is already stored in fewer bits, its float32 original is read from git at
 the commit its card records (``stored.fp32_original``), and the shipped file is checked to be
-exactly its rounding. Writes ``results/benchmarks/weights_precision.md`` and ``.json``.
+exactly its rounding. Writes ``results/benchmarks/weights_precision.md`` and ``.json``;
+``--record-cards`` writes the measured |ΔPSNR| into each card's ``stored`` entry.
 """
 
 from __future__ import annotations
@@ -187,6 +188,24 @@ def network_part(weights: Path, stem: str, pairs: list, formats: tuple[str, ...]
         "by_set": by_set, "per_image": rows}
 
 
+def record_in_card(path: Path, net: dict, report: str) -> bool:
+    """Write what was measured of the shipped file ``path``'s stored dtype into its card's ``stored``
+    entry (largest and mean |ΔPSNR| per image, images, where the numbers are); False, card untouched,
+    where the file stores float32 or is not exactly its original rounded."""
+    kind = net["shipped_stored"]
+    if kind not in net["all"] or not net["shipped_is_rounding"]:
+        return False
+    card_path = path.with_suffix(".json")
+    card = json.loads(card_path.read_text())
+    s = net["all"][kind]
+    card["stored"] = {**card.get("stored", {}), "dtype": kind, "bytes": path.stat().st_size,
+                      "max_abs_delta_psnr_db": round(s["max_abs_delta_db"], 5),
+                      "mean_abs_delta_psnr_db": round(s["mean_abs_delta_db"], 5), "images": s["n"],
+                      "measured_by": f"benchmarks/weights_precision.py ({report})"}
+    atomic_write_text(card_path, json.dumps(card, indent=2) + "\n")
+    return True
+
+
 # ----------------------------------------------------------------------------- report
 
 def render(res: dict) -> str:
@@ -235,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pairs", type=int, default=None, help="validation pairs per set (a seeded subset; default all)")
     ap.add_argument("--sun-pairs", type=int, default=2, help="validation pairs per set for Sun et al. (default 2)")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks" / "weights_precision.md")
+    ap.add_argument("--record-cards", action="store_true",
+                    help="write the measured |ΔPSNR| of each shipped file's stored dtype into its card")
     args = ap.parse_args(argv)
     networks = [n.strip() for n in args.networks.split(",") if n.strip()]
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
@@ -263,6 +284,10 @@ def main(argv: list[str] | None = None) -> int:
                                   res["networks"][stem]["all"].items()))
     atomic_write_text(args.out.with_suffix(".json"), json.dumps(res, indent=1, default=str) + "\n")
     atomic_write_text(args.out, render(res) + f"\nNumbers as JSON: `{portable_path(args.out.with_suffix('.json'))}`.\n")
+    if args.record_cards:
+        recorded = [stem for stem, net in res["networks"].items()
+                    if record_in_card(args.weights / f"{stem}.pt", net, portable_path(args.out))]
+        _log(f"recorded in the cards of {', '.join(recorded) or 'none'}")
     print(args.out)
     return 0
 
