@@ -29,8 +29,11 @@ def _run(runs: Path, logs: Path, name: str, *, data: str, psnr: float, step: int
     return model
 
 
-def _same_weights(a: DeblurNet, b: DeblurNet) -> bool:
+def _same_weights(a: DeblurNet, b: DeblurNet, *, rounded: bool = False) -> bool:
+    """Whether ``a``'s tensors equal ``b``'s (with ``rounded``: ``b``'s rounded to float16 and back)."""
     sa, sb = a.state_dict(), b.state_dict()
+    if rounded:
+        sb = {k: v.half().to(v.dtype) if v.is_floating_point() else v for k, v in sb.items()}
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
@@ -46,15 +49,18 @@ def test_the_best_run_on_validation_of_each_kind_ships_with_its_card(tmp_path):
     assert chosen["wild"].gain_db == pytest.approx(1.3) and chosen["si"].gain_db == pytest.approx(0.5)
     assert sorted(p.name for p in out.iterdir()) == ["deblurnet_si.json", "deblurnet_si.pt",
                                                      "deblurnet_wild.json", "deblurnet_wild.pt"]
-    shipped, meta = load_model(out / "deblurnet_wild.pt")
-    assert _same_weights(shipped, best) and meta["steps"] == 200 and meta["run"] == "wild_b"
-    assert _same_weights(load_model(out / "deblurnet_si.pt")[0], si)
+    shipped, meta = load_model(out / "deblurnet_wild.pt")  # stored in float16, loaded as float32
+    assert _same_weights(shipped, best, rounded=True) and meta["steps"] == 200 and meta["run"] == "wild_b"
+    assert not _same_weights(shipped, best) and next(shipped.parameters()).dtype == torch.float32
+    assert _same_weights(load_model(out / "deblurnet_si.pt")[0], si, rounded=True)
+    stored = torch.load(out / "deblurnet_wild.pt", weights_only=True)["state_dict"]
+    assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}
     card = json.loads((out / "deblurnet_wild.json").read_text())
     assert card["psnr"] == 26.3 and card["input_psnr"] == 25.0 and card["data"] == "wild"
     assert card["command"] == "make long-run (its run wild_b)" and card["device"] == "cpu (test)"
     assert card["minutes"] == 12.5 and card["training_log"] == (logs / "train_wild_b.csv").as_posix()
     assert "'wild_a': 1.1" in card["selection"] and "never on test" in card["exported_from"]
-    assert card["overrides"] == ["seed=1"] and card["weights_dtype"] == "float32"
+    assert card["overrides"] == ["seed=1"] and card["weights_dtype"] == "float16"
     assert card["initialised_from"].startswith("runs/wild_a/best.pt (minutes and steps here count from")
     assert card["earlier_logs"] == [(logs / "train_wild_a.csv").as_posix()]  # the curve of the run it continued
     si_card = json.loads((out / "deblurnet_si.json").read_text())
@@ -142,8 +148,17 @@ def test_a_runs_final_weights_ship_when_asked(tmp_path):
     (runs / "wild_end" / "best.pt").rename(runs / "wild_end" / "last.pt")
     (runs / "wild_a" / "best.pt").rename(runs / "wild_a" / "last.pt")
     chosen = ship.ship(runs, {"wild": ["wild_end"]}, out, logs_dir=logs, command="make", checkpoint_name="last.pt")
-    assert chosen["wild"].checkpoint.name == "last.pt" and _same_weights(load_model(out / "deblurnet_wild.pt")[0], final)
+    assert chosen["wild"].checkpoint.name == "last.pt" and _same_weights(load_model(out / "deblurnet_wild.pt")[0], final,
+                                                                          rounded=True)
     assert "wild_end/last.pt (the run's final weights, step 300" in json.loads((out / "deblurnet_wild.json").read_text())[
         "exported_from"]
     with pytest.raises(ValueError, match="checkpoint_name"):
         ship.read_candidate(runs, "wild_a", "other.pt")
+
+
+def test_ship_keeps_float32_weights_when_asked(tmp_path):
+    runs, logs, out = tmp_path / "runs", tmp_path / "logs", tmp_path / "weights"
+    model = _run(runs, logs, "wild_a", data="wild", psnr=26.1, step=100, seed=0)
+    ship.ship(runs, {"wild": ["wild_a"]}, out, logs_dir=logs, command="c", half=False)
+    assert _same_weights(load_model(out / "deblurnet_wild.pt")[0], model)
+    assert json.loads((out / "deblurnet_wild.json").read_text())["weights_dtype"] == "float32"

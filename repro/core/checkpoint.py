@@ -8,6 +8,12 @@ A checkpoint file is a ``torch.save`` of a plain dict::
 plus, for training checkpoints, optional ``"optimizer"``/``"scheduler"``/``"train_state"``
 entries. Files are written atomically and read with ``torch.load(weights_only=True)``, so an
 untrusted file cannot run code.
+
+The shipped weights (``repro/weights/*.pt``) store their floating-point tensors in float16, half
+the bytes (:func:`store_checkpoint`; ``benchmarks/weights_precision.py`` measured the outputs
+within 0.01 dB of float32). Loading copies them into the model's own parameters
+(``load_state_dict`` casts), so every loader gets a float32 model whatever the file stores.
+Training and user checkpoints stay float32.
 """
 
 from __future__ import annotations
@@ -23,7 +29,11 @@ from .model import DeblurNet, DeblurNetConfig
 
 FORMAT = "deblur-wild/1"
 
-__all__ = ["save_checkpoint", "load_checkpoint", "read_checkpoint_file", "load_model", "describe_checkpoint", "CheckpointError", "FORMAT"]
+__all__ = ["save_checkpoint", "load_checkpoint", "read_checkpoint_file", "load_model", "describe_checkpoint",
+           "CheckpointError", "FORMAT", "STORED_DTYPES", "cast_state_dict", "stored_dtype", "store_checkpoint"]
+
+# how a checkpoint may store its floating-point tensors (the model computes in float32 either way)
+STORED_DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive (since torch 1.6)
 
@@ -43,6 +53,36 @@ def save_checkpoint(path: str | os.PathLike, model: DeblurNet, meta: dict | None
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
+
+
+def cast_state_dict(state_dict: dict[str, torch.Tensor], stored: str) -> dict[str, torch.Tensor]:
+    """``state_dict`` with its floating-point tensors cast to ``stored`` (a key of
+    :data:`STORED_DTYPES`); integer tensors (batch norm's ``num_batches_tracked``) as they are."""
+    if stored not in STORED_DTYPES:
+        raise ValueError(f"stored must be one of {', '.join(STORED_DTYPES)}, got {stored!r}")
+    dtype = STORED_DTYPES[stored]
+    return {k: v.to(dtype) if v.is_floating_point() else v for k, v in state_dict.items()}
+
+
+def stored_dtype(state_dict: dict[str, torch.Tensor]) -> str:
+    """How ``state_dict`` stores its floating-point tensors: a key of :data:`STORED_DTYPES`, or
+    ``"mixed"`` when they differ (``"fp32"`` when it has none)."""
+    found = {next((n for n, d in STORED_DTYPES.items() if d == v.dtype), str(v.dtype))
+             for v in state_dict.values() if v.is_floating_point()}
+    return found.pop() if len(found) == 1 else ("fp32" if not found else "mixed")
+
+
+def store_checkpoint(src: str | os.PathLike, dest: str | os.PathLike, stored: str = "fp16") -> Path:
+    """Write ``src`` (any checkpoint of this project: DeblurNet's or Sun et al.'s CNN) to ``dest``
+    with its ``state_dict``'s floating-point tensors in ``stored`` (fp16: half the bytes of fp32);
+    every other entry as it is. ``dest`` may be ``src``. Returns ``dest``."""
+    payload = read_checkpoint_file(src)
+    if not isinstance(payload, dict) or not isinstance(payload.get("state_dict"), dict):
+        raise CheckpointError(f"{src}: not a checkpoint of this project (no 'state_dict' entry)")
+    payload["state_dict"] = cast_state_dict(payload["state_dict"], stored)
+    with atomic_path(dest) as tmp:
+        torch.save(payload, tmp)
+    return Path(dest)
 
 
 def read_checkpoint_file(path: str | os.PathLike, map_location: str | torch.device = "cpu", *,
@@ -109,7 +149,7 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: bad model config in checkpoint: {exc}") from exc
     model = DeblurNet(config)
-    try:
+    try:  # copies into the model's float32 tensors: float16-stored weights come back upcast
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: its weights do not fit the model its config describes (width "

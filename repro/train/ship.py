@@ -163,13 +163,16 @@ def harm_card(checkpoint: Path, data: Path, *, device: str = "cpu") -> dict:
 def ship(runs_dir: str | os.PathLike, runs: dict[str, list[str]], out_dir: str | os.PathLike, *,
          logs_dir: str | os.PathLike, command: str, device: str = "cpu", max_mb: float = MAX_MB,
          to_beat: dict[str, float] | None = None, harm_data: Path | None = None,
-         checkpoint_name: str = "best.pt") -> dict[str, Candidate]:
+         checkpoint_name: str = "best.pt", half: bool = True) -> dict[str, Candidate]:
     """Export the best-on-validation run of each kind in ``runs`` (``{"wild": [...], "si": [...]}``)
     to ``out_dir/deblurnet_<kind>.{pt,json}``; a kind in ``to_beat`` ships only if its chosen run's
     validation gain is above that (dB). With ``harm_data`` (the folder of ``make corpus-data``) each
     card records the network's do-no-harm measures (:func:`harm_card`), and the WILD network ships only if
     its do-no-harm score is above the shipped DeblurNet^WILD's (the rule of issue 41: deblur where there is
-    blur, leave alone where there is none, both on validation). Everything is exported to a temporary folder first: on any
+    blur, leave alone where there is none, both on validation). The weights are stored in float16
+    (``half=True``, half the bytes; loaded back into float32 models: ``benchmarks/weights_precision.py``
+    measured the shipped ones within 0.01 dB of float32), in float32 with ``half=False``.
+    Everything is exported to a temporary folder first: on any
     error, a gain not above ``to_beat``, or networks together over ``max_mb``, ``out_dir`` is left
     untouched. Returns the chosen candidate of each kind."""
     out_dir, logs_dir = Path(out_dir), Path(logs_dir)
@@ -197,7 +200,7 @@ def ship(runs_dir: str | os.PathLike, runs: dict[str, list[str]], out_dir: str |
                 if kind == "wild" and not card["do_no_harm"]["score"] > before["score"]:
                     raise ValueError(f"{chosen[kind].run}'s do-no-harm score {card['do_no_harm']['score']:+.2f} is not "
                                      f"above the shipped DeblurNet^WILD's {before['score']:+.2f}; nothing shipped")
-            export_weights(chosen[kind].checkpoint, Path(tmp) / f"deblurnet_{kind}.pt", **card)
+            export_weights(chosen[kind].checkpoint, Path(tmp) / f"deblurnet_{kind}.pt", half=half, **card)
         size_mb = sum(p.stat().st_size for p in Path(tmp).glob("*.pt")) / 2**20
         if size_mb > max_mb:
             raise ValueError(f"the networks take {size_mb:.1f} MB together, over the limit of {max_mb:g} MB; nothing shipped")
@@ -226,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default="best.pt", choices=("best.pt", "last.pt"),
                         help="which checkpoint of each run: best.pt (its best validation PSNR) or last.pt (its "
                              "final weights, e.g. at the end of a cosine; validated at its last step)")
+    parser.add_argument("--fp32", action="store_true",
+                        help="store the weights in float32 (default float16: half the bytes, loaded back into "
+                             "float32 models; benchmarks/weights_precision.py measures what it changes)")
     args = parser.parse_args(argv)
     runs = {kind: getattr(args, kind) for kind in KINDS if getattr(args, kind)}
     if not runs:
@@ -236,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
             to_beat["wild"] = shipped_validation_gain("wild", args.beat_shipped_on)
             print(f"the shipped DeblurNet^WILD gains {to_beat['wild']:+.2f} dB on those validation pairs")
         chosen = ship(args.runs, runs, args.out, logs_dir=args.logs, command=args.command, device=args.device,
-                      to_beat=to_beat, harm_data=args.harm_data, checkpoint_name=args.checkpoint)
+                      to_beat=to_beat, harm_data=args.harm_data, checkpoint_name=args.checkpoint,
+                      half=not args.fp32)
     except (OSError, ValueError) as exc:
         parser.exit(1, f"error: {exc}\n")
     for kind, c in chosen.items():
