@@ -27,3 +27,14 @@ def write_tiny_notebook(folder, name: str, body: str):
     folder.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, folder / name)
     return folder / name
+
+
+@pytest.fixture(scope="session")
+def val_pairs(tmp_path_factory):
+    """Three WILD validation pairs of the virtual camera (a few seconds), for the tests that measure a network."""
+    from repro.wild import build_wild
+
+    root = tmp_path_factory.mktemp("pairs")
+    build_wild("virtual", root, split="val", pairs=3, workers=0, flow_backend="true", progress=False)
+    return root
+

@@ -45,7 +45,7 @@ def test_atomic_copy_replaces_the_target_and_leaves_no_temporary_file(tmp_path):
     assert dst.read_bytes() == src.read_bytes() and sorted(p.name for p in dst.parent.iterdir()) == ["b.csv"]
 
 
-def test_the_only_tracked_checkpoints_are_the_shipped_weights_and_no_tracked_file_is_huge():
+def test_the_only_tracked_checkpoints_are_the_shipped_weights_and_the_tree_is_small():
     # a run's state lives in runs/ (ignored); a clone must not carry training checkpoints (issue 44)
     import shutil
     import subprocess
@@ -60,3 +60,5 @@ def test_the_only_tracked_checkpoints_are_the_shipped_weights_and_no_tracked_fil
     assert not stray, f"checkpoints tracked outside repro/weights/: {stray}"
     huge = [p for p in paths if (root / p).is_file() and (root / p).stat().st_size > 16 * 2**20]
     assert not huge, f"tracked files over 16 MB: {huge}"
+    tree = sum((root / p).stat().st_size for p in paths if (root / p).is_file())
+    assert tree < 60 * 10**6, f"a clone's working tree would take {tree / 1e6:.1f} MB, over 60 MB"

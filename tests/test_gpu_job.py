@@ -150,6 +150,8 @@ def test_the_rehearsal_returns_the_bundle_gpu_ship_reads(rehearsal):
         assert card["job"] == "gpu-job" and card["data"] == kind and card["model_config"]["width"] == 0.5
         assert card["training_log"] == f"train_gpu_{kind}.csv" and "never on test" in card["exported_from"]
         assert card["steps"] >= 0 and card["psnr"] is not None  # best.pt: step 0 when nothing beat the start
+        stored = card["stored"]  # float16 (a small bundle), measured against the float32 best.pt on validation
+        assert stored["dtype"] == "fp16" and stored["images"] > 0 and 0 <= stored["max_abs_delta_psnr_db"] <= 0.01
     summary = json.loads((rehearsal / "summary.json").read_text())
     assert summary["pairs"]["corpus"]["val"] >= 1 and summary["pairs"]["bundled"]["train"] >= 1
     assert set(summary["runs"]) == {"wild", "si"} and summary["budget"]["total_s"] == 90
@@ -188,4 +190,16 @@ def test_gpu_ship_refuses_what_is_not_a_bundle(tmp_path, rehearsal):
     shutil.copytree(rehearsal, tmp_path / "b")
     (tmp_path / "b" / "train_gpu_si.csv").unlink()
     with pytest.raises(FileNotFoundError, match="train_gpu_si.csv missing"):
+        gpu_ship.read_bundle(tmp_path / "b")
+
+
+def test_gpu_ship_refuses_float16_weights_that_move_an_image_too_far(tmp_path, rehearsal):
+    import shutil
+
+    shutil.copytree(rehearsal, tmp_path / "b")
+    card_path = tmp_path / "b" / "deblurnet_wild.json"
+    card = json.loads(card_path.read_text())
+    card["stored"]["max_abs_delta_psnr_db"] = 0.02
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(ValueError, match="moves a validation image by 0.02 dB"):
         gpu_ship.read_bundle(tmp_path / "b")

@@ -162,3 +162,14 @@ def test_ship_keeps_float32_weights_when_asked(tmp_path):
     ship.ship(runs, {"wild": ["wild_a"]}, out, logs_dir=logs, command="c", half=False)
     assert _same_weights(load_model(out / "deblurnet_wild.pt")[0], model)
     assert json.loads((out / "deblurnet_wild.json").read_text())["weights_dtype"] == "float32"
+
+
+def test_ship_measures_the_float16_storage_on_the_validation_pairs_given(tmp_path, val_pairs):
+    runs, logs, out = tmp_path / "runs", tmp_path / "logs", tmp_path / "weights"
+    _run(runs, logs, "wild_a", data="wild", psnr=26.1, step=100, seed=0)
+    ship.ship(runs, {"wild": ["wild_a"]}, out, logs_dir=logs, command="c", stored_on=[val_pairs])
+    stored = json.loads((out / "deblurnet_wild.json").read_text())["stored"]
+    assert stored["dtype"] == "fp16" and stored["images"] == 3 and stored["max_abs_delta_psnr_db"] <= 0.01
+    assert stored["bytes"] == (out / "deblurnet_wild.pt").stat().st_size < stored["fp32_bytes"]
+    assert {v.dtype for v in torch.load(out / "deblurnet_wild.pt", weights_only=True)["state_dict"].values() if v.is_floating_point()} == {torch.float16}
+    assert not list(out.glob("fp32_*"))  # the float32 twin that gave its size is gone

@@ -395,6 +395,24 @@ def _device_name(device: str) -> str:
     return f"cpu ({os.cpu_count()} cores)"
 
 
+def _record_storage(job: _Job, checkpoint: Path, weights: Path) -> None:
+    """Add to ``weights``' card what storing them in float16 changes (the bundle must be small; float16
+    halves it): each validation image's PSNR with the float32 weights of ``checkpoint`` and with them
+    rounded, on the job's device (:func:`repro.measure.storage.storage_delta`); ``gpu-ship`` refuses
+    weights that move an image by more than 0.01 dB."""
+    from ..core.checkpoint import load_model
+    from ..io.files import atomic_write_text
+    from ..measure.storage import storage_delta
+
+    roots = [job.work / "data" / "bundled", job.work / "data" / "corpus"]
+    delta = storage_delta(load_model(checkpoint)[0], roots, device=job.device)
+    card_path = weights.with_suffix(".json")
+    card = json.loads(card_path.read_text())
+    card["stored"] = {"dtype": "fp16", **delta, "bytes": weights.stat().st_size,
+                      "measured_by": f"repro.measure.storage on {delta['images']} validation pairs of the job's data"}
+    atomic_write_text(card_path, json.dumps(card, indent=2, default=str) + "\n")
+
+
 def _export(job: _Job, counts: dict, codes: dict[str, int], minutes: float) -> dict:
     """The bundle in ``out``: each network's best.pt as fp16 weights with its card, the logs, the
     summary (returned)."""
@@ -424,6 +442,7 @@ def _export(job: _Job, counts: dict, codes: dict[str, int], minutes: float) -> d
             minutes=summary["minutes"],
             seconds_per_step=summary["s/step"], data_share_of_step=summary["data share"],
             training_log=f"train_gpu_{kind}.csv", pairs=counts)
+        _record_storage(job, run / "best.pt", job.out / f"deblurnet_{kind}.pt")
         runs[kind] = {k: summary[k] for k in ("steps", "minutes", "best gain", "best at step", "last gain",
                                               "val input dB")} | {"exit code": codes.get(f"train_{kind}")}
     return {"job": JOB_NAME, "device": device, "budget": asdict(job.budget), "recipe": job.settings,

@@ -20,6 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..measure.storage import MAX_DELTA_DB
 from .gpu_job import BUNDLE, FILE_LIMIT_MIB, JOB_NAME, KINDS
 
 DEFAULT_VAL_ROOTS = (Path("data/bundled"), Path("data/corpus"))
@@ -61,6 +62,10 @@ def read_bundle(folder: str | os.PathLike) -> Bundle:
                              f"expected {JOB_NAME!r}, {kind!r}")
         if card.get("weights_dtype") != "float16":
             raise ValueError(f"{weights[kind]}: weights {card.get('weights_dtype')}, expected float16")
+        moved = (card.get("stored") or {}).get("max_abs_delta_psnr_db")
+        if moved is None or moved > MAX_DELTA_DB:
+            raise ValueError(f"{weights[kind]}: stored in float16 it moves a validation image by {moved} dB "
+                             f"(its card's stored entry), over {MAX_DELTA_DB} dB or not measured")
         model, meta = load_model(weights[kind])
         if meta.get("data") != kind or model.config.to_dict() != card.get("model_config"):
             raise ValueError(f"{weights[kind]}: the network does not match its card")

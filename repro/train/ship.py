@@ -16,6 +16,7 @@ together they stay under the size limit.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import tempfile
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.checkpoint import load_checkpoint
+from ..io.files import atomic_write_text
 from .logs import read_log
 from .loop import export_weights
 
@@ -163,15 +165,18 @@ def harm_card(checkpoint: Path, data: Path, *, device: str = "cpu") -> dict:
 def ship(runs_dir: str | os.PathLike, runs: dict[str, list[str]], out_dir: str | os.PathLike, *,
          logs_dir: str | os.PathLike, command: str, device: str = "cpu", max_mb: float = MAX_MB,
          to_beat: dict[str, float] | None = None, harm_data: Path | None = None,
-         checkpoint_name: str = "best.pt", half: bool = True) -> dict[str, Candidate]:
+         checkpoint_name: str = "best.pt", half: bool = True,
+         stored_on: list[Path] | None = None) -> dict[str, Candidate]:
     """Export the best-on-validation run of each kind in ``runs`` (``{"wild": [...], "si": [...]}``)
     to ``out_dir/deblurnet_<kind>.{pt,json}``; a kind in ``to_beat`` ships only if its chosen run's
     validation gain is above that (dB). With ``harm_data`` (the folder of ``make corpus-data``) each
     card records the network's do-no-harm measures (:func:`harm_card`), and the WILD network ships only if
     its do-no-harm score is above the shipped DeblurNet^WILD's (the rule of issue 41: deblur where there is
     blur, leave alone where there is none, both on validation). The weights are stored in float16
-    (``half=True``, half the bytes; loaded back into float32 models: ``benchmarks/weights_precision.py``
-    measured the shipped ones within 0.01 dB of float32), in float32 with ``half=False``.
+    (``half=True``, half the bytes, loaded back into float32 models) where rounding them moves no
+    validation image of ``stored_on`` by more than 0.01 dB (:func:`repro.measure.storage.stored_entry`,
+    recorded in the card's ``stored``; without ``stored_on`` the card says it was not measured), in
+    float32 with ``half=False``.
     Everything is exported to a temporary folder first: on any
     error, a gain not above ``to_beat``, or networks together over ``max_mb``, ``out_dir`` is left
     untouched. Returns the chosen candidate of each kind."""
@@ -200,13 +205,49 @@ def ship(runs_dir: str | os.PathLike, runs: dict[str, list[str]], out_dir: str |
                 if kind == "wild" and not card["do_no_harm"]["score"] > before["score"]:
                     raise ValueError(f"{chosen[kind].run}'s do-no-harm score {card['do_no_harm']['score']:+.2f} is not "
                                      f"above the shipped DeblurNet^WILD's {before['score']:+.2f}; nothing shipped")
-            export_weights(chosen[kind].checkpoint, Path(tmp) / f"deblurnet_{kind}.pt", half=half, **card)
+            _export_stored(chosen[kind].checkpoint, Path(tmp) / f"deblurnet_{kind}.pt", card, half=half,
+                           stored_on=stored_on)
         size_mb = sum(p.stat().st_size for p in Path(tmp).glob("*.pt")) / 2**20
         if size_mb > max_mb:
             raise ValueError(f"the networks take {size_mb:.1f} MB together, over the limit of {max_mb:g} MB; nothing shipped")
         for path in sorted(Path(tmp).iterdir()):
             shutil.move(path, out_dir / path.name)  # same filesystem: a rename each
     return chosen
+
+
+def _validation_roots(harm_data: Path | None, beat_roots: list[Path]) -> list[Path] | None:
+    """The roots whose validation pairs the float16 storage is measured on: both photo sets and the
+    still split under ``harm_data`` (where rounding shows most: near-sharp images), else ``beat_roots``."""
+    if harm_data is not None:
+        from ..measure.harm import still_roots
+
+        return [harm_data / "bundled", harm_data / "corpus", *still_roots(harm_data)]
+    return list(beat_roots) or None
+
+
+def _export_stored(checkpoint: Path, dest: Path, card: dict, *, half: bool, stored_on: list[Path] | None) -> Path:
+    """:func:`export_weights` of ``checkpoint`` to ``dest`` in float16 if ``half`` and (when
+    ``stored_on`` is given) rounding keeps every measured image within 0.01 dB, else in float32;
+    the card's ``stored`` entry says which, what was measured, and both sizes."""
+    from ..core.checkpoint import load_model
+    from ..measure.storage import stored_entry
+
+    if not half:
+        stored = {"dtype": "fp32"}
+    elif stored_on:
+        stored = stored_entry(load_model(checkpoint)[0], stored_on)  # on this machine's CPU
+    else:
+        stored = {"dtype": "fp16", "max_abs_delta_psnr_db": None,
+                  "measured_by": "not measured at shipping (no validation pairs given): benchmarks/weights_precision.py"}
+    full = export_weights(checkpoint, dest.with_name(f"fp32_{dest.name}"), **card)
+    fp32_bytes = full.stat().st_size
+    full.unlink()
+    full.with_suffix(".json").unlink()
+    export_weights(checkpoint, dest, half=stored["dtype"] == "fp16", **card, stored=stored)
+    stored.update(bytes=dest.stat().st_size, fp32_bytes=fp32_bytes)
+    info = json.loads(dest.with_suffix(".json").read_text())
+    atomic_write_text(dest.with_suffix(".json"), json.dumps({**info, "stored": stored}, indent=2, default=str) + "\n")
+    return dest
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -243,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"the shipped DeblurNet^WILD gains {to_beat['wild']:+.2f} dB on those validation pairs")
         chosen = ship(args.runs, runs, args.out, logs_dir=args.logs, command=args.command, device=args.device,
                       to_beat=to_beat, harm_data=args.harm_data, checkpoint_name=args.checkpoint,
-                      half=not args.fp32)
+                      half=not args.fp32, stored_on=_validation_roots(args.harm_data, args.beat_shipped_on))
     except (OSError, ValueError) as exc:
         parser.exit(1, f"error: {exc}\n")
     for kind, c in chosen.items():
