@@ -687,7 +687,7 @@ def gpu_half(args: argparse.Namespace) -> dict:
     res["train"] = []
     try:
         from repro.train import PRESETS
-        for name in (["smoke"] if args.dry_run else PRESETS):
+        for name in (["tiny-test"] if args.dry_run else PRESETS):
             res["train"].append(with_floor(child_train({"preset": name, "device": device.type, "warmup": 3,
                                                         "reps": 5 if quick else 20}), res["peak"]))
             _empty_cache(device)
