@@ -174,6 +174,7 @@ def test_the_top_of_the_package_holds_its_public_faces_only():
 
 ROOT = PACKAGE.parent
 DOTTED = re.compile(r"(?<![\w./-])repro(?:\.[A-Za-z_]\w*)+")
+FILE_NAME = re.compile(r"(?<![\w./-])repro/[\w/]+\.py\b")  # a module cited by its file
 
 
 def resolves(name: str) -> bool:
@@ -213,7 +214,9 @@ def test_every_name_the_notebooks_cards_and_docs_cite_still_resolves():
     sources = [*sorted((ROOT / "notebooks").glob("*.ipynb")), *sorted((PACKAGE / "weights").glob("*.json")),
                *sorted(PACKAGE.rglob("*.py")),
                ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "figures" / "README.md",
-               ROOT / "results" / "README.md"]
+               ROOT / "results" / "README.md", ROOT / "benchmarks" / "README.md", ROOT / "experiments" / "README.md"]
     stale = sorted({f"{path.relative_to(ROOT)}: {name}" for path in sources
                     for name in named_in(path.read_text()) if not resolves(name)})
-    assert not stale, "names that no longer resolve:\n" + "\n".join(stale)
+    stale += sorted({f"{path.relative_to(ROOT)}: {file}" for path in sources
+                     for file in FILE_NAME.findall(path.read_text()) if not (ROOT / file).is_file()})
+    assert not stale, "names and files that no longer resolve:\n" + "\n".join(stale)
