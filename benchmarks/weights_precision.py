@@ -7,10 +7,11 @@ Usage::
     python benchmarks/weights_precision.py --pairs 12 --sun-pairs 2          # a seeded subset of each set
 
 For each shipped network (``repro/weights/deblurnet_{wild,si}.pt``, ``sun2015.pt``) its float32
-weights are stored as fp16, bf16 and (measured only: nothing loads it) int8 per output channel,
+weights are stored as fp16, bf16 (filters; vectors stay float32: :func:`repro.core.checkpoint.cast_state_dict`)
+and (measured only: nothing loads it) int8 per output channel,
 loaded back through the project's own loaders (which upcast to the model's float32) and run in
 float32 on the CPU, as Table 2 runs them (:func:`repro.evaluate.methods.build`): on the validation pairs of
-``data/bundled``, ``data/corpus`` and the still split ``data/still_bundled`` (Sun et al. on
+``data/bundled``, ``data/corpus`` and the still split ``data/still_{bundled,corpus}`` (Sun et al. on
 ``--sun-pairs`` of the first two: 10-20 s an image). Per image: PSNR against the sharp frame of
 each (:func:`repro.core.metrics.psnr`), its difference to float32's, and the PSNR between the two
 outputs; file sizes. The bar: every image within 0.01 dB of float32.
@@ -48,7 +49,7 @@ from repro.io.provenance import portable_path, provenance  # noqa: E402
 BAR_DB = 0.01  # issue 44: a stored form ships only if every image stays within 0.01 dB of float32
 NETWORKS = {"deblurnet_wild": "deblurnet-wild", "deblurnet_si": "deblurnet-si", "sun2015": "sun"}  # file -> method
 FORMATS = ("fp16", "bf16", "int8")
-SETS = ("bundled", "corpus", "still_bundled")
+SETS = ("bundled", "corpus", "still_bundled", "still_corpus")
 SUN_SETS = ("bundled", "corpus")
 
 

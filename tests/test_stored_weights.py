@@ -30,18 +30,22 @@ def _tiny(seed: int = 0) -> DeblurNet:
 
 
 def _rounded(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """``model``'s tensors rounded to float16 and back to their own dtype."""
-    return {k: v.half().to(v.dtype) if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    """``model``'s filters rounded to float16 and back to their own dtype (vectors stay float32)."""
+    return {k: v.half().to(v.dtype) if v.is_floating_point() and v.ndim >= 2 else v
+            for k, v in model.state_dict().items()}
 
 
-def test_cast_state_dict_casts_floats_only_and_names_the_dtype():
+def test_cast_state_dict_casts_filters_keeps_vectors_float32_and_names_the_form():
     state = _tiny().state_dict()
     half = cast_state_dict(state, "fp16")
     assert stored_dtype(state) == "fp32" and stored_dtype(half) == "fp16"
     assert stored_dtype(cast_state_dict(state, "bf16")) == "bf16"
     counts = [k for k in half if k.endswith("num_batches_tracked")]
     assert counts and all(half[k].dtype == torch.int64 for k in counts)
-    assert stored_dtype({**half, "extra": torch.zeros(2)}) == "mixed" and stored_dtype({}) == "fp32"
+    assert all(v.dtype == torch.float32 for v in half.values() if v.is_floating_point() and v.ndim < 2)
+    assert half["n1.head.weight"].dtype == torch.float16 and half["n1.head.bias"].dtype == torch.float32
+    assert stored_dtype({**half, "extra": torch.zeros(2, 2)}) == "mixed" and stored_dtype({}) == "fp32"
+    assert stored_dtype({**half, "n1.head.bias": half["n1.head.bias"].half()}) == "mixed"
     with pytest.raises(ValueError, match="stored must be one of fp32, fp16, bf16, got 'int8'"):
         cast_state_dict(state, "int8")
 

@@ -56,25 +56,35 @@ def save_checkpoint(path: str | os.PathLike, model: DeblurNet, meta: dict | None
 
 
 def cast_state_dict(state_dict: dict[str, torch.Tensor], stored: str) -> dict[str, torch.Tensor]:
-    """``state_dict`` with its floating-point tensors cast to ``stored`` (a key of
-    :data:`STORED_DTYPES`); integer tensors (batch norm's ``num_batches_tracked``) as they are."""
+    """``state_dict`` with its filters and matrices (floating-point tensors of 2 or more dimensions,
+    all but a few thousandths of the weights) cast to ``stored`` (a key of :data:`STORED_DTYPES`).
+    Vectors (biases, batch norm's scales, shifts and running statistics) stay float32: on the
+    shipped DeblurNet^WILD, rounding them too moved a near-sharp test image by 0.011 dB, keeping
+    them moved none by more than 0.0024 dB (``experiments/fp16_weights/``), for 0.2 % more bytes.
+    Integer tensors (``num_batches_tracked``) as they are."""
     if stored not in STORED_DTYPES:
         raise ValueError(f"stored must be one of {', '.join(STORED_DTYPES)}, got {stored!r}")
     dtype = STORED_DTYPES[stored]
-    return {k: v.to(dtype) if v.is_floating_point() else v for k, v in state_dict.items()}
+    return {k: v.to(dtype if v.ndim >= 2 else torch.float32) if v.is_floating_point() else v
+            for k, v in state_dict.items()}
 
 
 def stored_dtype(state_dict: dict[str, torch.Tensor]) -> str:
-    """How ``state_dict`` stores its floating-point tensors: a key of :data:`STORED_DTYPES`, or
-    ``"mixed"`` when they differ (``"fp32"`` when it has none)."""
-    found = {next((n for n, d in STORED_DTYPES.items() if d == v.dtype), str(v.dtype))
-             for v in state_dict.values() if v.is_floating_point()}
-    return found.pop() if len(found) == 1 else ("fp32" if not found else "mixed")
+    """How ``state_dict`` stores its floating-point tensors, as :func:`cast_state_dict` writes
+    them: the key of :data:`STORED_DTYPES` of its filters and matrices, with every vector in
+    float32; ``"mixed"`` otherwise (``"fp32"`` when it has no floating-point tensor)."""
+    def name(v: torch.Tensor) -> str:
+        return next((n for n, d in STORED_DTYPES.items() if d == v.dtype), str(v.dtype))
+
+    floats = [v for v in state_dict.values() if v.is_floating_point()]
+    bulk = {name(v) for v in floats if v.ndim >= 2} or {"fp32"}
+    vectors = {name(v) for v in floats if v.ndim < 2}
+    return bulk.pop() if len(bulk) == 1 and vectors <= {"fp32"} else "mixed"
 
 
 def store_checkpoint(src: str | os.PathLike, dest: str | os.PathLike, stored: str = "fp16") -> Path:
     """Write ``src`` (any checkpoint of this project: DeblurNet's or Sun et al.'s CNN) to ``dest``
-    with its ``state_dict``'s floating-point tensors in ``stored`` (fp16: half the bytes of fp32);
+    with its ``state_dict`` stored as :func:`cast_state_dict` casts it (fp16: half the bytes of fp32);
     every other entry as it is. ``dest`` may be ``src``. Returns ``dest``."""
     payload = read_checkpoint_file(src)
     if not isinstance(payload, dict) or not isinstance(payload.get("state_dict"), dict):

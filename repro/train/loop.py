@@ -440,13 +440,12 @@ def export_weights(checkpoint: str | os.PathLike, dest: str | os.PathLike, *, co
                    half: bool = False, **card: Any) -> Path:
     """Copy a training checkpoint's model (no optimizer state) to ``dest`` and write a JSON
     card beside it (``dest`` with suffix ``.json``): data, preset, steps, seed, PSNR, date, the
-    command that retrains it, plus ``card``. ``half=True`` stores the weights as float16 (they
-    are loaded back into a float32 model); returns ``dest``."""
-    from ..core.checkpoint import load_model
+    command that retrains it, plus ``card``. ``half=True`` stores the filters as float16 and the
+    vectors as float32 (:func:`repro.core.checkpoint.cast_state_dict`; loaded back into a float32
+    model); returns ``dest``."""
+    from ..core.checkpoint import load_model, store_checkpoint
 
     model, meta = load_model(checkpoint)
-    if half:
-        model = model.half()
     dest = Path(dest)
     info = {
         "data": meta.get("data"), "preset": meta.get("preset"), "steps": meta.get("steps"),
@@ -461,5 +460,7 @@ def export_weights(checkpoint: str | os.PathLike, dest: str | os.PathLike, *, co
     if "overrides" not in card:
         info["overrides"] = meta.get("overrides") or (overrides(info["train_config"]) if info.get("train_config") else [])
     save_checkpoint(dest, model, {k: v for k, v in info.items() if k != "train_config"})
+    if half:  # its filters in float16, its vectors in float32 (repro.core.checkpoint.cast_state_dict)
+        store_checkpoint(dest, dest, "fp16")
     atomic_write_text(dest.with_suffix(".json"), json.dumps(info, indent=2, default=str) + "\n")
     return dest
