@@ -10,7 +10,8 @@ PRESET ?= quick
 help: ## this list (each experiment's recipes: make -C experiments/<topic> help)
 	@echo "make <target>, the targets:"
 	@$(call help_lines,$(firstword $(MAKEFILE_LIST)))
-	@echo "the experiments' Makefiles: $(patsubst %/Makefile,make -C % help,$(wildcard experiments/*/Makefile))" | fold -s -w 110
+	@echo "each experiment's recipes: make -C experiments/<topic> help, <topic> one of:" \
+		$(notdir $(patsubst %/Makefile,%,$(wildcard experiments/*/Makefile)))
 
 setup: $(VENV)/.installed ## .venv with the project (torch==2.13.0, the CPU wheel, only if no torch is installed)
 
