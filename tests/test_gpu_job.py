@@ -152,6 +152,7 @@ def test_the_rehearsal_returns_the_bundle_gpu_ship_reads(rehearsal):
         assert card["steps"] >= 0 and card["psnr"] is not None  # best.pt: step 0 when nothing beat the start
         stored = card["stored"]  # float16 (a small bundle), measured against the float32 best.pt on validation
         assert stored["dtype"] == "fp16" and stored["images"] > 0 and 0 <= stored["max_abs_delta_psnr_db"] <= 0.01
+        assert stored["bytes"] == (rehearsal / f"deblurnet_{kind}.pt").stat().st_size < stored["fp32_bytes"]
     summary = json.loads((rehearsal / "summary.json").read_text())
     assert summary["pairs"]["corpus"]["val"] >= 1 and summary["pairs"]["bundled"]["train"] >= 1
     assert set(summary["runs"]) == {"wild", "si"} and summary["budget"]["total_s"] == 90

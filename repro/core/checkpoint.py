@@ -9,9 +9,9 @@ plus, for training checkpoints, optional ``"optimizer"``/``"scheduler"``/``"trai
 entries. Files are written atomically and read with ``torch.load(weights_only=True)``, so an
 untrusted file cannot run code.
 
-The shipped weights (``repro/weights/*.pt``) store their floating-point tensors in float16, half
-the bytes (:func:`store_checkpoint`; ``benchmarks/weights_precision.py`` measured the outputs
-within 0.01 dB of float32). Loading copies them into the model's own parameters
+The shipped weights (``repro/weights/*.pt``) store their filters in float16 and their vectors in
+float32, half the bytes (:func:`store_checkpoint`, :func:`cast_state_dict`; each card's ``stored``
+entry says how far that moves an image's PSNR: within 0.01 dB). Loading copies them into the model's own parameters
 (``load_state_dict`` casts), so every loader gets a float32 model whatever the file stores.
 Training and user checkpoints stay float32.
 """

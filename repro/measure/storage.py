@@ -23,8 +23,9 @@ MAX_DELTA_DB = 0.01  # the most a stored form may move any image's PSNR
 
 
 def rounded(model: torch.nn.Module, stored: str = "fp16") -> torch.nn.Module:
-    """A copy of ``model`` whose floating-point weights are rounded to ``stored`` and back to their
-    own dtype: what loading a checkpoint stored that way gives."""
+    """A copy of ``model`` whose weights are rounded as :func:`repro.core.checkpoint.cast_state_dict`
+    stores them (``stored``: its filters) and back to their own dtype: what loading a checkpoint
+    stored that way gives."""
     twin = copy.deepcopy(model)
     state = model.state_dict()
     twin.load_state_dict({k: v.to(state[k].dtype) for k, v in cast_state_dict(state, stored).items()})

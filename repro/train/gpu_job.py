@@ -395,22 +395,18 @@ def _device_name(device: str) -> str:
     return f"cpu ({os.cpu_count()} cores)"
 
 
-def _record_storage(job: _Job, checkpoint: Path, weights: Path) -> None:
-    """Add to ``weights``' card what storing them in float16 changes (the bundle must be small; float16
-    halves it): each validation image's PSNR with the float32 weights of ``checkpoint`` and with them
-    rounded, on the job's device (:func:`repro.measure.storage.storage_delta`); ``gpu-ship`` refuses
-    weights that move an image by more than 0.01 dB."""
+def _stored(job: _Job, checkpoint: Path) -> dict:
+    """A card's ``stored`` entry for ``checkpoint``'s weights in float16 (the bundle must be small;
+    float16 halves it): how far rounding them moves each validation image's PSNR, on the job's
+    device (:func:`repro.measure.storage.storage_delta`); ``gpu-ship`` refuses weights that move an
+    image by more than 0.01 dB."""
     from ..core.checkpoint import load_model
-    from ..io.files import atomic_write_text
     from ..measure.storage import storage_delta
 
     roots = [job.work / "data" / "bundled", job.work / "data" / "corpus"]
     delta = storage_delta(load_model(checkpoint)[0], roots, device=job.device)
-    card_path = weights.with_suffix(".json")
-    card = json.loads(card_path.read_text())
-    card["stored"] = {"dtype": "fp16", **delta, "bytes": weights.stat().st_size,
-                      "measured_by": f"repro.measure.storage on {delta['images']} validation pairs of the job's data"}
-    atomic_write_text(card_path, json.dumps(card, indent=2, default=str) + "\n")
+    return {"dtype": "fp16", **delta,
+            "measured_by": f"repro.measure.storage on {delta['images']} validation pairs of the job's data"}
 
 
 def _export(job: _Job, counts: dict, codes: dict[str, int], minutes: float) -> dict:
@@ -441,8 +437,7 @@ def _export(job: _Job, counts: dict, codes: dict[str, int], minutes: float) -> d
                     else f"{_device_name(job.device_of(kind))}, the other network on another GPU"),
             minutes=summary["minutes"],
             seconds_per_step=summary["s/step"], data_share_of_step=summary["data share"],
-            training_log=f"train_gpu_{kind}.csv", pairs=counts)
-        _record_storage(job, run / "best.pt", job.out / f"deblurnet_{kind}.pt")
+            training_log=f"train_gpu_{kind}.csv", pairs=counts, stored=_stored(job, run / "best.pt"))
         runs[kind] = {k: summary[k] for k in ("steps", "minutes", "best gain", "best at step", "last gain",
                                               "val input dB")} | {"exit code": codes.get(f"train_{kind}")}
     return {"job": JOB_NAME, "device": device, "budget": asdict(job.budget), "recipe": job.settings,

@@ -442,7 +442,9 @@ def export_weights(checkpoint: str | os.PathLike, dest: str | os.PathLike, *, co
     card beside it (``dest`` with suffix ``.json``): data, preset, steps, seed, PSNR, date, the
     command that retrains it, plus ``card``. ``half=True`` stores the filters as float16 and the
     vectors as float32 (:func:`repro.core.checkpoint.cast_state_dict`; loaded back into a float32
-    model); returns ``dest``."""
+    model). A ``stored`` entry in ``card`` (what the storage changes, :mod:`repro.measure.storage`)
+    gets the file's ``bytes`` and those of its float32 form, ``fp32_bytes``, in the JSON card;
+    returns ``dest``."""
     from ..core.checkpoint import load_model, store_checkpoint
 
     model, meta = load_model(checkpoint)
@@ -460,7 +462,10 @@ def export_weights(checkpoint: str | os.PathLike, dest: str | os.PathLike, *, co
     if "overrides" not in card:
         info["overrides"] = meta.get("overrides") or (overrides(info["train_config"]) if info.get("train_config") else [])
     save_checkpoint(dest, model, {k: v for k, v in info.items() if k != "train_config"})
+    fp32_bytes = dest.stat().st_size
     if half:  # its filters in float16, its vectors in float32 (repro.core.checkpoint.cast_state_dict)
         store_checkpoint(dest, dest, "fp16")
+    if isinstance(card.get("stored"), dict):
+        info["stored"] = {**card["stored"], "bytes": dest.stat().st_size, "fp32_bytes": fp32_bytes}
     atomic_write_text(dest.with_suffix(".json"), json.dumps(info, indent=2, default=str) + "\n")
     return dest

@@ -16,7 +16,6 @@ together they stay under the size limit.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import tempfile
@@ -24,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.checkpoint import load_checkpoint
-from ..io.files import atomic_write_text
 from .logs import read_log
 from .loop import export_weights
 
@@ -239,15 +237,7 @@ def _export_stored(checkpoint: Path, dest: Path, card: dict, *, half: bool, stor
     else:
         stored = {"dtype": "fp16", "max_abs_delta_psnr_db": None,
                   "measured_by": "not measured at shipping (no validation pairs given): benchmarks/weights_precision.py"}
-    full = export_weights(checkpoint, dest.with_name(f"fp32_{dest.name}"), **card)
-    fp32_bytes = full.stat().st_size
-    full.unlink()
-    full.with_suffix(".json").unlink()
-    export_weights(checkpoint, dest, half=stored["dtype"] == "fp16", **card, stored=stored)
-    stored.update(bytes=dest.stat().st_size, fp32_bytes=fp32_bytes)
-    info = json.loads(dest.with_suffix(".json").read_text())
-    atomic_write_text(dest.with_suffix(".json"), json.dumps({**info, "stored": stored}, indent=2, default=str) + "\n")
-    return dest
+    return export_weights(checkpoint, dest, half=stored["dtype"] == "fp16", **card, stored=stored)
 
 
 def main(argv: list[str] | None = None) -> int:
